@@ -1,1 +1,28 @@
-//! placeholder, being written
+//! Bitswap 1.2.0 / 1.1.0 / 1.0.0 as a libp2p `NetworkBehaviour`.
+//!
+//! - [`protocol`]: protocol names, versions, framing and size limits.
+//! - [`pb`]: the wire structs, field for field boxo's `message.proto`.
+//! - [`message`]: the typed [`Message`], encoding per version and verifying decode.
+//! - [`handler`]: one connection: inbound streams read, one long-lived outbound stream written.
+//! - [`behaviour`]: network-wide state, both roles; never touches storage.
+//! - [`server_queue`]: the fair (deficit round robin) queue of server lookups.
+//!
+//! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] (or whenever lookup capacity
+//! is free) pull [`Behaviour::next_task`], look the CID up in the blockstore and answer with
+//! [`Behaviour::send_block`] / [`Behaviour::send_presence`]. To fetch, call
+//! [`Behaviour::want`] and wait for [`Event::Block`]; drop interest with [`Behaviour::cancel`].
+
+pub mod behaviour;
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod message;
+pub mod pb;
+pub mod protocol;
+pub mod server_queue;
+
+pub use behaviour::Behaviour;
+pub use config::Config;
+pub use event::{Event, Misbehaviour, Task};
+pub use message::{InvalidItem, Message, Presence, WantEntry, WantType};
+pub use protocol::Version;

@@ -1,0 +1,463 @@
+//! The typed Bitswap message and its conversion to and from the wire structs.
+//!
+//! Decoding verifies every block: a block exists in a [`Message`] only as a
+//! [`chorus_storage::Block`], whose CID was computed from its own bytes. Items that cannot be
+//! turned into valid values are collected in [`Decoded::invalid`] so the caller can penalise
+//! the sender without losing the rest of the message.
+
+use bytes::Bytes;
+use chorus_storage::{Block, BlockError, HashAlg, Multihash, codec};
+use cid::{Cid, Version as CidVersion};
+use prost::Message as _;
+use thiserror::Error;
+
+use super::pb;
+use super::protocol::{MAX_BLOCK_SIZE, MAX_CID_SIZE, Version};
+
+/// What a want asks the remote peer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WantType {
+    /// The block itself.
+    Block,
+    /// Only whether the peer has it (Bitswap 1.2.0); tiny blocks are sent instead.
+    Have,
+}
+
+/// A HAVE or DONT_HAVE answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    /// The sender has the block.
+    Have,
+    /// The sender does not have the block.
+    DontHave,
+}
+
+/// One wanted CID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantEntry {
+    /// The CID wanted.
+    pub cid: Cid,
+    /// Priority; the remote serves higher values first.
+    pub priority: i32,
+    /// Block or presence.
+    pub want_type: WantType,
+    /// Whether the remote should answer DONT_HAVE rather than stay silent.
+    pub send_dont_have: bool,
+}
+
+/// A Bitswap message in chorus' terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Whether `wants` is the sender's whole wantlist (replacing the previous one).
+    pub full: bool,
+    /// Wants added or updated.
+    pub wants: Vec<WantEntry>,
+    /// Wants revoked.
+    pub cancels: Vec<Cid>,
+    /// Verified blocks.
+    pub blocks: Vec<Block>,
+    /// HAVE / DONT_HAVE answers.
+    pub presences: Vec<(Cid, Presence)>,
+    /// Bytes the sender still has queued for us.
+    pub pending_bytes: i32,
+}
+
+/// Parts of a received message that could not be accepted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidItem {
+    /// Bytes that do not parse as a CID, or are longer than [`MAX_CID_SIZE`].
+    #[error("invalid CID ({len} bytes) in a {field}")]
+    Cid {
+        /// Length of the bytes.
+        len: usize,
+        /// Where it appeared (`wantlist entry`, `block presence`).
+        field: &'static str,
+    },
+    /// A block prefix that does not parse.
+    #[error("invalid block prefix ({len} bytes)")]
+    Prefix {
+        /// Length of the prefix.
+        len: usize,
+    },
+    /// A block larger than [`MAX_BLOCK_SIZE`].
+    #[error("block of {len} bytes exceeds the {MAX_BLOCK_SIZE}-byte limit")]
+    BlockTooLarge {
+        /// Its length.
+        len: usize,
+    },
+    /// A block whose hash function chorus cannot compute, or whose bytes cannot form a valid
+    /// CID with the prefix given.
+    #[error("block rejected: {reason}")]
+    Block {
+        /// Why.
+        reason: String,
+    },
+    /// A want type or presence type outside the schema's enum.
+    #[error("unknown enum value {value} in a {field}")]
+    UnknownEnum {
+        /// The value.
+        value: i32,
+        /// Where it appeared.
+        field: &'static str,
+    },
+}
+
+/// A decoded message plus what had to be dropped from it.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    /// Everything valid.
+    pub message: Message,
+    /// Everything rejected, in wire order.
+    pub invalid: Vec<InvalidItem>,
+}
+
+/// Why a frame could not be decoded at all.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is not a valid protobuf `Message`.
+    #[error("malformed bitswap protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+}
+
+impl Message {
+    /// Whether the message carries nothing (an empty non-full wantlist counts as nothing).
+    pub fn is_empty(&self) -> bool {
+        !self.full
+            && self.wants.is_empty()
+            && self.cancels.is_empty()
+            && self.blocks.is_empty()
+            && self.presences.is_empty()
+    }
+
+    /// Bytes of block data carried.
+    pub fn block_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.data().len()).sum()
+    }
+
+    /// An upper estimate of the encoded size, used to keep batched messages under
+    /// [`MAX_MESSAGE_SIZE`](super::protocol::MAX_MESSAGE_SIZE) without encoding them twice.
+    pub fn estimated_size(&self) -> usize {
+        // Per item: CID bytes (at most MAX_CID_SIZE) plus tags, lengths and small varints.
+        const PER_ITEM: usize = MAX_CID_SIZE + 16;
+        let items = self.wants.len() + self.cancels.len() + self.presences.len();
+        let blocks: usize = self.blocks.iter().map(|b| b.data().len() + PER_ITEM).sum();
+        16 + items * PER_ITEM + blocks
+    }
+
+    /// Encodes for a peer speaking `version`: pre-1.2.0 peers get no presences and WANT_HAVE
+    /// becomes WANT_BLOCK; 1.0.0 peers get raw blocks and only CIDs expressible as CIDv0
+    /// (anything else is left out, since such a peer could not have asked for it).
+    pub fn to_pb(&self, version: Version) -> pb::Message {
+        let cid_bytes = |cid: &Cid| -> Option<Vec<u8>> {
+            if version.supports_cid_v1() {
+                Some(cid.to_bytes())
+            } else {
+                as_v0(cid).map(|c| c.to_bytes())
+            }
+        };
+        let mut entries = Vec::with_capacity(self.wants.len() + self.cancels.len());
+        for want in &self.wants {
+            let Some(block) = cid_bytes(&want.cid) else {
+                continue;
+            };
+            let (want_type, send_dont_have) = if version.supports_have() {
+                let t = match want.want_type {
+                    WantType::Block => pb::WantType::Block,
+                    WantType::Have => pb::WantType::Have,
+                };
+                (t as i32, want.send_dont_have)
+            } else {
+                (pb::WantType::Block as i32, false)
+            };
+            entries.push(pb::Entry {
+                block,
+                priority: want.priority,
+                cancel: false,
+                want_type,
+                send_dont_have,
+            });
+        }
+        for cid in &self.cancels {
+            let Some(block) = cid_bytes(cid) else {
+                continue;
+            };
+            entries.push(pb::Entry {
+                block,
+                priority: 0,
+                cancel: true,
+                want_type: pb::WantType::Block as i32,
+                send_dont_have: false,
+            });
+        }
+        let wantlist = (self.full || !entries.is_empty()).then(|| pb::Wantlist {
+            entries,
+            full: self.full,
+        });
+        let mut out = pb::Message {
+            wantlist,
+            pending_bytes: self.pending_bytes,
+            ..Default::default()
+        };
+        for block in &self.blocks {
+            if version.supports_cid_v1() {
+                out.payload.push(pb::Block {
+                    prefix: prefix_of(block.cid()),
+                    data: block.data().to_vec(),
+                });
+            } else if as_v0(block.cid()).is_some() {
+                out.blocks.push(block.data().to_vec());
+            }
+        }
+        if version.supports_have() {
+            for (cid, presence) in &self.presences {
+                let r#type = match presence {
+                    Presence::Have => pb::BlockPresenceType::Have,
+                    Presence::DontHave => pb::BlockPresenceType::DontHave,
+                };
+                out.block_presences.push(pb::BlockPresence {
+                    cid: cid.to_bytes(),
+                    r#type: r#type as i32,
+                });
+            }
+        }
+        out
+    }
+
+    /// Encodes to the protobuf bytes of one frame (without the length prefix).
+    pub fn encode(&self, version: Version) -> Bytes {
+        Bytes::from(self.to_pb(version).encode_to_vec())
+    }
+
+    /// Decodes one frame, verifying every block.
+    ///
+    /// Both block fields are read whatever the negotiated version, as go-bitswap does.
+    pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
+        let pb = pb::Message::decode(frame)?;
+        Ok(Message::from_pb(pb))
+    }
+
+    /// Converts wire structs, verifying every block and collecting what is invalid.
+    pub fn from_pb(pb: pb::Message) -> Decoded {
+        let mut out = Decoded::default();
+        let msg = &mut out.message;
+        let invalid = &mut out.invalid;
+        msg.pending_bytes = pb.pending_bytes;
+        if let Some(wl) = pb.wantlist {
+            msg.full = wl.full;
+            for e in wl.entries {
+                let Some(cid) = parse_cid(&e.block, "wantlist entry", invalid) else {
+                    continue;
+                };
+                if e.cancel {
+                    msg.cancels.push(cid);
+                    continue;
+                }
+                let want_type = match pb::WantType::try_from(e.want_type) {
+                    Ok(pb::WantType::Block) => WantType::Block,
+                    Ok(pb::WantType::Have) => WantType::Have,
+                    Err(_) => {
+                        invalid.push(InvalidItem::UnknownEnum {
+                            value: e.want_type,
+                            field: "wantlist entry",
+                        });
+                        continue;
+                    }
+                };
+                msg.wants.push(WantEntry {
+                    cid,
+                    priority: e.priority,
+                    want_type,
+                    send_dont_have: e.send_dont_have,
+                });
+            }
+        }
+        for data in pb.blocks {
+            if data.len() > MAX_BLOCK_SIZE {
+                invalid.push(InvalidItem::BlockTooLarge { len: data.len() });
+                continue;
+            }
+            match Block::from_data_v0(data) {
+                Ok(b) => msg.blocks.push(b),
+                Err(e) => invalid.push(InvalidItem::Block {
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        for b in pb.payload {
+            if b.data.len() > MAX_BLOCK_SIZE {
+                invalid.push(InvalidItem::BlockTooLarge { len: b.data.len() });
+                continue;
+            }
+            let Some(prefix) = Prefix::parse(&b.prefix) else {
+                invalid.push(InvalidItem::Prefix {
+                    len: b.prefix.len(),
+                });
+                continue;
+            };
+            match prefix.block(b.data) {
+                Ok(block) => msg.blocks.push(block),
+                Err(reason) => invalid.push(InvalidItem::Block { reason }),
+            }
+        }
+        for p in pb.block_presences {
+            let Some(cid) = parse_cid(&p.cid, "block presence", invalid) else {
+                continue;
+            };
+            let presence = match pb::BlockPresenceType::try_from(p.r#type) {
+                Ok(pb::BlockPresenceType::Have) => Presence::Have,
+                Ok(pb::BlockPresenceType::DontHave) => Presence::DontHave,
+                Err(_) => {
+                    invalid.push(InvalidItem::UnknownEnum {
+                        value: p.r#type,
+                        field: "block presence",
+                    });
+                    continue;
+                }
+            };
+            msg.presences.push((cid, presence));
+        }
+        out
+    }
+}
+
+/// Parses CID bytes from the wire, recording failures.
+fn parse_cid(bytes: &[u8], field: &'static str, invalid: &mut Vec<InvalidItem>) -> Option<Cid> {
+    let parsed = if bytes.len() > MAX_CID_SIZE {
+        None
+    } else {
+        Cid::try_from(bytes).ok()
+    };
+    if parsed.is_none() {
+        invalid.push(InvalidItem::Cid {
+            len: bytes.len(),
+            field,
+        });
+    }
+    parsed
+}
+
+/// The CIDv0 form of `cid`, if it has one (dag-pb with a 32-byte sha2-256 digest).
+pub fn as_v0(cid: &Cid) -> Option<Cid> {
+    if cid.version() == CidVersion::V0 {
+        return Some(*cid);
+    }
+    if cid.codec() != codec::DAG_PB {
+        return None;
+    }
+    Cid::new_v0(*cid.hash()).ok()
+}
+
+/// The 1.1.0 block prefix of `cid`: version, codec, multihash code and digest length.
+pub fn prefix_of(cid: &Cid) -> Vec<u8> {
+    let version: u64 = match cid.version() {
+        CidVersion::V0 => 0,
+        CidVersion::V1 => 1,
+    };
+    let mut out = Vec::with_capacity(12);
+    for n in [
+        version,
+        cid.codec(),
+        cid.hash().code(),
+        u64::from(cid.hash().size()),
+    ] {
+        let mut buf = unsigned_varint::encode::u64_buffer();
+        out.extend_from_slice(unsigned_varint::encode::u64(n, &mut buf));
+    }
+    out
+}
+
+/// A parsed 1.1.0 block prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prefix {
+    version: u64,
+    codec: u64,
+    mh_code: u64,
+    mh_len: u64,
+}
+
+impl Prefix {
+    fn parse(bytes: &[u8]) -> Option<Prefix> {
+        let (version, rest) = unsigned_varint::decode::u64(bytes).ok()?;
+        let (codec, rest) = unsigned_varint::decode::u64(rest).ok()?;
+        let (mh_code, rest) = unsigned_varint::decode::u64(rest).ok()?;
+        let (mh_len, rest) = unsigned_varint::decode::u64(rest).ok()?;
+        rest.is_empty().then_some(Prefix {
+            version,
+            codec,
+            mh_code,
+            mh_len,
+        })
+    }
+
+    /// Hashes `data` as the prefix says and returns the block under the resulting CID.
+    fn block(self, data: Vec<u8>) -> Result<Block, String> {
+        let alg = HashAlg::from_code(self.mh_code)
+            .ok_or_else(|| format!("unsupported hash function 0x{:x}", self.mh_code))?;
+        let full = Block::from_data(self.codec, alg, data).map_err(|e| e.to_string())?;
+        let digest_len = full.cid().hash().size();
+        let mh_len = u8::try_from(self.mh_len)
+            .ok()
+            .filter(|len| *len > 0 && *len <= digest_len)
+            .ok_or_else(|| format!("digest length {} for 0x{:x}", self.mh_len, self.mh_code))?;
+        let mh = if mh_len == digest_len {
+            *full.cid().hash()
+        } else {
+            let digest = &full.cid().hash().digest()[..usize::from(mh_len)];
+            Multihash::wrap(self.mh_code, digest).map_err(|e| e.to_string())?
+        };
+        let cid = match self.version {
+            0 if self.codec == codec::DAG_PB => Cid::new_v0(mh).map_err(|e| e.to_string())?,
+            1 => Cid::new_v1(self.codec, mh),
+            v => return Err(format!("CID version {v} with codec 0x{:x}", self.codec)),
+        };
+        full.with_cid(cid).map_err(|e: BlockError| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_block(data: &[u8]) -> Block {
+        Block::from_data(codec::RAW, HashAlg::Sha2_256, data.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn prefix_round_trips_and_rebuilds_the_cid() {
+        let b = raw_block(b"hello");
+        let p = Prefix::parse(&prefix_of(b.cid())).unwrap();
+        assert_eq!(p.version, 1);
+        assert_eq!(p.codec, codec::RAW);
+        assert_eq!(p.mh_code, 0x12);
+        assert_eq!(p.mh_len, 32);
+        assert_eq!(p.block(b"hello".to_vec()).unwrap(), b);
+        let v0 = Block::from_data_v0(b"node".to_vec()).unwrap();
+        assert_eq!(prefix_of(v0.cid()), vec![0, 0x70, 0x12, 32]);
+        let rebuilt = Prefix::parse(&[0, 0x70, 0x12, 32])
+            .unwrap()
+            .block(b"node".to_vec());
+        assert_eq!(rebuilt.unwrap(), v0);
+    }
+
+    #[test]
+    fn bad_prefixes_are_rejected() {
+        assert!(Prefix::parse(&[1, 0x55]).is_none());
+        assert!(Prefix::parse(&[1, 0x55, 0x12, 32, 7]).is_none());
+        let unsupported = Prefix::parse(&[1, 0x55, 0x13, 64]).unwrap();
+        assert!(unsupported.block(b"x".to_vec()).is_err());
+        let too_long = Prefix::parse(&[1, 0x55, 0x12, 33]).unwrap();
+        assert!(too_long.block(b"x".to_vec()).is_err());
+        let v0_raw = Prefix::parse(&[0, 0x55, 0x12, 32]).unwrap();
+        assert!(v0_raw.block(b"x".to_vec()).is_err());
+    }
+
+    #[test]
+    fn v1_dag_pb_cids_have_a_v0_form() {
+        let v0 = Block::from_data_v0(b"node".to_vec()).unwrap();
+        let v1 = Cid::new_v1(codec::DAG_PB, *v0.cid().hash());
+        assert_eq!(as_v0(&v1), Some(*v0.cid()));
+        assert_eq!(as_v0(raw_block(b"x").cid()), None);
+    }
+}
