@@ -424,6 +424,219 @@ mod tests {
         Block::from_data(codec::RAW, HashAlg::Sha2_256, data.to_vec()).unwrap()
     }
 
+    /// sha2-256("hello").
+    const HELLO_SHA256: [u8; 32] = [
+        0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9, 0xe2,
+        0x9e, 0x1b, 0x16, 0x1e, 0x5c, 0x1f, 0xa7, 0x42, 0x5e, 0x73, 0x04, 0x33, 0x62, 0x93, 0x8b,
+        0x98, 0x24,
+    ];
+
+    /// CIDv1 raw sha2-256 of "hello", as bytes.
+    fn hello_cid_bytes() -> Vec<u8> {
+        let mut v = vec![0x01, 0x55, 0x12, 0x20];
+        v.extend_from_slice(&HELLO_SHA256);
+        v
+    }
+
+    /// A message encoded by hand, field by field, from the schema:
+    /// wantlist{entries[{block, priority 1, wantType Have, sendDontHave}], full},
+    /// payload[{prefix 01 55 12 20, data "hello"}], blockPresences[{cid, DontHave}].
+    fn fixture() -> Vec<u8> {
+        let cid = hello_cid_bytes();
+        let mut entry = vec![0x0a, 36];
+        entry.extend_from_slice(&cid);
+        entry.extend_from_slice(&[0x10, 0x01, 0x20, 0x01, 0x28, 0x01]);
+        assert_eq!(entry.len(), 44);
+        let mut wantlist = vec![0x0a, 44];
+        wantlist.extend_from_slice(&entry);
+        wantlist.extend_from_slice(&[0x10, 0x01]);
+        assert_eq!(wantlist.len(), 48);
+        let payload_block = [
+            0x0a, 0x04, 0x01, 0x55, 0x12, 0x20, 0x12, 0x05, b'h', b'e', b'l', b'l', b'o',
+        ];
+        let mut presence = vec![0x0a, 36];
+        presence.extend_from_slice(&cid);
+        presence.extend_from_slice(&[0x10, 0x01]);
+        let mut msg = vec![0x0a, 48];
+        msg.extend_from_slice(&wantlist);
+        msg.extend_from_slice(&[0x1a, 13]);
+        msg.extend_from_slice(&payload_block);
+        msg.extend_from_slice(&[0x22, 40]);
+        msg.extend_from_slice(&presence);
+        msg
+    }
+
+    fn fixture_message() -> Message {
+        let cid = Cid::try_from(hello_cid_bytes()).unwrap();
+        Message {
+            full: true,
+            wants: vec![WantEntry {
+                cid,
+                priority: 1,
+                want_type: WantType::Have,
+                send_dont_have: true,
+            }],
+            blocks: vec![raw_block(b"hello")],
+            presences: vec![(cid, Presence::DontHave)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hand_encoded_fixture_decodes() {
+        let decoded = Message::decode(&fixture()).unwrap();
+        assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
+        assert_eq!(decoded.message, fixture_message());
+    }
+
+    #[test]
+    fn encoding_matches_the_hand_encoded_fixture() {
+        assert_eq!(
+            fixture_message().encode(Version::V1_2_0).to_vec(),
+            fixture()
+        );
+    }
+
+    #[test]
+    fn every_item_kind_round_trips_in_1_2_0() {
+        let v0 = Block::from_data_v0(b"node".to_vec()).unwrap();
+        let raw = raw_block(b"leaf");
+        let msg = Message {
+            full: false,
+            wants: vec![
+                WantEntry {
+                    cid: *raw.cid(),
+                    priority: 7,
+                    want_type: WantType::Block,
+                    send_dont_have: false,
+                },
+                WantEntry {
+                    cid: *v0.cid(),
+                    priority: 3,
+                    want_type: WantType::Have,
+                    send_dont_have: true,
+                },
+            ],
+            cancels: vec![*raw_block(b"gone").cid()],
+            blocks: vec![v0.clone(), raw.clone()],
+            presences: vec![
+                (*v0.cid(), Presence::Have),
+                (*raw.cid(), Presence::DontHave),
+            ],
+            pending_bytes: 42,
+        };
+        let decoded = Message::decode(&msg.encode(Version::V1_2_0)).unwrap();
+        assert!(decoded.invalid.is_empty());
+        assert_eq!(decoded.message, msg);
+    }
+
+    #[test]
+    fn version_1_1_0_drops_presences_and_want_have() {
+        let raw = raw_block(b"leaf");
+        let msg = Message {
+            wants: vec![WantEntry {
+                cid: *raw.cid(),
+                priority: 1,
+                want_type: WantType::Have,
+                send_dont_have: true,
+            }],
+            blocks: vec![raw.clone()],
+            presences: vec![(*raw.cid(), Presence::Have)],
+            ..Default::default()
+        };
+        let pb = msg.to_pb(Version::V1_1_0);
+        assert!(pb.block_presences.is_empty());
+        assert!(pb.blocks.is_empty());
+        assert_eq!(pb.payload.len(), 1);
+        let entry = &pb.wantlist.as_ref().unwrap().entries[0];
+        assert_eq!(entry.want_type, pb::WantType::Block as i32);
+        assert!(!entry.send_dont_have);
+    }
+
+    #[test]
+    fn version_1_0_0_sends_raw_cidv0_blocks_only() {
+        let v0 = Block::from_data_v0(b"node".to_vec()).unwrap();
+        let v1_pb = v0
+            .clone()
+            .with_cid(Cid::new_v1(codec::DAG_PB, *v0.cid().hash()))
+            .unwrap();
+        let raw = raw_block(b"leaf");
+        let msg = Message {
+            wants: vec![
+                WantEntry {
+                    cid: *v1_pb.cid(),
+                    priority: 1,
+                    want_type: WantType::Block,
+                    send_dont_have: false,
+                },
+                WantEntry {
+                    cid: *raw.cid(),
+                    priority: 1,
+                    want_type: WantType::Block,
+                    send_dont_have: false,
+                },
+            ],
+            blocks: vec![v1_pb, raw],
+            ..Default::default()
+        };
+        let pb = msg.to_pb(Version::V1_0_0);
+        assert!(pb.payload.is_empty());
+        assert_eq!(pb.blocks, vec![b"node".to_vec()]);
+        let entries = &pb.wantlist.as_ref().unwrap().entries;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].block, v0.cid().to_bytes());
+        let decoded = Message::decode(&msg.encode(Version::V1_0_0)).unwrap();
+        assert_eq!(decoded.message.blocks, vec![v0]);
+    }
+
+    #[test]
+    fn invalid_items_are_collected_not_fatal() {
+        let pb = pb::Message {
+            wantlist: Some(pb::Wantlist {
+                entries: vec![
+                    pb::Entry {
+                        block: vec![0xff, 0x00],
+                        ..Default::default()
+                    },
+                    pb::Entry {
+                        block: hello_cid_bytes(),
+                        want_type: 9,
+                        ..Default::default()
+                    },
+                    pb::Entry {
+                        block: hello_cid_bytes(),
+                        priority: 1,
+                        ..Default::default()
+                    },
+                ],
+                full: false,
+            }),
+            blocks: vec![vec![0u8; MAX_BLOCK_SIZE + 1]],
+            payload: vec![pb::Block {
+                prefix: vec![0x01],
+                data: b"x".to_vec(),
+            }],
+            block_presences: vec![pb::BlockPresence {
+                cid: vec![0u8; MAX_CID_SIZE + 1],
+                r#type: 0,
+            }],
+            pending_bytes: 0,
+        };
+        let decoded = Message::decode(&pb.encode_to_vec()).unwrap();
+        assert_eq!(decoded.message.wants.len(), 1);
+        assert_eq!(decoded.invalid.len(), 5, "{:?}", decoded.invalid);
+        assert!(matches!(
+            decoded.invalid[2],
+            InvalidItem::BlockTooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(Message::decode(&[0x0a, 0x7f, 0x01]).is_err());
+        assert!(Message::decode(&[0xff, 0xff, 0xff]).is_err());
+    }
+
     #[test]
     fn prefix_round_trips_and_rebuilds_the_cid() {
         let b = raw_block(b"hello");
