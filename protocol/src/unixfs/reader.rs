@@ -1,0 +1,368 @@
+//! Reading UnixFS: path resolution, directory listing, and ranged file reads that fetch only
+//! the blocks overlapping the range.
+
+use bytes::Bytes;
+use chorus_storage::Block;
+use cid::Cid;
+use futures::Stream;
+
+use super::decode::{Decoded, NodeKind, ReadError, decode};
+use super::hamt::{self, HAMT_PREFIX_LEN};
+use super::source::BlockSource;
+
+async fn fetch<S: BlockSource + ?Sized>(source: &S, cid: &Cid) -> Result<Block, ReadError> {
+    source.get(cid).await.map_err(|e| ReadError::Fetch {
+        cid: *cid,
+        source: Box::new(e),
+    })
+}
+
+/// Facts about one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// The node.
+    pub cid: Cid,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Content bytes for files (symlinks: target length; directories: 0).
+    pub size: u64,
+}
+
+/// Fetches and classifies `cid`.
+pub async fn stat<S: BlockSource + ?Sized>(source: &S, cid: &Cid) -> Result<Stat, ReadError> {
+    let block = fetch(source, cid).await?;
+    let d = decode(&block)?;
+    Ok(Stat {
+        cid: *cid,
+        kind: d.kind(),
+        size: d.content_size(),
+    })
+}
+
+/// Splits `/ipfs/<cid>/a/b`, `ipfs/<cid>/a` or `<cid>/a/b` into the CID and the segments.
+pub fn parse_ipfs_path(path: &str) -> Result<(Cid, Vec<String>), ReadError> {
+    let trimmed = path.trim_start_matches('/');
+    let rest = trimmed.strip_prefix("ipfs/").unwrap_or(trimmed);
+    let mut parts = rest.split('/').filter(|s| !s.is_empty());
+    let cid: Cid = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| ReadError::InvalidPath(path.to_owned()))?;
+    Ok((cid, parts.map(str::to_owned).collect()))
+}
+
+/// Follows `segments` from `root` through plain and HAMT-sharded directories; returns the CID
+/// they name. Symlinks are not followed (a symlink in the middle is an error).
+pub async fn resolve_path<S, I>(source: &S, root: &Cid, segments: I) -> Result<Cid, ReadError>
+where
+    S: BlockSource + ?Sized,
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut current = *root;
+    for seg in segments {
+        let name = seg.as_ref();
+        if name.is_empty() {
+            continue;
+        }
+        current = lookup(source, &current, name).await?;
+    }
+    Ok(current)
+}
+
+/// Finds `name` in the directory `dir`.
+pub async fn lookup<S: BlockSource + ?Sized>(
+    source: &S,
+    dir: &Cid,
+    name: &str,
+) -> Result<Cid, ReadError> {
+    let block = fetch(source, dir).await?;
+    match decode(&block)? {
+        Decoded::Directory { links } => links
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.cid)
+            .ok_or_else(|| ReadError::NotFound {
+                cid: *dir,
+                name: name.to_owned(),
+            }),
+        Decoded::Hamt { links } => hamt_lookup(source, dir, links, name).await,
+        other => Err(ReadError::NotADirectory {
+            cid: *dir,
+            kind: other.kind(),
+            name: name.to_owned(),
+        }),
+    }
+}
+
+async fn hamt_lookup<S: BlockSource + ?Sized>(
+    source: &S,
+    root: &Cid,
+    mut links: Vec<super::pb::PbLink>,
+    name: &str,
+) -> Result<Cid, ReadError> {
+    let not_found = || ReadError::NotFound {
+        cid: *root,
+        name: name.to_owned(),
+    };
+    let mut level = 0;
+    loop {
+        let slot = hamt::slot(name, level).ok_or_else(not_found)?;
+        let prefix = format!("{slot:02X}");
+        let Some(link) = links.iter().find(|l| l.name.starts_with(&prefix)) else {
+            return Err(not_found());
+        };
+        if link.name.len() == HAMT_PREFIX_LEN {
+            let cid = link.cid;
+            let block = fetch(source, &cid).await?;
+            match decode(&block)? {
+                Decoded::Hamt { links: sub } => links = sub,
+                _ => {
+                    return Err(ReadError::Corrupt {
+                        cid,
+                        reason: "HAMT sub-shard link does not point to a shard",
+                    });
+                }
+            }
+            level += 1;
+        } else if link.name.get(HAMT_PREFIX_LEN..) == Some(name) {
+            return Ok(link.cid);
+        } else {
+            return Err(not_found());
+        }
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Entry name.
+    pub name: String,
+    /// Target CID.
+    pub cid: Cid,
+    /// Cumulative DAG size recorded in the link (`Tsize`).
+    pub tsize: u64,
+}
+
+/// Lists a plain or sharded directory, sorted by name (sharded directories are walked fully).
+pub async fn list_directory<S: BlockSource + ?Sized>(
+    source: &S,
+    dir: &Cid,
+) -> Result<Vec<DirEntry>, ReadError> {
+    let block = fetch(source, dir).await?;
+    let mut out = Vec::new();
+    match decode(&block)? {
+        Decoded::Directory { links } => {
+            out.extend(links.into_iter().map(|l| DirEntry {
+                name: l.name,
+                cid: l.cid,
+                tsize: l.tsize.unwrap_or(0),
+            }));
+        }
+        Decoded::Hamt { links } => {
+            let mut pending = vec![links];
+            while let Some(links) = pending.pop() {
+                for l in links {
+                    if l.name.len() < HAMT_PREFIX_LEN {
+                        return Err(ReadError::Corrupt {
+                            cid: *dir,
+                            reason: "HAMT link name shorter than its slot prefix",
+                        });
+                    }
+                    if l.name.len() == HAMT_PREFIX_LEN {
+                        let block = fetch(source, &l.cid).await?;
+                        match decode(&block)? {
+                            Decoded::Hamt { links } => pending.push(links),
+                            _ => {
+                                return Err(ReadError::Corrupt {
+                                    cid: l.cid,
+                                    reason: "HAMT sub-shard link does not point to a shard",
+                                });
+                            }
+                        }
+                    } else {
+                        let name = l.name.get(HAMT_PREFIX_LEN..).ok_or(ReadError::Corrupt {
+                            cid: *dir,
+                            reason: "HAMT link name does not start with a slot prefix",
+                        })?;
+                        out.push(DirEntry {
+                            name: name.to_owned(),
+                            cid: l.cid,
+                            tsize: l.tsize.unwrap_or(0),
+                        });
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(ReadError::NotADirectory {
+                cid: *dir,
+                kind: other.kind(),
+                name: String::new(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// An opened UnixFS file: its root is fetched, so its size is known before reading.
+#[derive(Debug, Clone)]
+pub struct UnixfsFile {
+    root: Block,
+    size: u64,
+}
+
+impl UnixfsFile {
+    /// Fetches the root of `cid` and checks that it is a file.
+    pub async fn open<S: BlockSource + ?Sized>(source: &S, cid: &Cid) -> Result<Self, ReadError> {
+        Self::from_block(fetch(source, cid).await?)
+    }
+
+    /// Uses an already fetched root block.
+    pub fn from_block(root: Block) -> Result<Self, ReadError> {
+        let d = decode(&root)?;
+        if d.kind() != NodeKind::File {
+            return Err(ReadError::NotAFile {
+                cid: *root.cid(),
+                kind: d.kind(),
+            });
+        }
+        Ok(UnixfsFile {
+            size: d.content_size(),
+            root,
+        })
+    }
+
+    /// The file's CID.
+    pub fn cid(&self) -> &Cid {
+        self.root.cid()
+    }
+
+    /// File length in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Streams bytes `offset..offset+len` (clamped to the file; `None` = to the end).
+    ///
+    /// Walks the DAG depth-first using each node's `blocksizes` and fetches only blocks that
+    /// overlap the range, one at a time, so memory stays at one block plus the path from the
+    /// root whatever the file size. Chunks are slices of the fetched blocks (no copy). Dropping
+    /// the stream cancels the pending fetch.
+    pub fn read<S>(
+        &self,
+        source: S,
+        offset: u64,
+        len: Option<u64>,
+    ) -> impl Stream<Item = Result<Bytes, ReadError>> + Send + 'static
+    where
+        S: BlockSource + 'static,
+    {
+        let start = offset.min(self.size);
+        let end = match len {
+            Some(l) => start.saturating_add(l).min(self.size),
+            None => self.size,
+        };
+        let stack = if start < end {
+            vec![Work::Node {
+                block: self.root.clone(),
+                start: 0,
+                expect: self.size,
+            }]
+        } else {
+            Vec::new()
+        };
+        let state = RangeState {
+            source,
+            stack,
+            from: start,
+            to: end,
+        };
+        futures::stream::try_unfold(state, |mut st| async move {
+            match st.next_chunk().await? {
+                Some(chunk) => Ok(Some((chunk, st))),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+enum Work {
+    Fetch {
+        cid: Cid,
+        start: u64,
+        expect: u64,
+    },
+    Node {
+        block: Block,
+        start: u64,
+        expect: u64,
+    },
+}
+
+struct RangeState<S> {
+    source: S,
+    /// Nodes still to visit, the next one last.
+    stack: Vec<Work>,
+    from: u64,
+    to: u64,
+}
+
+impl<S: BlockSource> RangeState<S> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ReadError> {
+        while let Some(work) = self.stack.pop() {
+            let (block, start, expect) = match work {
+                Work::Node {
+                    block,
+                    start,
+                    expect,
+                } => (block, start, expect),
+                Work::Fetch { cid, start, expect } => {
+                    (fetch(&self.source, &cid).await?, start, expect)
+                }
+            };
+            let cid = *block.cid();
+            let Decoded::File {
+                data,
+                links,
+                blocksizes,
+            } = decode(&block)?
+            else {
+                return Err(ReadError::Corrupt {
+                    cid,
+                    reason: "file DAG links to a non-file node",
+                });
+            };
+            let size = data.len() as u64 + blocksizes.iter().sum::<u64>();
+            if size != expect {
+                return Err(ReadError::Corrupt {
+                    cid,
+                    reason: "node size disagrees with its parent's blocksizes",
+                });
+            }
+            // Children, pushed in reverse so the first overlapping one is visited next.
+            let mut child_start = start + data.len() as u64;
+            let mut children = Vec::new();
+            for (link, &bs) in links.iter().zip(&blocksizes) {
+                let child_end = child_start + bs;
+                if child_end > self.from && child_start < self.to {
+                    children.push(Work::Fetch {
+                        cid: link.cid,
+                        start: child_start,
+                        expect: bs,
+                    });
+                }
+                child_start = child_end;
+            }
+            self.stack.extend(children.into_iter().rev());
+            let data_end = start + data.len() as u64;
+            if data_end > self.from && start < self.to {
+                let lo = self.from.max(start) - start;
+                let hi = self.to.min(data_end) - start;
+                return Ok(Some(data.slice(lo as usize..hi as usize)));
+            }
+        }
+        Ok(None)
+    }
+}
