@@ -12,7 +12,7 @@ mod file;
 mod hamt;
 mod node;
 mod options;
-mod pb;
+pub(crate) mod pb;
 mod reader;
 mod source;
 mod trickle;

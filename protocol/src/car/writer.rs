@@ -1,0 +1,129 @@
+//! CAR v1 writing: section encoding, a `std::io::Write` writer, and a streaming DAG export.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use bytes::Bytes;
+use chorus_storage::{Block, codec};
+use cid::Cid;
+use futures::Stream;
+
+use super::error::CarError;
+use super::header::encode_header;
+use crate::unixfs::BlockSource;
+use crate::unixfs::pb::PbNode;
+
+fn varint(v: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    crate::unixfs::pb::put_varint(&mut out, v);
+    out
+}
+
+/// The CAR v1 header section (length prefix included) for `roots`.
+pub fn header_section(roots: &[Cid]) -> Bytes {
+    let body = encode_header(roots, 1);
+    let mut out = varint(body.len() as u64);
+    out.extend_from_slice(&body);
+    Bytes::from(out)
+}
+
+/// The prefix of a block section (length varint and CID bytes); the block's data follows it
+/// unchanged, so callers can send both without copying the data.
+pub fn block_section_prefix(block: &Block) -> Bytes {
+    let cid = block.cid().to_bytes();
+    let mut out = varint((cid.len() + block.len()) as u64);
+    out.extend_from_slice(&cid);
+    Bytes::from(out)
+}
+
+/// Writes a CAR v1 to any `std::io::Write`.
+#[derive(Debug)]
+pub struct CarWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> CarWriter<W> {
+    /// Writes the header for `roots`.
+    pub fn new(mut out: W, roots: &[Cid]) -> std::io::Result<Self> {
+        out.write_all(&header_section(roots))?;
+        Ok(CarWriter { out })
+    }
+
+    /// Appends one block section.
+    pub fn write_block(&mut self, block: &Block) -> std::io::Result<()> {
+        self.out.write_all(&block_section_prefix(block))?;
+        self.out.write_all(block.data())
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// The CIDs `block` links to, in link order (dag-pb) or none (raw).
+pub fn block_links(block: &Block) -> Result<Vec<Cid>, CarError> {
+    let cid = *block.cid();
+    match cid.codec() {
+        codec::RAW => Ok(Vec::new()),
+        codec::DAG_PB => {
+            let node =
+                PbNode::decode(block.data()).map_err(|source| CarError::Decode { cid, source })?;
+            Ok(node.links.into_iter().map(|l| l.cid).collect())
+        }
+        other => Err(CarError::UnsupportedCodec { cid, codec: other }),
+    }
+}
+
+/// Streams the whole DAG under `root` as a CAR v1, like `ipfs dag export`: header, then every
+/// block once in depth-first pre-order (each node before its children, children in link order).
+///
+/// Blocks are fetched one at a time as the consumer pulls, so memory is one block plus the
+/// traversal stack and the set of CIDs already written. Each block yields two chunks (section
+/// prefix, then the block's own bytes, not copied). Dropping the stream cancels the export.
+pub fn export_car<S>(source: S, root: Cid) -> impl Stream<Item = Result<Bytes, CarError>> + Send
+where
+    S: BlockSource + 'static,
+{
+    struct St<S> {
+        source: S,
+        stack: Vec<Cid>,
+        seen: HashSet<Cid>,
+        pending_data: Option<Bytes>,
+        header: Option<Bytes>,
+    }
+    let st = St {
+        source,
+        stack: vec![root],
+        seen: HashSet::new(),
+        pending_data: None,
+        header: Some(header_section(&[root])),
+    };
+    futures::stream::try_unfold(st, |mut st| async move {
+        if let Some(h) = st.header.take() {
+            return Ok(Some((h, st)));
+        }
+        if let Some(d) = st.pending_data.take() {
+            return Ok(Some((d, st)));
+        }
+        while let Some(cid) = st.stack.pop() {
+            if !st.seen.insert(cid) {
+                continue;
+            }
+            let block = st.source.get(&cid).await.map_err(|e| CarError::Fetch {
+                cid,
+                source: Box::new(e),
+            })?;
+            let links = block_links(&block)?;
+            st.stack.extend(links.into_iter().rev());
+            let prefix = block_section_prefix(&block);
+            let (_, data) = block.into_parts();
+            if !data.is_empty() {
+                st.pending_data = Some(data);
+            }
+            return Ok(Some((prefix, st)));
+        }
+        Ok(None)
+    })
+}
