@@ -1,1 +1,38 @@
-//! placeholder
+//! Chorus node: the HTTP faces of a chorus daemon (kubo-compatible RPC API, path and trustless
+//! gateway, metrics and health) and the state they share.
+//!
+//! Wiring, as the daemon does it:
+//! 1. register [`NodeMetrics`] (and libp2p's metrics) into one `Registry`, then freeze it in an
+//!    `Arc`;
+//! 2. wrap the store in a [`MeteredBlockstore`], pick a [`BlockFetcher`] ([`LocalFetcher`]
+//!    offline) and build a [`NodeContext`];
+//! 3. build routers with [`rpc::router`], `gateway::router` and [`metrics_router`], bind each
+//!    with [`HttpServer::bind`], then [`HttpServer::serve`] them with a shared shutdown signal
+//!    and call [`NodeContext::set_ready`].
+
+mod addr;
+mod context;
+mod fetch;
+mod http_metrics;
+mod metered_store;
+mod metrics;
+mod server;
+mod status;
+
+pub mod rpc;
+
+pub use addr::{
+    AddrError, DEFAULT_API_ADDR, DEFAULT_GATEWAY_ADDR, ListenAddr, check_api_bind,
+    socket_to_multiaddr,
+};
+pub use context::{
+    DEFAULT_REPORTED_VERSION, NodeContext, NodeIdentity, PROTOCOL_VERSION, SwarmInfo,
+};
+pub use fetch::{BlockFetcher, FetchError, LocalFetcher};
+pub use metered_store::MeteredBlockstore;
+pub use metrics::{
+    BlockstoreMetrics, Face, GcMetrics, HttpMetrics, METRIC_PREFIX, NodeMetrics,
+    OPENMETRICS_CONTENT_TYPE, PinMetrics, encode_registry,
+};
+pub use server::{HttpServer, ServeError};
+pub use status::metrics_router;

@@ -1,0 +1,99 @@
+//! Getting a verified block for a CID: from the local store now, through Bitswap once the network
+//! exists. The HTTP faces only see [`BlockFetcher`], so plugging the network in changes no
+//! handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_storage::{Block, Blockstore, Cid, StoreError};
+use futures::future::BoxFuture;
+use thiserror::Error;
+
+/// Why a block could not be obtained.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Not in the local store, and the node is offline so nobody else was asked.
+    #[error("block {cid} was not found locally and the node is offline")]
+    NotFoundOffline {
+        /// The missing block.
+        cid: Cid,
+    },
+    /// The network did not deliver the block within the deadline.
+    #[error("block {cid} could not be retrieved within {timeout:?}")]
+    Timeout {
+        /// The missing block.
+        cid: Cid,
+        /// How long the fetch waited.
+        timeout: Duration,
+    },
+    /// The local store failed.
+    #[error("blockstore error while reading {cid}: {source}")]
+    Store {
+        /// The block being read.
+        cid: Cid,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The blocking read task died (panicked or was cancelled at shutdown).
+    #[error("read task for {cid} did not complete")]
+    TaskFailed {
+        /// The block being read.
+        cid: Cid,
+    },
+}
+
+impl FetchError {
+    /// True when the block is simply unavailable (as opposed to a failure of this node).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            FetchError::NotFoundOffline { .. } | FetchError::Timeout { .. }
+        )
+    }
+}
+
+/// Source of verified blocks for the HTTP faces.
+///
+/// Dropping the returned future cancels the request (for the network: withdraws the want).
+pub trait BlockFetcher: Send + Sync + 'static {
+    /// The block named by `cid`, from wherever this fetcher can reach.
+    fn fetch(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>>;
+
+    /// Whether this fetcher can ask other peers (false: local store only).
+    fn is_online(&self) -> bool;
+}
+
+/// The offline fetcher: the local store and nothing else.
+#[derive(Clone)]
+pub struct LocalFetcher {
+    store: Arc<dyn Blockstore>,
+}
+
+impl LocalFetcher {
+    /// Reads from `store`.
+    pub fn new(store: Arc<dyn Blockstore>) -> Self {
+        LocalFetcher { store }
+    }
+}
+
+impl BlockFetcher for LocalFetcher {
+    fn fetch(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let read = tokio::task::spawn_blocking(move || store.get(&cid))
+                .await
+                .map_err(|_| FetchError::TaskFailed { cid })?;
+            match read {
+                Ok(Some(block)) => Ok(block),
+                Ok(None) => Err(FetchError::NotFoundOffline { cid }),
+                Err(source) => Err(FetchError::Store { cid, source }),
+            }
+        })
+    }
+
+    fn is_online(&self) -> bool {
+        false
+    }
+}

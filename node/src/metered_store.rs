@@ -1,0 +1,135 @@
+//! A [`Blockstore`] wrapper that keeps the blockstore metrics current, so every write path of
+//! the node (RPC, gateway, Bitswap later) is counted without the storage crate knowing about
+//! Prometheus.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
+
+use crate::metrics::{BlockstoreMetrics, GetLabels, saturating_i64};
+
+/// Wraps a store and records reads, writes, deletes and the resulting content gauges.
+///
+/// The gauges start from the wrapped store's [`Blockstore::stat`] and then follow the writes
+/// and deletes made through this wrapper; writes that bypass it are not seen until
+/// [`MeteredBlockstore::refresh_gauges`] runs (e.g. after GC).
+pub struct MeteredBlockstore {
+    inner: Arc<dyn Blockstore>,
+    metrics: BlockstoreMetrics,
+}
+
+impl MeteredBlockstore {
+    /// Wraps `inner` and initialises the gauges from its current content.
+    pub fn new(inner: Arc<dyn Blockstore>, metrics: BlockstoreMetrics) -> Result<Self, StoreError> {
+        let this = MeteredBlockstore { inner, metrics };
+        this.refresh_gauges()?;
+        Ok(this)
+    }
+
+    /// Re-reads block count and size from the wrapped store.
+    pub fn refresh_gauges(&self) -> Result<StoreStat, StoreError> {
+        let stat = self.inner.stat()?;
+        self.metrics.blocks.set(saturating_i64(stat.blocks));
+        self.metrics.size.set(saturating_i64(stat.bytes));
+        Ok(stat)
+    }
+
+    fn count_get(&self, result: &Result<Option<Bytes>, StoreError>, started: Instant) {
+        self.metrics
+            .get_duration
+            .observe(started.elapsed().as_secs_f64());
+        let label = match result {
+            Ok(Some(_)) => "hit",
+            Ok(None) => "miss",
+            Err(_) => "error",
+        };
+        self.metrics
+            .gets
+            .get_or_create(&GetLabels { result: label })
+            .inc();
+    }
+
+    fn count_new(&self, len: usize) {
+        let len = len as u64;
+        self.metrics.puts.inc();
+        self.metrics.put_bytes.inc_by(len);
+        self.metrics.blocks.inc();
+        self.metrics.size.inc_by(saturating_i64(len));
+    }
+}
+
+impl Blockstore for MeteredBlockstore {
+    fn get_data(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.get_data(mh);
+        self.count_get(&result, started);
+        result
+    }
+
+    fn get(&self, cid: &cid::Cid) -> Result<Option<Block>, StoreError> {
+        // Through `get_data` so the read is counted once, verified once.
+        match self.get_data(cid.hash())? {
+            Some(data) => {
+                Ok(Some(Block::new(*cid, data).map_err(|source| {
+                    StoreError::Corrupt { cid: *cid, source }
+                })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn has(&self, mh: &Multihash) -> Result<bool, StoreError> {
+        self.inner.has(mh)
+    }
+
+    fn size(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
+        self.inner.size(mh)
+    }
+
+    fn put(&self, block: &Block) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put(block);
+        self.metrics
+            .put_duration
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok(true) = result {
+            self.count_new(block.len());
+        }
+        result
+    }
+
+    fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
+        // Per-block so the gauges only count blocks that were really new.
+        for b in blocks {
+            self.put(b)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {
+        let size = self.inner.size(mh)?;
+        let removed = self.inner.delete(mh)?;
+        if removed {
+            self.metrics.deletes.inc();
+            self.metrics.blocks.dec();
+            self.metrics
+                .size
+                .dec_by(saturating_i64(size.unwrap_or_default()));
+        }
+        Ok(removed)
+    }
+
+    fn list(&self) -> Box<dyn Iterator<Item = Result<Multihash, StoreError>> + Send + '_> {
+        self.inner.list()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+
+    fn stat(&self) -> Result<StoreStat, StoreError> {
+        self.inner.stat()
+    }
+}

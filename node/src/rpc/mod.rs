@@ -1,0 +1,67 @@
+//! The kubo-compatible RPC API under `/api/v0`.
+//!
+//! Every command answers POST (GET only when [`ApiConfig::allow_get`] is set), reads its
+//! arguments from the query string ([`Args`]), ignores options it does not know, and fails with
+//! kubo's JSON error object ([`ApiError`]).
+
+mod args;
+mod config;
+mod error;
+mod guard;
+mod info;
+mod network;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{any, get};
+
+pub use args::{Args, parse_bool, parse_cid_arg};
+pub use config::ApiConfig;
+pub use error::{ApiError, ErrorCode, OFFLINE_MESSAGE};
+
+use crate::context::NodeContext;
+use crate::http_metrics::{Tracker, track};
+use crate::metrics::Face;
+use crate::status;
+
+/// Builds the API listener's router: `/api/v0/*`, plus `/metrics` and `/health`.
+///
+/// With bearer tokens configured, everything but `/health` requires one.
+pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
+    let config = Arc::new(config);
+    let commands = Router::new()
+        .route("/version", any(info::version))
+        .route("/id", any(info::id))
+        .route("/stats/bw", any(info::stats_bw))
+        .route("/swarm/peers", any(network::needs_network))
+        .route("/swarm/addrs", any(network::needs_network))
+        .route("/swarm/connect", any(network::swarm_connect))
+        .route("/swarm/disconnect", any(network::swarm_connect))
+        .route("/routing/findprovs", any(network::routing_with_key))
+        .route("/routing/provide", any(network::routing_with_key))
+        .route("/dht/findprovs", any(network::routing_with_key))
+        .route("/dht/provide", any(network::routing_with_key))
+        .fallback(unknown_endpoint)
+        .layer(from_fn_with_state(config.clone(), guard::require_method));
+    let tracker = Tracker {
+        face: Face::Api,
+        metrics: ctx.metrics().http.clone(),
+    };
+    Router::new()
+        .nest("/api/v0", commands)
+        .route("/metrics", get(status::metrics))
+        .fallback(unknown_endpoint)
+        .layer(from_fn_with_state(config, guard::require_auth))
+        .route("/health", get(status::health))
+        .with_state(ctx)
+        .layer(from_fn_with_state(tracker, track))
+}
+
+async fn unknown_endpoint(req: Request) -> ApiError {
+    ApiError::UnknownEndpoint {
+        path: req.uri().path().to_owned(),
+    }
+}

@@ -1,0 +1,80 @@
+//! Binding a listener and serving a router until a shutdown signal.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use axum::Router;
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+/// Why a listener could not be bound or stopped serving.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding failed (address in use, permission, ...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Accepting or serving failed.
+    #[error("HTTP server on {addr} failed: {source}")]
+    Serve {
+        /// The bound address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A bound HTTP listener with its router, not yet serving.
+///
+/// Binding and serving are separate so the daemon can bind every listener (learning the real
+/// ports when 0 was asked for), write `<repo>/api`, print "Daemon is ready", then serve.
+pub struct HttpServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+}
+
+impl HttpServer {
+    /// Binds `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr, router: Router) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(HttpServer {
+            listener,
+            addr,
+            router,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits for in-flight
+    /// requests to finish (streaming bodies included). Callers that want a bound on that wait
+    /// wrap this future in `tokio::time::timeout` and drop it, which aborts the remaining
+    /// connections.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let addr = self.addr;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ServeError::Serve { addr, source })
+    }
+}
