@@ -84,7 +84,7 @@ pub fn block_links(block: &Block) -> Result<Vec<Cid>, CarError> {
 /// prefix, then the block's own bytes, not copied). Dropping the stream cancels the export.
 pub fn export_car<S>(source: S, root: Cid) -> impl Stream<Item = Result<Bytes, CarError>> + Send
 where
-    S: BlockSource + 'static,
+    S: BlockSource,
 {
     struct St<S> {
         source: S,

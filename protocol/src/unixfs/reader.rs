@@ -255,9 +255,9 @@ impl UnixfsFile {
         source: S,
         offset: u64,
         len: Option<u64>,
-    ) -> impl Stream<Item = Result<Bytes, ReadError>> + Send + 'static
+    ) -> impl Stream<Item = Result<Bytes, ReadError>> + Send + use<S>
     where
-        S: BlockSource + 'static,
+        S: BlockSource,
     {
         let start = offset.min(self.size);
         let end = match len {

@@ -1,0 +1,339 @@
+//! Reader tests: ranged reads (and that they fetch only in-range blocks), path resolution
+//! through plain and HAMT directories, listing, and errors for what is not UnixFS.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use chorus_protocol::unixfs::{
+    BlockSource, ImportOptions, Layout, NodeKind, ReadError, TreeBuilder, UnixfsFile, import_bytes,
+    list_directory, lookup, parse_ipfs_path, resolve_path, stat,
+};
+use chorus_storage::{Block, HashAlg, codec};
+use cid::Cid;
+use futures::TryStreamExt;
+use proptest::prelude::*;
+
+/// An in-memory block source that records every fetch.
+#[derive(Default)]
+struct MapSource {
+    blocks: HashMap<Cid, Block>,
+    fetched: Mutex<Vec<Cid>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("missing {0}")]
+struct Missing(Cid);
+
+impl MapSource {
+    fn insert_all(&mut self, blocks: impl IntoIterator<Item = Block>) {
+        for b in blocks {
+            self.blocks.insert(*b.cid(), b);
+        }
+    }
+
+    fn take_fetched(&self) -> Vec<Cid> {
+        std::mem::take(&mut *self.fetched.lock().unwrap())
+    }
+}
+
+impl BlockSource for MapSource {
+    type Error = Missing;
+
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
+        self.fetched.lock().unwrap().push(*cid);
+        std::future::ready(self.blocks.get(cid).cloned().ok_or(Missing(*cid)))
+    }
+}
+
+fn pattern(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    futures::executor::block_on(f)
+}
+
+async fn read_all(
+    source: &MapSource,
+    root: &Cid,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<Vec<u8>, ReadError> {
+    let file = UnixfsFile::open(source, root).await?;
+    let chunks: Vec<Bytes> = file.read(source, offset, len).try_collect().await?;
+    Ok(chunks.concat())
+}
+
+fn options_strategy() -> impl Strategy<Value = ImportOptions> {
+    (
+        prop_oneof![Just(None), Just(Some(0u8)), Just(Some(1u8))],
+        prop_oneof![Just(None), Just(Some(false)), Just(Some(true))],
+        1usize..300,
+        prop_oneof![Just(Layout::Balanced), Just(Layout::Trickle)],
+        prop_oneof![Just(HashAlg::Sha2_256), Just(HashAlg::Blake3)],
+        2usize..6,
+    )
+        .prop_map(|(v, raw, chunk, layout, hash, links)| {
+            let mut o = ImportOptions::default()
+                .with_chunk_size(chunk)
+                .with_layout(layout)
+                .with_max_links(links);
+            o.cid_version = v;
+            o.raw_leaves = raw;
+            if v != Some(0) {
+                o = o.with_hash(hash);
+            }
+            o
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn ranges_read_back(
+        opts in options_strategy(),
+        size in 0usize..20_000,
+        seed in any::<u64>(),
+        ranges in prop::collection::vec((0u64..21_000, prop::option::of(0u64..6000)), 1..8),
+    ) {
+        let data = pattern(size, seed);
+        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+        let mut src = MapSource::default();
+        src.insert_all(blocks);
+        let whole = block_on(read_all(&src, &imp.root, 0, None)).unwrap();
+        prop_assert_eq!(&whole, &data);
+        for (off, len) in ranges {
+            let got = block_on(read_all(&src, &imp.root, off, len)).unwrap();
+            let start = (off as usize).min(size);
+            let end = len.map_or(size, |l| (start + l as usize).min(size));
+            prop_assert_eq!(&got[..], &data[start..end], "range {}+{:?}", off, len);
+        }
+    }
+}
+
+#[test]
+fn small_range_fetches_only_its_path() {
+    // 64 chunks of 1000 bytes with 4 links per node: a balanced tree of depth 3.
+    let opts = ImportOptions::default()
+        .with_chunk_size(1000)
+        .with_max_links(4);
+    let data = pattern(64_000, 9);
+    let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+    assert_eq!(blocks.len(), 64 + 16 + 4 + 1);
+    let mut src = MapSource::default();
+    src.insert_all(blocks);
+
+    let got = block_on(read_all(&src, &imp.root, 37_010, Some(20))).unwrap();
+    assert_eq!(got, &data[37_010..37_030]);
+    let fetched = src.take_fetched();
+    // Root, one node per level below it, one leaf: nothing outside the range.
+    assert_eq!(fetched.len(), 4, "{fetched:?}");
+    assert_eq!(fetched[0], imp.root);
+
+    // A range spanning two leaves under different parents costs both paths.
+    let got = block_on(read_all(&src, &imp.root, 15_990, Some(20))).unwrap();
+    assert_eq!(got, &data[15_990..16_010]);
+    assert_eq!(src.take_fetched().len(), 1 + 2 * 3);
+
+    // The whole file fetches every block exactly once.
+    block_on(read_all(&src, &imp.root, 0, None)).unwrap();
+    let mut all = src.take_fetched();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 85);
+}
+
+#[test]
+fn empty_range_and_past_end() {
+    let (imp, blocks) = import_bytes(&ImportOptions::default(), b"hello world").unwrap();
+    let mut src = MapSource::default();
+    src.insert_all(blocks);
+    assert_eq!(block_on(read_all(&src, &imp.root, 11, None)).unwrap(), b"");
+    assert_eq!(
+        block_on(read_all(&src, &imp.root, 500, Some(3))).unwrap(),
+        b""
+    );
+    assert_eq!(
+        block_on(read_all(&src, &imp.root, 6, Some(0))).unwrap(),
+        b""
+    );
+    assert_eq!(
+        block_on(read_all(&src, &imp.root, 6, Some(100))).unwrap(),
+        b"world"
+    );
+}
+
+fn file(src: &mut MapSource, data: &[u8]) -> (Cid, u64) {
+    let (imp, blocks) = import_bytes(&ImportOptions::default(), data).unwrap();
+    src.insert_all(blocks);
+    (imp.root, imp.tsize)
+}
+
+#[test]
+fn resolve_and_list_plain_directories() {
+    let mut src = MapSource::default();
+    let mut t = TreeBuilder::new(&ImportOptions::default()).unwrap();
+    let (a, asz) = file(&mut src, b"ay\n");
+    let (c, csz) = file(&mut src, &pattern(300_000, 3));
+    t.add("a.txt", a, asz).unwrap();
+    t.add("sub/deeper/c.bin", c, csz).unwrap();
+    let mut blocks = Vec::new();
+    let tree = t.finish(&mut blocks).unwrap();
+    src.insert_all(blocks);
+    let root = tree.root.cid;
+
+    let found = block_on(resolve_path(&src, &root, ["sub", "deeper", "c.bin"])).unwrap();
+    assert_eq!(found, c);
+    let (pcid, segs) = parse_ipfs_path(&format!("/ipfs/{root}/sub/deeper/c.bin")).unwrap();
+    assert_eq!(pcid, root);
+    assert_eq!(block_on(resolve_path(&src, &pcid, &segs)).unwrap(), c);
+    assert!(parse_ipfs_path("/ipfs/notacid/x").is_err());
+
+    let ls = block_on(list_directory(&src, &root)).unwrap();
+    let names: Vec<_> = ls.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["a.txt", "sub"]);
+    assert_eq!(ls[0].cid, a);
+    assert_eq!(ls[0].tsize, asz);
+
+    let st = block_on(stat(&src, &c)).unwrap();
+    assert_eq!((st.kind, st.size), (NodeKind::File, 300_000));
+    assert_eq!(
+        block_on(stat(&src, &root)).unwrap().kind,
+        NodeKind::Directory
+    );
+
+    assert!(matches!(
+        block_on(lookup(&src, &root, "nope")),
+        Err(ReadError::NotFound { .. })
+    ));
+    assert!(matches!(
+        block_on(resolve_path(&src, &root, ["a.txt", "x"])),
+        Err(ReadError::NotADirectory {
+            kind: NodeKind::File,
+            ..
+        })
+    ));
+    assert!(matches!(
+        block_on(UnixfsFile::open(&src, &root)),
+        Err(ReadError::NotAFile {
+            kind: NodeKind::Directory,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn hamt_directory_resolves_and_lists() {
+    // Same shape as kubo's golden 6000-file sharded directory.
+    let mut src = MapSource::default();
+    let mut t = TreeBuilder::new(&ImportOptions::default()).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..6000 {
+        let name = format!("file-with-a-longish-name-{i:05}.txt");
+        let (c, s) = file(&mut src, format!("content {i}\n").as_bytes());
+        t.add(&name, c, s).unwrap();
+        expected.push((name, c));
+    }
+    let mut blocks = Vec::new();
+    let tree = t.finish(&mut blocks).unwrap();
+    assert!(tree.root.sharded);
+    assert_eq!(
+        tree.root.cid.to_string(),
+        "QmVGCx2Nv6VSV5VcmbP218dnMVhFAAfdjXsCL59RA1nSMS"
+    );
+    src.insert_all(blocks);
+    let root = tree.root.cid;
+    assert_eq!(
+        block_on(stat(&src, &root)).unwrap().kind,
+        NodeKind::HamtShard
+    );
+
+    for (name, cid) in expected.iter().step_by(97) {
+        assert_eq!(block_on(lookup(&src, &root, name)).unwrap(), *cid, "{name}");
+    }
+    assert!(matches!(
+        block_on(lookup(&src, &root, "file-with-a-longish-name-99999.txt")),
+        Err(ReadError::NotFound { .. })
+    ));
+    let ls = block_on(list_directory(&src, &root)).unwrap();
+    assert_eq!(ls.len(), 6000);
+    assert!(
+        ls.iter()
+            .zip(&expected)
+            .all(|(e, (n, c))| &e.name == n && e.cid == *c)
+    );
+    let content = block_on(read_all(
+        &src,
+        &block_on(resolve_path(
+            &src,
+            &root,
+            ["file-with-a-longish-name-04321.txt"],
+        ))
+        .unwrap(),
+        0,
+        None,
+    ))
+    .unwrap();
+    assert_eq!(content, b"content 4321\n");
+}
+
+fn dag_pb(bytes: Vec<u8>) -> Block {
+    Block::from_data_v0(bytes).unwrap()
+}
+
+#[test]
+fn symlinks_unknown_codecs_and_corrupt_nodes() {
+    let mut src = MapSource::default();
+    // PBNode{Data: UnixFS{Type: Symlink, Data: "a/b"}}
+    let symlink = dag_pb(vec![0x0a, 0x07, 0x08, 0x04, 0x12, 0x03, b'a', b'/', b'b']);
+    // A dag-cbor block (an empty map).
+    let cbor = Block::from_data(codec::DAG_CBOR, HashAlg::Sha2_256, vec![0xa0]).unwrap();
+    // A File node with one link but no blocksizes.
+    let leaf = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"hello"[..]).unwrap();
+    let cid_bytes = leaf.cid().to_bytes();
+    let mut link = vec![0x0a, cid_bytes.len() as u8];
+    link.extend_from_slice(&cid_bytes);
+    link.extend_from_slice(&[0x12, 0x00, 0x18, 0x05]);
+    let mut bad = vec![0x12, link.len() as u8];
+    bad.extend_from_slice(&link);
+    bad.extend_from_slice(&[0x0a, 0x04, 0x08, 0x02, 0x18, 0x05]);
+    let bad = dag_pb(bad);
+    // Not protobuf at all.
+    let garbage = dag_pb(vec![0xff, 0xff]);
+    let ids = [*symlink.cid(), *cbor.cid(), *bad.cid(), *garbage.cid()];
+    src.insert_all([symlink, cbor, bad, garbage, leaf]);
+
+    let st = block_on(stat(&src, &ids[0])).unwrap();
+    assert_eq!((st.kind, st.size), (NodeKind::Symlink, 3));
+    assert!(matches!(
+        block_on(stat(&src, &ids[1])),
+        Err(ReadError::UnsupportedCodec { codec: 0x71, .. })
+    ));
+    assert!(matches!(
+        block_on(UnixfsFile::open(&src, &ids[2])),
+        Err(ReadError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        block_on(stat(&src, &ids[3])),
+        Err(ReadError::Decode { .. })
+    ));
+    let missing: Cid = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+        .parse()
+        .unwrap();
+    assert!(matches!(
+        block_on(stat(&src, &missing)),
+        Err(ReadError::Fetch { .. })
+    ));
+}
