@@ -191,7 +191,7 @@ impl Message {
                 send_dont_have: false,
             });
         }
-        let wantlist = (self.full || !entries.is_empty()).then(|| pb::Wantlist {
+        let wantlist = (self.full || !entries.is_empty()).then_some(pb::Wantlist {
             entries,
             full: self.full,
         });
