@@ -278,12 +278,12 @@ fn tampered_block_is_rejected_and_not_stored() {
         }
     }
     assert_eq!(yielded, 2);
-    assert!(matches!(err, Some(CarError::Block { .. })), "{err:?}");
+    assert!(matches!(err, Some(CarError::Block(_))), "{err:?}");
 
     let store = TestStore::default();
     assert!(matches!(
         import_car(&store, &car[..]),
-        Err(CarError::Block { .. })
+        Err(CarError::Block(_))
     ));
     for mh in store.list() {
         let mh = mh.unwrap();

@@ -35,15 +35,10 @@ pub enum CarError {
         /// What is wrong.
         what: &'static str,
     },
-    /// A block's bytes do not match its CID (or use an unverifiable hash).
-    #[error("CAR block {cid} failed verification: {source}")]
-    Block {
-        /// The CID the section claimed.
-        cid: Cid,
-        /// Why verification failed.
-        #[source]
-        source: BlockError,
-    },
+    /// A block's bytes do not match its CID (or use an unverifiable hash); the error names
+    /// the CID.
+    #[error("CAR block failed verification: {0}")]
+    Block(#[source] Box<BlockError>),
     /// The input ended inside the header or a section.
     #[error("CAR input truncated at offset {offset}")]
     Truncated {
@@ -58,7 +53,7 @@ pub enum CarError {
     Input(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Storing a block failed.
     #[error("storing CAR block failed: {0}")]
-    Store(#[from] StoreError),
+    Store(#[source] Box<StoreError>),
     /// Fetching a block to export failed.
     #[error("exporting {cid} failed: {source}")]
     Fetch {
@@ -85,4 +80,10 @@ pub enum CarError {
         #[source]
         source: crate::unixfs::PbError,
     },
+}
+
+impl From<StoreError> for CarError {
+    fn from(e: StoreError) -> Self {
+        CarError::Store(Box::new(e))
+    }
 }

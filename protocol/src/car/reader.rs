@@ -219,8 +219,7 @@ impl CarDecoder {
                         what: "invalid CID",
                     })?;
                     let data = sec.slice(sec.len() - rest.len()..);
-                    let block =
-                        Block::new(cid, data).map_err(|source| CarError::Block { cid, source })?;
+                    let block = Block::new(cid, data).map_err(|e| CarError::Block(Box::new(e)))?;
                     return Ok(Some(CarItem::Block(block)));
                 }
                 State::Done => return Ok(None),

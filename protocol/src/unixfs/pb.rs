@@ -1,8 +1,8 @@
 //! Hand-written protobuf encoding and decoding of dag-pb nodes and their UnixFS `Data`.
 //!
 //! Writing the few messages by hand lets the importer emit exactly the bytes kubo (go-merkledag
-//! + boxo) emits — field order, always-present link names, unpacked `blocksizes` — and lets the
-//! reader slice file data out of a block's `Bytes` without copying.
+//! and boxo) emits — field order, always-present link names, unpacked `blocksizes` — and lets
+//! the reader slice file data out of a block's `Bytes` without copying.
 
 use std::ops::Range;
 
