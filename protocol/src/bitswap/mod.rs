@@ -6,6 +6,7 @@
 //! - [`handler`]: one connection: inbound streams read, one long-lived outbound stream written.
 //! - [`behaviour`]: network-wide state, both roles; never touches storage.
 //! - [`server_queue`]: the fair (deficit round robin) queue of server lookups.
+//! - [`session`]: an I/O-free fetch session (WANT_HAVE first, then WANT_BLOCK, retries).
 //!
 //! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] (or whenever lookup capacity
 //! is free) pull [`Behaviour::next_task`], look the CID up in the blockstore and answer with
@@ -20,9 +21,11 @@ pub mod message;
 pub mod pb;
 pub mod protocol;
 pub mod server_queue;
+pub mod session;
 
 pub use behaviour::Behaviour;
 pub use config::Config;
 pub use event::{Event, Misbehaviour, Task};
 pub use message::{InvalidItem, Message, Presence, WantEntry, WantType};
 pub use protocol::Version;
+pub use session::{Action, Session, SessionConfig};

@@ -1,0 +1,536 @@
+//! A fetch session as a pure state machine: which peer to ask what, and when to give up.
+//!
+//! The node drives it with what happens (peers joining and leaving, HAVE / DONT_HAVE / block
+//! events, the clock) and performs the [`Action`]s it returns through the behaviour and the
+//! DHT. No I/O and no timers inside: time comes in as an [`Instant`] argument, so tests can
+//! play out any schedule exactly.
+//!
+//! Strategy (go-bitswap's, simplified): ask every session peer WANT_HAVE; send WANT_BLOCK to
+//! the first peer that answers HAVE, spreading concurrent blocks over the peers that have
+//! them; if that peer answers DONT_HAVE or stays silent past the block timeout, move to the
+//! next peer that said HAVE; when nobody has it (or nobody is connected), ask the DHT for
+//! providers; fail the want after the overall timeout.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use libp2p::PeerId;
+
+use super::message::WantType;
+
+/// How long a WANT_BLOCK may go unanswered before the next peer is tried: go-bitswap's
+/// session starts from a 1 s "latency" estimate; we give a 256 KiB block a little more.
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a want may stay unresolved before it fails: the gateway's default fetch timeout
+/// (kubo's `Gateway.RetrievalTimeout`, 30 s).
+pub const DEFAULT_WANT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often DHT providers may be looked up again for the same CID while it is unresolved:
+/// go-bitswap's `periodicSearchDelay` (1 min) shortened for interactive reads.
+pub const DEFAULT_PROVIDER_RETRY: Duration = Duration::from_secs(10);
+
+/// Session settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// See [`DEFAULT_BLOCK_TIMEOUT`].
+    pub block_timeout: Duration,
+    /// See [`DEFAULT_WANT_TIMEOUT`].
+    pub want_timeout: Duration,
+    /// See [`DEFAULT_PROVIDER_RETRY`].
+    pub provider_retry: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            block_timeout: DEFAULT_BLOCK_TIMEOUT,
+            want_timeout: DEFAULT_WANT_TIMEOUT,
+            provider_retry: DEFAULT_PROVIDER_RETRY,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Sets the per-peer block timeout.
+    pub fn with_block_timeout(mut self, t: Duration) -> Self {
+        self.block_timeout = t;
+        self
+    }
+
+    /// Sets the overall timeout of a want.
+    pub fn with_want_timeout(mut self, t: Duration) -> Self {
+        self.want_timeout = t;
+        self
+    }
+
+    /// Sets the interval between provider lookups of one CID.
+    pub fn with_provider_retry(mut self, t: Duration) -> Self {
+        self.provider_retry = t;
+        self
+    }
+}
+
+/// What the node should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Call [`Behaviour::want`](super::Behaviour::want) with these peers and type.
+    Want {
+        /// The CID.
+        cid: Cid,
+        /// Who to ask.
+        peers: Vec<PeerId>,
+        /// Block or presence.
+        want_type: WantType,
+    },
+    /// Look up DHT providers of `cid` and connect to them (then report them with
+    /// [`Session::add_peer`]).
+    FindProviders {
+        /// The CID.
+        cid: Cid,
+    },
+    /// The want timed out: call [`Behaviour::cancel`](super::Behaviour::cancel) and fail the
+    /// request.
+    Failed {
+        /// The CID.
+        cid: Cid,
+    },
+}
+
+#[derive(Debug)]
+struct Want {
+    started: Instant,
+    /// Peers asked WANT_HAVE.
+    asked: HashSet<PeerId>,
+    /// Peers that said HAVE, in answer order, not yet tried for the block.
+    haves: Vec<PeerId>,
+    /// Peers that said DONT_HAVE or failed to deliver.
+    exhausted: HashSet<PeerId>,
+    /// The peer currently asked for the block, and since when.
+    fetching: Option<(PeerId, Instant)>,
+    /// When providers were last looked up.
+    searched: Option<Instant>,
+}
+
+/// One fetch session: a set of peers and the CIDs wanted from them.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    peers: HashSet<PeerId>,
+    wants: HashMap<Cid, Want>,
+    /// WANT_BLOCKs in flight per peer, to spread load.
+    load: HashMap<PeerId, usize>,
+}
+
+impl Session {
+    /// An empty session.
+    pub fn new(config: SessionConfig) -> Self {
+        Session {
+            config,
+            peers: HashSet::new(),
+            wants: HashMap::new(),
+            load: HashMap::new(),
+        }
+    }
+
+    /// Number of unresolved wants.
+    pub fn pending(&self) -> usize {
+        self.wants.len()
+    }
+
+    /// Whether `cid` is unresolved in this session.
+    pub fn is_wanted(&self, cid: &Cid) -> bool {
+        self.wants.contains_key(cid)
+    }
+
+    /// Starts fetching `cid`: WANT_HAVE to every session peer, or a provider search if there
+    /// are none.
+    pub fn want(&mut self, cid: Cid, now: Instant) -> Vec<Action> {
+        if self.wants.contains_key(&cid) {
+            return Vec::new();
+        }
+        let mut want = Want {
+            started: now,
+            asked: self.peers.clone(),
+            haves: Vec::new(),
+            exhausted: HashSet::new(),
+            fetching: None,
+            searched: None,
+        };
+        let mut actions = Vec::new();
+        if self.peers.is_empty() {
+            want.searched = Some(now);
+            actions.push(Action::FindProviders { cid });
+        } else {
+            actions.push(Action::Want {
+                cid,
+                peers: sorted(&self.peers),
+                want_type: WantType::Have,
+            });
+        }
+        self.wants.insert(cid, want);
+        actions
+    }
+
+    /// A peer joined (connected, or found as a provider): ask it for every unresolved CID
+    /// not yet being fetched.
+    pub fn add_peer(&mut self, peer: PeerId) -> Vec<Action> {
+        if !self.peers.insert(peer) {
+            return Vec::new();
+        }
+        let mut actions = Vec::new();
+        for (cid, want) in &mut self.wants {
+            if want.fetching.is_none() && want.asked.insert(peer) {
+                actions.push(Action::Want {
+                    cid: *cid,
+                    peers: vec![peer],
+                    want_type: WantType::Have,
+                });
+            }
+        }
+        sort_actions(&mut actions);
+        actions
+    }
+
+    /// A peer left: blocks it was fetching move to the next candidate.
+    pub fn remove_peer(&mut self, peer: &PeerId, now: Instant) -> Vec<Action> {
+        self.peers.remove(peer);
+        self.load.remove(peer);
+        let mut actions = Vec::new();
+        let cids: Vec<Cid> = self.wants.keys().copied().collect();
+        for cid in cids {
+            let Some(want) = self.wants.get_mut(&cid) else {
+                continue;
+            };
+            want.haves.retain(|p| p != peer);
+            want.asked.remove(peer);
+            if want.fetching.is_some_and(|(p, _)| p == *peer) {
+                want.fetching = None;
+                actions.extend(self.next_source(cid, now));
+            }
+        }
+        actions
+    }
+
+    /// `peer` has `cid`: fetch it from there unless a fetch is already under way.
+    pub fn on_have(&mut self, peer: PeerId, cid: &Cid, now: Instant) -> Vec<Action> {
+        let Some(want) = self.wants.get_mut(cid) else {
+            return Vec::new();
+        };
+        if want.exhausted.contains(&peer) || want.haves.contains(&peer) {
+            return Vec::new();
+        }
+        if want.fetching.is_some_and(|(p, _)| p == peer) {
+            return Vec::new();
+        }
+        want.haves.push(peer);
+        if want.fetching.is_none() {
+            return self.next_source(*cid, now);
+        }
+        Vec::new()
+    }
+
+    /// `peer` lacks `cid`.
+    pub fn on_dont_have(&mut self, peer: PeerId, cid: &Cid, now: Instant) -> Vec<Action> {
+        let Some(want) = self.wants.get_mut(cid) else {
+            return Vec::new();
+        };
+        want.exhausted.insert(peer);
+        want.haves.retain(|p| *p != peer);
+        if want.fetching.is_some_and(|(p, _)| p == peer) {
+            want.fetching = None;
+            self.unload(&peer);
+            return self.next_source(*cid, now);
+        }
+        if want.fetching.is_none()
+            && want.haves.is_empty()
+            && want.asked.iter().all(|p| want.exhausted.contains(p))
+        {
+            return self.search(*cid, now);
+        }
+        Vec::new()
+    }
+
+    /// `cid` arrived (from anyone): the want is done.
+    pub fn on_block(&mut self, cid: &Cid) {
+        if let Some(want) = self.wants.remove(cid)
+            && let Some((peer, _)) = want.fetching
+        {
+            self.unload(&peer);
+        }
+    }
+
+    /// The caller gave up on `cid` (e.g. its request was dropped); forget it. The node
+    /// cancels it in the behaviour.
+    pub fn cancel(&mut self, cid: &Cid) {
+        self.on_block(cid);
+    }
+
+    /// Advances time: retries silent peers, repeats provider searches, fails old wants.
+    /// Call it periodically (e.g. every second) and when the earliest [`deadline`](Self::deadline)
+    /// passes.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut cids: Vec<Cid> = self.wants.keys().copied().collect();
+        cids.sort();
+        for cid in cids {
+            let Some(want) = self.wants.get_mut(&cid) else {
+                continue;
+            };
+            if now.saturating_duration_since(want.started) >= self.config.want_timeout {
+                self.on_block(&cid);
+                actions.push(Action::Failed { cid });
+                continue;
+            }
+            if let Some((peer, since)) = want.fetching
+                && now.saturating_duration_since(since) >= self.config.block_timeout
+            {
+                want.exhausted.insert(peer);
+                want.fetching = None;
+                self.unload(&peer);
+                actions.extend(self.next_source(cid, now));
+                continue;
+            }
+            let Some(want) = self.wants.get(&cid) else {
+                continue;
+            };
+            let idle = want.fetching.is_none() && want.haves.is_empty();
+            let search_due = want
+                .searched
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.config.provider_retry);
+            let waited = now.saturating_duration_since(want.started) >= self.config.block_timeout;
+            if idle && search_due && (waited || want.asked.is_empty()) {
+                actions.extend(self.search(cid, now));
+            }
+        }
+        actions
+    }
+
+    /// The next instant at which [`tick`](Self::tick) has something to do, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.wants
+            .values()
+            .flat_map(|w| {
+                let fetch = w.fetching.map(|(_, t)| t + self.config.block_timeout);
+                let search = w.searched.map(|t| t + self.config.provider_retry);
+                [Some(w.started + self.config.want_timeout), fetch, search]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Sends WANT_BLOCK to the least loaded peer that said HAVE, or searches for providers.
+    fn next_source(&mut self, cid: Cid, now: Instant) -> Vec<Action> {
+        let Some(want) = self.wants.get_mut(&cid) else {
+            return Vec::new();
+        };
+        let best = want
+            .haves
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, p)| (self.load.get(*p).copied().unwrap_or(0), *i))
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => {
+                let peer = want.haves.remove(i);
+                want.fetching = Some((peer, now));
+                *self.load.entry(peer).or_insert(0) += 1;
+                vec![Action::Want {
+                    cid,
+                    peers: vec![peer],
+                    want_type: WantType::Block,
+                }]
+            }
+            None => self.search(cid, now),
+        }
+    }
+
+    /// Asks for providers unless a search is recent.
+    fn search(&mut self, cid: Cid, now: Instant) -> Vec<Action> {
+        let Some(want) = self.wants.get_mut(&cid) else {
+            return Vec::new();
+        };
+        let recent = want
+            .searched
+            .is_some_and(|t| now.saturating_duration_since(t) < self.config.provider_retry);
+        if recent {
+            return Vec::new();
+        }
+        want.searched = Some(now);
+        vec![Action::FindProviders { cid }]
+    }
+
+    fn unload(&mut self, peer: &PeerId) {
+        if let Some(n) = self.load.get_mut(peer) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn sorted(peers: &HashSet<PeerId>) -> Vec<PeerId> {
+    let mut v: Vec<PeerId> = peers.iter().copied().collect();
+    v.sort();
+    v
+}
+
+fn sort_actions(actions: &mut [Action]) {
+    actions.sort_by_key(|a| match a {
+        Action::Want { cid, .. } | Action::FindProviders { cid } | Action::Failed { cid } => *cid,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_storage::{Block, HashAlg, codec};
+
+    fn cid(n: u8) -> Cid {
+        *Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![n])
+            .unwrap()
+            .cid()
+    }
+
+    fn want_block(cid: Cid, peer: PeerId) -> Action {
+        Action::Want {
+            cid,
+            peers: vec![peer],
+            want_type: WantType::Block,
+        }
+    }
+
+    fn session() -> Session {
+        Session::new(SessionConfig::default())
+    }
+
+    #[test]
+    fn asks_everyone_for_have_then_one_for_the_block() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = session();
+        s.add_peer(a);
+        s.add_peer(b);
+        let actions = s.want(cid(1), t0);
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(
+            actions,
+            vec![Action::Want {
+                cid: cid(1),
+                peers: expected,
+                want_type: WantType::Have
+            }]
+        );
+        assert_eq!(s.on_have(b, &cid(1), t0), vec![want_block(cid(1), b)]);
+        // A second HAVE while fetching only records a fallback.
+        assert!(s.on_have(a, &cid(1), t0).is_empty());
+        s.on_block(&cid(1));
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn dont_have_from_the_source_moves_to_the_next_have() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = session();
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.on_have(a, &cid(1), t0);
+        s.on_have(b, &cid(1), t0);
+        assert_eq!(s.on_dont_have(a, &cid(1), t0), vec![want_block(cid(1), b)]);
+    }
+
+    #[test]
+    fn silence_past_the_block_timeout_moves_on_then_searches() {
+        let t0 = Instant::now();
+        let cfg = SessionConfig::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = Session::new(cfg.clone());
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.on_have(a, &cid(1), t0);
+        s.on_have(b, &cid(1), t0);
+        assert!(s.tick(t0 + cfg.block_timeout / 2).is_empty());
+        let t1 = t0 + cfg.block_timeout;
+        assert_eq!(s.tick(t1), vec![want_block(cid(1), b)]);
+        let t2 = t1 + cfg.block_timeout;
+        assert_eq!(s.tick(t2), vec![Action::FindProviders { cid: cid(1) }]);
+        // A provider found and connected is asked.
+        let c = PeerId::random();
+        assert_eq!(
+            s.add_peer(c),
+            vec![Action::Want {
+                cid: cid(1),
+                peers: vec![c],
+                want_type: WantType::Have
+            }]
+        );
+    }
+
+    #[test]
+    fn no_peers_means_providers_first_and_everyone_lacking_it_means_search() {
+        let t0 = Instant::now();
+        let mut s = session();
+        assert_eq!(
+            s.want(cid(1), t0),
+            vec![Action::FindProviders { cid: cid(1) }]
+        );
+        let a = PeerId::random();
+        let mut s = session();
+        s.add_peer(a);
+        s.want(cid(2), t0);
+        assert_eq!(
+            s.on_dont_have(a, &cid(2), t0),
+            vec![Action::FindProviders { cid: cid(2) }]
+        );
+        // Not again before the retry interval.
+        assert!(s.tick(t0 + Duration::from_millis(1)).is_empty());
+    }
+
+    #[test]
+    fn wants_fail_after_the_overall_timeout() {
+        let t0 = Instant::now();
+        let cfg = SessionConfig::default().with_want_timeout(Duration::from_secs(5));
+        let mut s = Session::new(cfg);
+        s.add_peer(PeerId::random());
+        s.want(cid(1), t0);
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(5)));
+        let actions = s.tick(t0 + Duration::from_secs(5));
+        assert!(actions.contains(&Action::Failed { cid: cid(1) }));
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn blocks_are_spread_over_the_peers_that_have_them() {
+        let t0 = Instant::now();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let mut s = session();
+        for p in [a, b, c] {
+            s.add_peer(p);
+        }
+        s.want(cid(1), t0);
+        s.want(cid(2), t0);
+        assert_eq!(s.on_have(a, &cid(1), t0), vec![want_block(cid(1), a)]);
+        assert_eq!(s.on_have(b, &cid(2), t0), vec![want_block(cid(2), b)]);
+        s.on_have(a, &cid(2), t0);
+        s.on_have(c, &cid(2), t0);
+        // `a` answered first but is busy with cid 1; the idle `c` gets the request.
+        assert_eq!(s.on_dont_have(b, &cid(2), t0), vec![want_block(cid(2), c)]);
+    }
+
+    #[test]
+    fn a_source_leaving_hands_the_block_to_the_next() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = session();
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.on_have(a, &cid(1), t0);
+        s.on_have(b, &cid(1), t0);
+        assert_eq!(s.remove_peer(&a, t0), vec![want_block(cid(1), b)]);
+    }
+}
