@@ -97,3 +97,19 @@ impl BlockFetcher for LocalFetcher {
         false
     }
 }
+
+/// Adapts a [`BlockFetcher`] to the UnixFS reader's and CAR writer's
+/// [`BlockSource`](chorus_protocol::unixfs::BlockSource).
+#[derive(Clone)]
+pub struct FetcherSource(pub Arc<dyn BlockFetcher>);
+
+impl chorus_protocol::unixfs::BlockSource for FetcherSource {
+    type Error = FetchError;
+
+    fn get(
+        &self,
+        cid: &Cid,
+    ) -> impl std::future::Future<Output = Result<Block, FetchError>> + Send {
+        self.0.fetch(*cid)
+    }
+}

@@ -1,6 +1,6 @@
 //! Shared test harness: an in-memory blockstore, a node context and servers on 127.0.0.1:0.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -121,4 +121,63 @@ pub async fn post_json(url: &str) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
     let body = resp.json().await.unwrap();
     (status, body)
+}
+
+/// Imports `data` as a UnixFS file with `chunk` byte leaves (CIDv1, raw leaves) into the store.
+pub fn add_file(ctx: &NodeContext, data: &[u8], chunk: usize) -> (chorus_storage::Cid, Vec<Block>) {
+    use chorus_protocol::unixfs::{ImportOptions, import_bytes};
+    let opts = ImportOptions::default()
+        .with_cid_version(1)
+        .with_chunk_size(chunk);
+    let (summary, blocks) = import_bytes(&opts, data).unwrap();
+    ctx.store().put_many(&blocks).unwrap();
+    (summary.root, blocks)
+}
+
+/// Builds a directory of `(path, data)` files into the store; returns its CID and all blocks.
+pub fn add_dir(ctx: &NodeContext, files: &[(&str, &[u8])]) -> (chorus_storage::Cid, Vec<Block>) {
+    use chorus_protocol::unixfs::{ImportOptions, TreeBuilder};
+    let opts = ImportOptions::default().with_cid_version(1);
+    let mut tree = TreeBuilder::new(&opts).unwrap();
+    let mut all = Vec::new();
+    for (path, data) in files {
+        let (cid, blocks) = add_file(ctx, data, 1024);
+        let tsize = blocks.iter().map(|b| b.len() as u64).sum();
+        tree.add(path, cid, tsize).unwrap();
+        all.extend(blocks);
+    }
+    let mut out = Vec::new();
+    let import = tree.finish(&mut out).unwrap();
+    ctx.store().put_many(&out).unwrap();
+    all.extend(out);
+    (import.root.cid, all)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Parses a CAR body into its roots and blocks (verifying every block).
+pub fn parse_car(body: &[u8]) -> (Vec<chorus_storage::Cid>, Vec<Block>) {
+    use chorus_protocol::car::{CarItem, CarReader};
+    let mut roots = Vec::new();
+    let mut blocks = Vec::new();
+    for item in CarReader::new(std::io::Cursor::new(body.to_vec())) {
+        match item.unwrap() {
+            CarItem::Header(h) => roots = h.roots,
+            CarItem::Block(b) => blocks.push(b),
+        }
+    }
+    (roots, blocks)
 }
