@@ -128,7 +128,8 @@ fn small_range_fetches_only_its_path() {
     // 64 chunks of 1000 bytes with 4 links per node: a balanced tree of depth 3.
     let opts = ImportOptions::default()
         .with_chunk_size(1000)
-        .with_max_links(4);
+        .with_max_links(4)
+        .with_raw_leaves(true);
     let data = pattern(64_000, 9);
     let (imp, blocks) = import_bytes(&opts, &data).unwrap();
     assert_eq!(blocks.len(), 64 + 16 + 4 + 1);
@@ -146,6 +147,18 @@ fn small_range_fetches_only_its_path() {
     let got = block_on(read_all(&src, &imp.root, 15_990, Some(20))).unwrap();
     assert_eq!(got, &data[15_990..16_010]);
     assert_eq!(src.take_fetched().len(), 1 + 2 * 3);
+
+    // The blocks proving a range: root then the path, in pre-order; an empty range is the root.
+    let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+    let proof: Vec<Block> =
+        block_on(file.read_blocks(&src, 37_010, Some(20)).try_collect()).unwrap();
+    assert_eq!(proof.len(), 4);
+    assert_eq!(*proof[0].cid(), imp.root);
+    assert_eq!(&proof[3].data()[..], &data[37_000..38_000]);
+    let root_only: Vec<Block> =
+        block_on(file.read_blocks(&src, 37_010, Some(0)).try_collect()).unwrap();
+    assert_eq!(root_only.len(), 1);
+    src.take_fetched();
 
     // The whole file fetches every block exactly once.
     block_on(read_all(&src, &imp.root, 0, None)).unwrap();

@@ -15,6 +15,7 @@ mod options;
 pub(crate) mod pb;
 mod reader;
 mod source;
+mod symlink;
 mod trickle;
 
 pub use decode::{NodeKind, ReadError};
@@ -27,6 +28,7 @@ pub use reader::{
     DirEntry, Stat, UnixfsFile, list_directory, lookup, parse_ipfs_path, resolve_path, stat,
 };
 pub use source::{BlockSource, LocalGetError, StoreSource};
+pub use symlink::symlink_block;
 
 pub use file::{FileImport, FileImporter, ImportError, import_bytes};
 pub use options::{

@@ -244,6 +244,24 @@ impl UnixfsFile {
         self.size
     }
 
+    fn walk<S: BlockSource>(&self, source: S, offset: u64, len: Option<u64>) -> RangeState<S> {
+        let from = offset.min(self.size);
+        let to = match len {
+            Some(l) => from.saturating_add(l).min(self.size),
+            None => self.size,
+        };
+        RangeState {
+            source,
+            stack: vec![Work::Node {
+                block: self.root.clone(),
+                start: 0,
+                expect: self.size,
+            }],
+            from,
+            to,
+        }
+    }
+
     /// Streams bytes `offset..offset+len` (clamped to the file; `None` = to the end).
     ///
     /// Walks the DAG depth-first using each node's `blocksizes` and fetches only blocks that
@@ -259,31 +277,31 @@ impl UnixfsFile {
     where
         S: BlockSource,
     {
-        let start = offset.min(self.size);
-        let end = match len {
-            Some(l) => start.saturating_add(l).min(self.size),
-            None => self.size,
-        };
-        let stack = if start < end {
-            vec![Work::Node {
-                block: self.root.clone(),
-                start: 0,
-                expect: self.size,
-            }]
-        } else {
-            Vec::new()
-        };
-        let state = RangeState {
-            source,
-            stack,
-            from: start,
-            to: end,
-        };
-        futures::stream::try_unfold(state, |mut st| async move {
-            match st.next_chunk().await? {
-                Some(chunk) => Ok(Some((chunk, st))),
-                None => Ok(None),
+        futures::stream::try_unfold(self.walk(source, offset, len), |mut st| async move {
+            while let Some((_, data)) = st.next_visit().await? {
+                if let Some(chunk) = data {
+                    return Ok(Some((chunk, st)));
+                }
             }
+            Ok(None)
+        })
+    }
+
+    /// Streams the blocks a read of `offset..offset+len` visits, in DAG (depth-first
+    /// pre-order) order, the root first even for an empty range: exactly what a trustless
+    /// gateway CAR with `dag-scope=entity&entity-bytes=from:to` must carry to let a client
+    /// verify that range. Same fetching and memory behaviour as [`read`](Self::read).
+    pub fn read_blocks<S>(
+        &self,
+        source: S,
+        offset: u64,
+        len: Option<u64>,
+    ) -> impl Stream<Item = Result<Block, ReadError>> + Send + use<S>
+    where
+        S: BlockSource,
+    {
+        futures::stream::try_unfold(self.walk(source, offset, len), |mut st| async move {
+            Ok(st.next_visit().await?.map(|(block, _)| (block, st)))
         })
     }
 }
@@ -310,8 +328,9 @@ struct RangeState<S> {
 }
 
 impl<S: BlockSource> RangeState<S> {
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ReadError> {
-        while let Some(work) = self.stack.pop() {
+    /// Visits the next node: returns its block and the in-range part of its inline data.
+    async fn next_visit(&mut self) -> Result<Option<(Block, Option<Bytes>)>, ReadError> {
+        if let Some(work) = self.stack.pop() {
             let (block, start, expect) = match work {
                 Work::Node {
                     block,
@@ -346,7 +365,7 @@ impl<S: BlockSource> RangeState<S> {
             let mut children = Vec::new();
             for (link, &bs) in links.iter().zip(&blocksizes) {
                 let child_end = child_start + bs;
-                if child_end > self.from && child_start < self.to {
+                if self.from < self.to && child_end > self.from && child_start < self.to {
                     children.push(Work::Fetch {
                         cid: link.cid,
                         start: child_start,
@@ -357,11 +376,12 @@ impl<S: BlockSource> RangeState<S> {
             }
             self.stack.extend(children.into_iter().rev());
             let data_end = start + data.len() as u64;
-            if data_end > self.from && start < self.to {
+            let chunk = (data_end > self.from && start < self.to).then(|| {
                 let lo = self.from.max(start) - start;
                 let hi = self.to.min(data_end) - start;
-                return Ok(Some(data.slice(lo as usize..hi as usize)));
-            }
+                data.slice(lo as usize..hi as usize)
+            });
+            return Ok(Some((block, chunk)));
         }
         Ok(None)
     }
