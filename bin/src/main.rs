@@ -1,1 +1,69 @@
-fn main() {}
+//! `chorus`: the command-line interface and daemon.
+//!
+//! Errors are printed as one line (`Error: ...`, with causes joined by `: `) and exit with
+//! status 1; a panic is a bug, never the way bad input is reported.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+mod progress;
+mod repo;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    init_logging();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (`chorus cat x | head`) is not an error worth a message.
+            if output::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("Error: {}", output::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--help` and `--version` print as usual; a usage mistake is one `Error:` line (exit 2), like
+/// every other failure, with clap's hint folded in.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("Error: {first} (see chorus --help)");
+    ExitCode::from(2)
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only, so CLI output stays clean).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,300 @@
+//! The command line, shaped like kubo's so operators feel at home.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// chorus: an IPFS node for community audio streaming.
+#[derive(Debug, Parser)]
+#[command(name = "chorus", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Repo directory (default: $CHORUS_PATH, else ~/.chorus).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Parses kubo-style booleans: `true/false/True/False/1/0`.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "True" | "TRUE" | "1" => Ok(true),
+        "false" | "False" | "FALSE" | "0" => Ok(false),
+        other => Err(format!("expected true or false, got {other:?}")),
+    }
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repo: config, identity, empty store.
+    Init,
+    /// Add files or directories; prints `added <cid> <name>` per entry.
+    Add(AddArgs),
+    /// Print a file's bytes.
+    Cat(CatArgs),
+    /// Write a file or directory tree to disk.
+    Get(GetArgs),
+    /// List a directory's links.
+    Ls(LsArgs),
+    /// Raw blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// Pins that protect content from garbage collection.
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// IPLD DAGs as CAR files.
+    #[command(subcommand)]
+    Dag(DagCommand),
+    /// The repo itself.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+}
+
+/// `chorus add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or directories to add (`-` or nothing: standard input).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Add directory contents recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Wrap the added entries in a directory.
+    #[arg(short = 'w', long = "wrap-with-directory")]
+    pub wrap: bool,
+    /// Print only CIDs, one per line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Print only the final (root) CID.
+    #[arg(short = 'Q', long)]
+    pub quieter: bool,
+    /// Compute CIDs without writing anything.
+    #[arg(short = 'n', long = "only-hash")]
+    pub only_hash: bool,
+    /// Pin the added root recursively.
+    #[arg(long, value_name = "BOOL", default_value = "true", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+    pub pin: bool,
+    /// CID version: 0 or 1 (1 implies --raw-leaves).
+    #[arg(long = "cid-version", value_name = "N")]
+    pub cid_version: Option<u8>,
+    /// Store leaves as raw blocks instead of UnixFS nodes.
+    #[arg(long = "raw-leaves", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+    pub raw_leaves: Option<bool>,
+    /// Chunking algorithm: size-N.
+    #[arg(short = 's', long, value_name = "size-N")]
+    pub chunker: Option<String>,
+    /// Include files and directories whose names start with a dot.
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
+    /// Use the trickle DAG layout instead of balanced.
+    #[arg(short = 't', long)]
+    pub trickle: bool,
+    /// Hash function: sha2-256 or blake3.
+    #[arg(long, value_name = "NAME")]
+    pub hash: Option<String>,
+    /// Name used for standard input.
+    #[arg(long = "stdin-name", default_value = "")]
+    pub stdin_name: String,
+    /// Show a progress bar (default: when stderr is a terminal).
+    #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+    pub progress: Option<bool>,
+}
+
+/// `chorus cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// CID or /ipfs/ path.
+    pub path: String,
+    /// Byte offset to start at.
+    #[arg(short = 'o', long, default_value_t = 0)]
+    pub offset: u64,
+    /// Maximum number of bytes to print.
+    #[arg(short = 'l', long)]
+    pub length: Option<u64>,
+}
+
+/// `chorus get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// CID or /ipfs/ path.
+    pub path: String,
+    /// Where to write (default: the CID in the current directory).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Show a progress bar (default: when stderr is a terminal).
+    #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+    pub progress: Option<bool>,
+}
+
+/// `chorus ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// CID or /ipfs/ path of a directory (or file).
+    pub path: String,
+}
+
+/// `chorus block ...`.
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Store the bytes of a file (or stdin) as one block; prints its CID.
+    Put {
+        /// File to read (`-` or nothing: standard input).
+        file: Option<PathBuf>,
+        /// Codec of the new CID.
+        #[arg(long = "cid-codec", default_value = "raw")]
+        cid_codec: String,
+        /// Hash function.
+        #[arg(long = "mhtype", default_value = "sha2-256")]
+        mhtype: String,
+        /// Pin the block directly.
+        #[arg(long, value_name = "BOOL", default_value = "false", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        pin: bool,
+    },
+    /// Print a block's bytes.
+    Get {
+        /// The block's CID.
+        cid: String,
+    },
+    /// Print a block's CID and size.
+    Stat {
+        /// The block's CID.
+        cid: String,
+    },
+    /// Remove blocks (pinned blocks are refused).
+    Rm {
+        /// CIDs to remove.
+        #[arg(required = true)]
+        cids: Vec<String>,
+        /// Do not fail for blocks that are not present.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// The pin type filter of `pin ls`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PinTypeArg {
+    /// Every pinned CID.
+    All,
+    /// Recursively pinned roots.
+    Recursive,
+    /// Directly pinned blocks.
+    Direct,
+    /// Blocks protected because a recursive pin reaches them.
+    Indirect,
+}
+
+/// `chorus pin ...`.
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Pin CIDs (and, recursively, everything they link to).
+    Add {
+        /// CIDs or /ipfs/ paths.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Pin the whole DAG (false: only the block).
+        #[arg(short, long, value_name = "BOOL", default_value = "true", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        recursive: bool,
+    },
+    /// Remove pins.
+    Rm {
+        /// CIDs or /ipfs/ paths.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// List pins.
+    Ls {
+        /// Only these CIDs.
+        paths: Vec<String>,
+        /// Which pins to list.
+        #[arg(short = 't', long = "type", value_enum, default_value = "all")]
+        pin_type: PinTypeArg,
+        /// Print only CIDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+/// `chorus dag ...`.
+#[derive(Debug, Subcommand)]
+pub enum DagCommand {
+    /// Write a DAG as a CAR v1 stream to stdout.
+    Export {
+        /// Root CID.
+        cid: String,
+        /// Show a progress bar (default: when stderr is a terminal).
+        #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        progress: Option<bool>,
+    },
+    /// Import CAR v1/v2 files (or stdin), verifying every block; pins the roots.
+    Import {
+        /// CAR files (`-` or nothing: standard input).
+        files: Vec<PathBuf>,
+        /// Pin the roots recursively.
+        #[arg(long = "pin-roots", value_name = "BOOL", default_value = "true", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        pin_roots: bool,
+        /// Show a progress bar (default: when stderr is a terminal).
+        #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        progress: Option<bool>,
+    },
+}
+
+/// `chorus repo ...`.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Blocks, bytes, pins and path of the repo.
+    Stat {
+        /// Print sizes in bytes with no units (default; kept for kubo compatibility).
+        #[arg(long = "size-only")]
+        size_only: bool,
+    },
+    /// Remove every block not reachable from a pin; prints what it removed.
+    Gc {
+        /// Print nothing.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Re-hash every block and report corruption.
+    Verify,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_repo_before_subcommand() {
+        let cli = Cli::try_parse_from(["chorus", "--repo", "/tmp/r", "add", "f"]).unwrap();
+        assert_eq!(cli.repo.as_deref(), Some(std::path::Path::new("/tmp/r")));
+        assert!(matches!(cli.command, Command::Add(_)));
+    }
+
+    #[test]
+    fn kubo_style_booleans() {
+        let cli = Cli::try_parse_from(["chorus", "add", "--pin=false", "f"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!()
+        };
+        assert!(!a.pin);
+        let cli =
+            Cli::try_parse_from(["chorus", "add", "--pin=True", "--raw-leaves", "f"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!()
+        };
+        assert!(a.pin);
+        assert_eq!(a.raw_leaves, Some(true));
+        assert!(Cli::try_parse_from(["chorus", "add", "--pin=maybe", "f"]).is_err());
+    }
+}

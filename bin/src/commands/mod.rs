@@ -1,0 +1,47 @@
+//! One module per command family; [`run`] dispatches.
+
+mod add;
+mod block;
+mod dag;
+mod pin;
+mod read;
+mod repo;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::repo::{RepoPaths, resolve_path};
+
+/// Runs one CLI invocation.
+pub fn run(cli: Cli) -> Result<()> {
+    let paths = RepoPaths::new(resolve_path(cli.repo.as_deref())?);
+    match cli.command {
+        Command::Init => {
+            let done = crate::repo::init(&paths)?;
+            println!("initialized chorus repo at {}", paths.root().display());
+            println!("peer identity: {}", done.peer_id);
+            Ok(())
+        }
+        Command::Add(args) => add::run(&paths, args),
+        Command::Cat(args) => read::cat(&paths, args),
+        Command::Get(args) => read::get(&paths, args),
+        Command::Ls(args) => read::ls(&paths, args),
+        Command::Block(cmd) => block::run(&paths, cmd),
+        Command::Pin(cmd) => pin::run(&paths, cmd),
+        Command::Dag(cmd) => dag::run(&paths, cmd),
+        Command::Repo(cmd) => repo::run(&paths, cmd),
+    }
+}
+
+/// A single-threaded runtime for the async readers (the CLI does one thing at a time).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Parses a CID or `/ipfs/<cid>/path` argument.
+fn parse_path(arg: &str) -> Result<(chorus_storage::Cid, Vec<String>)> {
+    chorus_protocol::unixfs::parse_ipfs_path(arg)
+        .map_err(|e| anyhow::anyhow!("invalid path {arg:?}: {e}"))
+}

@@ -1,0 +1,90 @@
+//! `chorus repo stat|gc|verify`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chorus_storage::Blockstore;
+
+use crate::cli::RepoCommand;
+use crate::repo::RepoPaths;
+
+pub fn run(paths: &RepoPaths, cmd: RepoCommand) -> Result<()> {
+    let store = crate::store::open_existing(paths)?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        RepoCommand::Stat { size_only: _ } => {
+            let stat = store.stat()?;
+            writeln!(out, "NumObjects: {}", stat.blocks)?;
+            writeln!(out, "RepoSize:   {}", disk_usage(paths.root()))?;
+            writeln!(out, "BlockBytes: {}", stat.bytes)?;
+            writeln!(out, "NumPins:    {}", store.pins().len())?;
+            writeln!(out, "RepoPath:   {}", paths.root().display())?;
+            writeln!(out, "Version:    chorus-repo@1")?;
+        }
+        RepoCommand::Gc { quiet } => {
+            let report = store.gc()?;
+            store.flush()?;
+            if !quiet {
+                for cid in report.removed_cids() {
+                    writeln!(out, "removed {cid}")?;
+                }
+            }
+        }
+        RepoCommand::Verify => {
+            let report = store.verify()?;
+            for mh in &report.corrupt {
+                writeln!(
+                    out,
+                    "corrupt: {}",
+                    chorus_storage::Cid::new_v1(chorus_storage::codec::RAW, *mh)
+                )?;
+            }
+            for mh in &report.missing {
+                writeln!(
+                    out,
+                    "missing: {}",
+                    chorus_storage::Cid::new_v1(chorus_storage::codec::RAW, *mh)
+                )?;
+            }
+            for key in &report.undecodable {
+                writeln!(out, "undecodable index entry: {key}")?;
+            }
+            writeln!(
+                out,
+                "verified {} blocks: {} corrupt, {} missing",
+                report.checked,
+                report.corrupt.len(),
+                report.missing.len() + report.undecodable.len()
+            )?;
+            out.flush()?;
+            if !report.is_ok() {
+                bail!(
+                    "the repo has damaged blocks (see above); remove them with `chorus block rm` and re-add the content"
+                );
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Bytes the repo occupies on disk (allocated blocks, as `du` counts them).
+fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            total += md.blocks() * 512;
+            if md.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    total
+}

