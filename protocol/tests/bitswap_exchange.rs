@@ -368,3 +368,53 @@ async fn the_server_queue_is_fair_across_peers() {
     let modest_served = order.iter().filter(|p| **p == modest_id).count();
     assert_eq!(modest_served, 2, "modest peer starved: {order:?}");
 }
+
+#[tokio::test]
+async fn max_size_blocks_stream_through_the_outstanding_bound() {
+    // Six 2 MiB blocks: at most two fit under the outstanding bound at a time, so the server
+    // must be told to pull again as its connection drains, and no message may exceed 4 MiB.
+    let blocks: Vec<Block> = (0..6)
+        .map(|n| raw_block(20 + n, protocol::MAX_BLOCK_SIZE))
+        .collect();
+    let store = Store::with(&blocks.iter().collect::<Vec<_>>());
+    let mut server = listening(Config::default()).await;
+    let mut client = listening(Config::default()).await;
+    client.connect(&mut server).await;
+    let server_id = *server.local_peer_id();
+
+    for b in &blocks {
+        client.behaviour_mut().want(*b.cid(), [server_id], BLOCK);
+    }
+    let mut got = Vec::new();
+    while got.len() < blocks.len() {
+        let block = client_event(&mut client, &mut server, &store, |e| match e {
+            Event::Block { block, .. } => Some(block),
+            _ => None,
+        })
+        .await;
+        got.push(block);
+    }
+    for b in &blocks {
+        assert!(got.contains(b));
+    }
+    assert_eq!(client.behaviour().wantlist().count(), 0);
+    assert_eq!(server.behaviour().queued_tasks(), 0);
+}
+
+#[tokio::test]
+async fn blocks_over_the_size_limit_are_never_sent() {
+    let big = raw_block(30, protocol::MAX_BLOCK_SIZE + 1);
+    let mut server = listening(Config::default()).await;
+    let mut client = listening(Config::default()).await;
+    client.connect(&mut server).await;
+    let (server_id, client_id) = (*server.local_peer_id(), *client.local_peer_id());
+    client.behaviour_mut().want(*big.cid(), [server_id], BLOCK);
+    run_until(&mut [&mut client, &mut server], |idx, _, ev| {
+        match (idx, behaviour(ev)) {
+            (1, Some(Event::Wants { .. })) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(!server.behaviour_mut().send_block(&client_id, big));
+}

@@ -811,8 +811,15 @@ impl NetworkBehaviour for Behaviour {
                 if let Some(conn) = conn {
                     conn.outstanding = conn.outstanding.saturating_sub(block_bytes);
                 }
-                // Capacity freed: the node may pull more tasks.
-                self.wake();
+                // If this freed a backed-up peer that has work waiting, tell the node to pull.
+                let max = self.config.max_outstanding_bytes;
+                let ready = self.peers.get(&peer).is_some_and(|s| {
+                    let now = s.outstanding();
+                    now < max && now.saturating_add(block_bytes) >= max
+                });
+                if ready && self.queue.len_of(&peer) > 0 {
+                    self.emit(Event::TasksAvailable { peer });
+                }
             }
             HandlerOut::Unsupported => {
                 if let Some(conn) = conn {

@@ -21,6 +21,13 @@ pub enum Event {
         /// The wants, in wire order.
         wants: Vec<WantEntry>,
     },
+    /// Server side: `peer`'s connection drained below
+    /// [`Config::max_outstanding_bytes`](super::Config) while it still has wants queued:
+    /// pull [`next_task`](super::Behaviour::next_task) again.
+    TasksAvailable {
+        /// The remote peer.
+        peer: PeerId,
+    },
     /// Server side: `peer` no longer wants these (explicit CANCEL or a full wantlist without
     /// them); pending answers for them are dropped by the behaviour.
     Cancelled {

@@ -8,8 +8,9 @@
 //! - [`server_queue`]: the fair (deficit round robin) queue of server lookups.
 //! - [`session`]: an I/O-free fetch session (WANT_HAVE first, then WANT_BLOCK, retries).
 //!
-//! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] (or whenever lookup capacity
-//! is free) pull [`Behaviour::next_task`], look the CID up in the blockstore and answer with
+//! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] and [`Event::TasksAvailable`]
+//! (and whenever a lookup worker frees up) pull [`Behaviour::next_task`], look the CID up in
+//! the blockstore with bounded concurrency and answer with
 //! [`Behaviour::send_block`] / [`Behaviour::send_presence`]. To fetch, call
 //! [`Behaviour::want`] and wait for [`Event::Block`]; drop interest with [`Behaviour::cancel`].
 

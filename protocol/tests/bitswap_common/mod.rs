@@ -106,7 +106,7 @@ pub async fn client_event<T>(
 ) -> T {
     run_until(&mut [client, server], |idx, swarm, ev| {
         if idx == 1 {
-            if let SwarmEvent::Behaviour(Event::Wants { .. }) = ev {
+            if let SwarmEvent::Behaviour(Event::Wants { .. } | Event::TasksAvailable { .. }) = ev {
                 serve(swarm, store);
             }
             return None;
