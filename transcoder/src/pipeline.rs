@@ -218,7 +218,10 @@ fn open_source(path: &Path, size: u64, config: &TranscodeConfig) -> Result<Sourc
     let format_secs = (input.duration() > 0)
         .then(|| input.duration() as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE));
     let progress_secs = stream_secs.or(format_secs);
-    let declared_secs = progress_secs.filter(|_| !av::duration_is_estimate(&input));
+    // A bit-rate estimate is a guess for compressed audio but exact for constant-rate PCM
+    // (libav's WAV and AIFF demuxers give PCM no other duration).
+    let is_pcm = codec_id.name().starts_with("pcm_");
+    let declared_secs = progress_secs.filter(|_| is_pcm || !av::duration_is_estimate(&input));
     if let Some(secs) = declared_secs
         && secs > config.max_duration_secs as f64
     {
@@ -405,6 +408,9 @@ fn run(
     let mut decoded = frame::Audio::empty();
     let mut emit = |planes: &[&[f32]]| outputs.push(planes);
 
+    // A decode error is only counted once another packet follows: a damaged final packet is
+    // what truncation looks like, and the truncation check below names that case precisely.
+    let mut pending: Option<ffmpeg_next::Error> = None;
     loop {
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
@@ -425,11 +431,14 @@ fn run(
         if packet.stream() != stream_index {
             continue;
         }
-        if let Err(e) = decoder.send_packet(&packet) {
+        if let Some(e) = pending.take() {
             state.error(e)?;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            pending = Some(e);
             continue;
         }
-        receive_frames(
+        pending = receive_frames(
             &mut decoder,
             &mut decoded,
             &mut resampler,
@@ -437,16 +446,19 @@ fn run(
             &mut emit,
         )?;
     }
-    if let Err(e) = decoder.send_eof() {
-        state.error(e)?;
+    let flushed = match decoder.send_eof() {
+        Ok(()) => receive_frames(
+            &mut decoder,
+            &mut decoded,
+            &mut resampler,
+            &mut state,
+            &mut emit,
+        )?,
+        Err(e) => Some(e),
+    };
+    if let Some(e) = pending.or(flushed) {
+        tracing::debug!(error = %e, "decode error on the final packet");
     }
-    receive_frames(
-        &mut decoder,
-        &mut decoded,
-        &mut resampler,
-        &mut state,
-        &mut emit,
-    )?;
     resampler.flush(&mut emit)?;
 
     let decoded_secs = state.decoded_secs;
@@ -455,6 +467,15 @@ fn run(
             path: input_path.to_path_buf(),
         });
     }
+    // libav's WAV demuxer clamps a too-large data chunk to the file, hiding the cut; the
+    // RIFF header still says how much is missing.
+    let riff_missing = riff_missing_bytes(input_path, size).filter(|_| info.container == "wav");
+    let declared_secs = match (riff_missing, info.bitrate) {
+        (Some(missing), Some(bitrate)) => {
+            Some(declared_secs.unwrap_or(decoded_secs) + missing as f64 * 8.0 / bitrate as f64)
+        }
+        _ => declared_secs,
+    };
     if let Some(declared) = declared_secs {
         let tolerance = (declared * TRUNCATION_TOLERANCE_FRACTION).max(TRUNCATION_TOLERANCE_SECS);
         if decoded_secs + tolerance < declared {
@@ -498,29 +519,46 @@ fn run(
     Ok(track)
 }
 
-/// Pulls every frame the decoder has ready and sends it through the resampler.
+/// Pulls every frame the decoder has ready and sends it through the resampler; returns the
+/// decode error that ended the batch, if any (the caller decides whether it counts).
 fn receive_frames(
     decoder: &mut ffmpeg_next::decoder::Audio,
     decoded: &mut frame::Audio,
     resampler: &mut Resampler,
     state: &mut DecodeState<'_>,
     emit: &mut dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError>,
-) -> Result<(), TranscodeError> {
+) -> Result<Option<ffmpeg_next::Error>, TranscodeError> {
     loop {
         match decoder.receive_frame(decoded) {
             Ok(()) => {
                 state.decoded(decoded.samples(), decoded.rate())?;
                 resampler.convert(decoded, emit)?;
             }
-            Err(ffmpeg_next::Error::Eof) => return Ok(()),
+            Err(ffmpeg_next::Error::Eof) => return Ok(None),
             Err(ffmpeg_next::Error::Other { errno }) if errno == ffmpeg_next::error::EAGAIN => {
-                return Ok(());
+                return Ok(None);
             }
-            Err(e) => {
-                // A failed frame is dropped; the decoder continues with the next packet.
-                state.error(e)?;
-                return Ok(());
-            }
+            // The failed frame is dropped; the decoder continues with the next packet.
+            Err(e) => return Ok(Some(e)),
         }
     }
+}
+
+/// Bytes a RIFF file's header promises beyond the end of the file (`None` if complete, not
+/// RIFF, or written by a streaming writer that left the size unset).
+fn riff_missing_bytes(path: &Path, size: u64) -> Option<u64> {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .ok()?;
+    if &header[..4] != b"RIFF" {
+        return None;
+    }
+    let riff_size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if riff_size == 0 || riff_size == u32::MAX {
+        return None;
+    }
+    let promised = u64::from(riff_size) + 8;
+    (promised > size).then(|| promised - size)
 }
