@@ -51,6 +51,25 @@ pub enum Command {
     /// The repo itself.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Run the node: RPC API, gateway, metrics (and later the libp2p network).
+    Daemon(DaemonArgs),
+}
+
+/// `chorus daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Do not start the network; serve local content only.
+    #[arg(long)]
+    pub offline: bool,
+    /// RPC API address (`127.0.0.1:5001` or `/ip4/127.0.0.1/tcp/5001`; port 0 = any free port).
+    #[arg(long = "api-addr", value_name = "ADDR")]
+    pub api_addr: Option<String>,
+    /// Gateway address.
+    #[arg(long = "gateway-addr", value_name = "ADDR")]
+    pub gateway_addr: Option<String>,
+    /// Metrics address (`""` disables the separate listener).
+    #[arg(long = "metrics-addr", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// `chorus add`.

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pin(cmd) => pin::run(&paths, cmd),
         Command::Dag(cmd) => dag::run(&paths, cmd),
         Command::Repo(cmd) => repo::run(&paths, cmd),
+        Command::Daemon(args) => crate::daemon::run(&paths, args),
     }
 }
 

@@ -1,0 +1,204 @@
+//! `chorus daemon`: the node's main job. Opens the repo, serves the RPC API, the gateway and
+//! the metrics listener, and shuts down cleanly on SIGINT/SIGTERM.
+//!
+//! Start-up order matters to clients: every listener is bound before `<repo>/api` is written
+//! and `Daemon is ready` printed, so a client that sees either can connect at once. On
+//! shutdown the listeners stop accepting, in-flight requests get [`SHUTDOWN_GRACE`] to finish,
+//! the store is flushed, and `<repo>/api` is removed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chorus_node::{
+    HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, check_api_bind, gateway,
+    metrics_router, rpc,
+};
+use chorus_storage::Blockstore;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+use crate::cli::DaemonArgs;
+use crate::config::Config;
+use crate::repo::RepoPaths;
+
+/// How long in-flight requests may run after a shutdown signal before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Listen addresses after flags override the config.
+struct Addrs {
+    api: ListenAddr,
+    gateway: ListenAddr,
+    metrics: Option<ListenAddr>,
+}
+
+fn parse_addr(value: &str, what: &str) -> Result<ListenAddr> {
+    value
+        .parse()
+        .with_context(|| format!("invalid {what} address {value:?}"))
+}
+
+fn addrs(config: &Config, args: &DaemonArgs) -> Result<Addrs> {
+    let api = parse_addr(args.api_addr.as_deref().unwrap_or(&config.api.address), "API")?;
+    let gateway = parse_addr(
+        args.gateway_addr.as_deref().unwrap_or(&config.gateway.address),
+        "gateway",
+    )?;
+    let metrics_value = args.metrics_addr.as_deref().unwrap_or(&config.metrics.address);
+    let metrics = if metrics_value.is_empty() {
+        None
+    } else {
+        Some(parse_addr(metrics_value, "metrics")?)
+    };
+    Ok(Addrs { api, gateway, metrics })
+}
+
+pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
+    paths.ensure_initialized()?;
+    let config = paths.load_config()?;
+    let key = paths.load_identity()?;
+    let addrs = addrs(&config, &args)?;
+    check_api_bind(
+        addrs.api.socket_addr(),
+        !config.api.auth_token.is_empty(),
+        config.api.allow_unauthenticated_remote,
+    )?;
+    let store = crate::store::open(paths)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("chorus")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(paths, &config, key, store.clone(), addrs, args.offline));
+    // Whatever happened, leave the store durable and the api file gone.
+    let flushed = store.flush().context("cannot flush the store on shutdown");
+    let _ = std::fs::remove_file(paths.api_file());
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result.and(flushed)
+}
+
+async fn serve(
+    paths: &RepoPaths,
+    config: &Config,
+    key: libp2p::identity::Keypair,
+    store: chorus_storage::SledStore,
+    addrs: Addrs,
+    offline: bool,
+) -> Result<()> {
+    let mut registry = Registry::default();
+    let metrics = NodeMetrics::register(&mut registry);
+    let registry = Arc::new(registry);
+    let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
+        .with_reported_version(config.api.reported_version.clone());
+    let ctx = NodeContext::new(store, identity, metrics, registry)
+        .context("cannot read the store's statistics")?;
+    // The libp2p network joins here (issue 4); until then the node serves local content only.
+    let _ = offline;
+
+    let mut api_config = rpc::ApiConfig::default()
+        .with_allow_get(config.api.allow_get)
+        .with_allow_unauthenticated_public(config.api.allow_unauthenticated_remote);
+    if !config.api.auth_token.is_empty() {
+        api_config = api_config.with_bearer_token(config.api.auth_token.clone());
+    }
+    let api = bind(addrs.api.socket_addr(), rpc::router(ctx.clone(), api_config), "API").await?;
+    let gw = bind(
+        addrs.gateway.socket_addr(),
+        gateway::router(ctx.clone(), gateway::GatewayConfig::default()),
+        "gateway",
+    )
+    .await?;
+    let metrics_server = match addrs.metrics {
+        Some(a) => Some(bind(a.socket_addr(), metrics_router(ctx.clone()), "metrics").await?),
+        None => None,
+    };
+
+    let api_ma = chorus_node::socket_to_multiaddr(api.local_addr());
+    write_api_file(paths, &api_ma.to_string())?;
+    println!("API server listening on {api_ma}");
+    println!(
+        "Gateway server listening on {}",
+        chorus_node::socket_to_multiaddr(gw.local_addr())
+    );
+    if let Some(m) = &metrics_server {
+        println!(
+            "Metrics server listening on {}",
+            chorus_node::socket_to_multiaddr(m.local_addr())
+        );
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for server in [Some(api), Some(gw), metrics_server].into_iter().flatten() {
+        let mut rx = stop_rx.clone();
+        tasks.spawn(server.serve(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+    }
+    ctx.set_ready(true);
+    println!("Daemon is ready");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    // Run until a signal, or until a listener fails.
+    let first_failure = tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            None
+        }
+        Some(done) = tasks.join_next() => Some(done),
+    };
+    ctx.set_ready(false);
+    eprintln!("Received interrupt signal, shutting down...");
+    let _ = stop_tx.send(true);
+    let drain = async {
+        let mut errors = Vec::new();
+        if let Some(done) = first_failure {
+            errors.push(done);
+        }
+        while let Some(done) = tasks.join_next().await {
+            errors.push(done);
+        }
+        errors
+    };
+    match tokio::time::timeout(SHUTDOWN_GRACE, drain).await {
+        Ok(results) => {
+            for r in results {
+                r.context("a listener task panicked")?
+                    .context("a listener failed")?;
+            }
+        }
+        Err(_) => {
+            tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; aborting them");
+        }
+    }
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, router: axum::Router, what: &str) -> Result<HttpServer> {
+    HttpServer::bind(addr, router)
+        .await
+        .with_context(|| format!("cannot listen for the {what} on {addr}"))
+}
+
+fn write_api_file(paths: &RepoPaths, multiaddr: &str) -> Result<()> {
+    let path = paths.api_file();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, multiaddr)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
