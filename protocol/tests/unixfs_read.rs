@@ -323,6 +323,28 @@ fn symlinks_unknown_codecs_and_corrupt_nodes() {
     bad.extend_from_slice(&link);
     bad.extend_from_slice(&[0x0a, 0x04, 0x08, 0x02, 0x18, 0x05]);
     let bad = dag_pb(bad);
+    // Two links whose blocksizes overflow u64 when summed.
+    let mut huge = Vec::new();
+    for _ in 0..2 {
+        huge.extend_from_slice(&[0x12, link.len() as u8]);
+        huge.extend_from_slice(&link);
+    }
+    let mut fs = vec![0x08, 0x02];
+    for _ in 0..2 {
+        fs.push(0x20);
+        fs.extend_from_slice(&[0xff; 9]);
+        fs.push(0x01);
+    }
+    huge.push(0x0a);
+    huge.push(fs.len() as u8);
+    huge.extend_from_slice(&fs);
+    let huge = dag_pb(huge);
+    let huge_cid = *huge.cid();
+    src.insert_all([huge]);
+    assert!(matches!(
+        block_on(UnixfsFile::open(&src, &huge_cid)),
+        Err(ReadError::Corrupt { .. })
+    ));
     // Not protobuf at all.
     let garbage = dag_pb(vec![0xff, 0xff]);
     let ids = [*symlink.cid(), *cbor.cid(), *bad.cid(), *garbage.cid()];
@@ -349,4 +371,24 @@ fn symlinks_unknown_codecs_and_corrupt_nodes() {
         block_on(stat(&src, &missing)),
         Err(ReadError::Fetch { .. })
     ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes under a dag-pb CID: every reader entry point returns (Ok or a typed
+    /// error) without panicking.
+    #[test]
+    fn garbage_nodes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), name in "[a-z]{1,8}") {
+        let block = dag_pb(bytes);
+        let cid = *block.cid();
+        let mut src = MapSource::default();
+        src.insert_all([block]);
+        let _ = block_on(stat(&src, &cid));
+        let _ = block_on(lookup(&src, &cid, &name));
+        let _ = block_on(list_directory(&src, &cid));
+        if let Ok(file) = block_on(UnixfsFile::open(&src, &cid)) {
+            let _ = block_on(file.read(&src, 0, None).try_collect::<Vec<_>>());
+        }
+    }
 }

@@ -152,14 +152,21 @@ impl Decoded {
         match self {
             Decoded::File {
                 data, blocksizes, ..
-            } => data.len() as u64 + blocksizes.iter().sum::<u64>(),
+            } => file_size(data, blocksizes).unwrap_or(u64::MAX),
             Decoded::Symlink { target } => target.len() as u64,
             _ => 0,
         }
     }
 }
 
-/// Decodes `block` as UnixFS.
+/// Inline data plus children, `None` if hostile `blocksizes` overflow `u64`.
+pub(crate) fn file_size(data: &[u8], blocksizes: &[u64]) -> Option<u64> {
+    blocksizes
+        .iter()
+        .try_fold(data.len() as u64, |acc, &b| acc.checked_add(b))
+}
+
+/// Decodes `block` as UnixFS (a `File` node's sizes are checked not to overflow).
 pub(crate) fn decode(block: &Block) -> Result<Decoded, ReadError> {
     let cid = block.cid();
     match cid.codec() {
@@ -188,7 +195,10 @@ pub(crate) fn decode(block: &Block) -> Result<Decoded, ReadError> {
                     reason: "number of blocksizes differs from number of links",
                 });
             }
-            let size = fs.data.len() as u64 + fs.blocksizes.iter().sum::<u64>();
+            let size = file_size(&fs.data, &fs.blocksizes).ok_or(ReadError::Corrupt {
+                cid: *cid,
+                reason: "blocksizes overflow 64 bits",
+            })?;
             if fs.filesize.is_some_and(|declared| declared != size) {
                 return Err(ReadError::Corrupt {
                     cid: *cid,

@@ -105,7 +105,9 @@ pub fn build_directory(
         })
         .collect();
     let bytes = pb::encode_node(&links, &pb::DIRECTORY_DATA);
-    let tsize = bytes.len() as u64 + entries.iter().map(|e| e.tsize).sum::<u64>();
+    let tsize = entries
+        .iter()
+        .fold(bytes.len() as u64, |acc, e| acc.saturating_add(e.tsize));
     let block = dag_pb_block(opts, bytes)?;
     let cid = *block.cid();
     out.push(block);

@@ -75,20 +75,20 @@ impl FileImporter {
     }
 
     /// Feeds the next bytes of the file; returns the blocks completed by them.
-    pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Block>, ImportError> {
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Block>, ImportError> {
         let mut out = Vec::new();
-        self.push_into(&mut data, &mut out)?;
+        self.push_into(data, &mut out)?;
         Ok(out)
     }
 
     /// Like [`push`](Self::push), appending the completed blocks to `out`.
-    pub fn push_into(&mut self, data: &mut &[u8], out: &mut Vec<Block>) -> Result<(), ImportError> {
+    pub fn push_into(&mut self, mut data: &[u8], out: &mut Vec<Block>) -> Result<(), ImportError> {
         let chunk = self.opts.chunk_size;
         self.size += data.len() as u64;
         if !self.pending.is_empty() {
             let take = (chunk - self.pending.len()).min(data.len());
             self.pending.extend_from_slice(&data[..take]);
-            *data = &data[take..];
+            data = &data[take..];
             if self.pending.len() < chunk {
                 return Ok(());
             }
@@ -100,14 +100,13 @@ impl FileImporter {
         while data.len() >= chunk {
             let (head, rest) = data.split_at(chunk);
             self.add_chunk(head, out)?;
-            *data = rest;
+            data = rest;
         }
         if !data.is_empty() {
             if self.pending.capacity() < chunk {
                 self.pending.reserve_exact(chunk);
             }
             self.pending.extend_from_slice(data);
-            *data = &[];
         }
         Ok(())
     }

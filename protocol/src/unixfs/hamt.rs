@@ -153,7 +153,9 @@ fn build_level(
         })
         .collect();
     let bytes = pb::encode_node(&outs, &data);
-    let tsize = bytes.len() as u64 + links.iter().map(|l| l.2).sum::<u64>();
+    let tsize = links
+        .iter()
+        .fold(bytes.len() as u64, |acc, l| acc.saturating_add(l.2));
     let block = dag_pb_block(opts, bytes)?;
     let cid = *block.cid();
     out.push(block);

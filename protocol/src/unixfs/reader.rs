@@ -353,7 +353,7 @@ impl<S: BlockSource> RangeState<S> {
                     reason: "file DAG links to a non-file node",
                 });
             };
-            let size = data.len() as u64 + blocksizes.iter().sum::<u64>();
+            let size = super::decode::file_size(&data, &blocksizes).unwrap_or(u64::MAX);
             if size != expect {
                 return Err(ReadError::Corrupt {
                     cid,
