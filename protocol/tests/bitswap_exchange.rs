@@ -418,3 +418,31 @@ async fn blocks_over_the_size_limit_are_never_sent() {
     .await;
     assert!(!server.behaviour_mut().send_block(&client_id, big));
 }
+
+#[tokio::test]
+async fn dont_have_is_withheld_unless_asked_for() {
+    let missing = raw_block(31, 10);
+    let mut server = listening(Config::default()).await;
+    let mut client = listening(Config::default()).await;
+    client.connect(&mut server).await;
+    let (server_id, client_id) = (*server.local_peer_id(), *client.local_peer_id());
+    client
+        .behaviour_mut()
+        .want_with(*missing.cid(), [server_id], HAVE, false);
+    let wants = run_until(&mut [&mut client, &mut server], |idx, _, ev| {
+        match (idx, behaviour(ev)) {
+            (1, Some(Event::Wants { wants, .. })) => Some(wants),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(!wants[0].send_dont_have);
+    let presence = chorus_protocol::bitswap::Presence::DontHave;
+    assert!(
+        !server
+            .behaviour_mut()
+            .send_presence(&client_id, missing.cid(), presence)
+    );
+    // The want stays in the ledger for a block that may arrive later.
+    assert_eq!(server.behaviour().ledger(&client_id).count(), 1);
+}

@@ -199,6 +199,19 @@ impl Behaviour {
         peers: impl IntoIterator<Item = PeerId>,
         want_type: WantType,
     ) -> usize {
+        self.want_with(cid, peers, want_type, true)
+    }
+
+    /// [`want`](Self::want) with an explicit `sendDontHave` flag: `false` keeps peers silent
+    /// when they lack the block (go-bitswap does this for broadcast WANT_HAVEs, to save
+    /// traffic when asking many peers).
+    pub fn want_with(
+        &mut self,
+        cid: Cid,
+        peers: impl IntoIterator<Item = PeerId>,
+        want_type: WantType,
+        send_dont_have: bool,
+    ) -> usize {
         let priority = match self.wants.get(&cid) {
             Some(w) => w.priority,
             None => {
@@ -249,7 +262,7 @@ impl Behaviour {
                 cid,
                 priority,
                 want_type: effective,
-                send_dont_have: true,
+                send_dont_have,
             });
             self.dirty.insert(peer);
             asked += 1;
@@ -368,6 +381,10 @@ impl Behaviour {
     /// [`MAX_BLOCK_SIZE_REPLACE_HAVE`] bytes, else HAVE. The entry leaves the ledger.
     /// Returns `false` (sending nothing) if the peer no longer wants it — e.g. it cancelled
     /// while the node was looking it up — or the block is over [`MAX_BLOCK_SIZE`].
+    ///
+    /// Accepted blocks are held until written; pull work through
+    /// [`next_task`](Self::next_task) so a slow peer's backlog stays within
+    /// [`Config::max_outstanding_bytes`].
     pub fn send_block(&mut self, peer: &PeerId, block: Block) -> bool {
         if block.data().len() > MAX_BLOCK_SIZE {
             return false;

@@ -112,6 +112,11 @@ pub enum Misbehaviour {
 }
 
 /// A want to look up, handed out by [`next_task`](super::Behaviour::next_task) in fair order.
+///
+/// For WANT_HAVE the node need not read the block: if its size (from the blockstore index)
+/// is over [`MAX_BLOCK_SIZE_REPLACE_HAVE`](super::protocol::MAX_BLOCK_SIZE_REPLACE_HAVE),
+/// answering [`Presence::Have`](super::Presence::Have) is what
+/// [`send_block`](super::Behaviour::send_block) would send anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Task {
     /// Who wants it.
