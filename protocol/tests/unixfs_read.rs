@@ -19,6 +19,7 @@ use proptest::prelude::*;
 struct MapSource {
     blocks: HashMap<Cid, Block>,
     fetched: Mutex<Vec<Cid>>,
+    prefetched: Mutex<Vec<Cid>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,10 @@ impl BlockSource for MapSource {
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
         self.fetched.lock().unwrap().push(*cid);
         std::future::ready(self.blocks.get(cid).cloned().ok_or(Missing(*cid)))
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        self.prefetched.lock().unwrap().extend_from_slice(cids);
     }
 }
 
@@ -146,7 +151,12 @@ fn small_range_fetches_only_its_path() {
     // A range spanning two leaves under different parents costs both paths.
     let got = block_on(read_all(&src, &imp.root, 15_990, Some(20))).unwrap();
     assert_eq!(got, &data[15_990..16_010]);
-    assert_eq!(src.take_fetched().len(), 1 + 2 * 3);
+    let fetched = src.take_fetched();
+    assert_eq!(fetched.len(), 1 + 2 * 3);
+    // Prefetch hints name only blocks the read then fetched (both halves of each fork).
+    let hinted = std::mem::take(&mut *src.prefetched.lock().unwrap());
+    assert_eq!(hinted.len(), 2);
+    assert!(hinted.iter().all(|c| fetched.contains(c)));
 
     // The blocks proving a range: root then the path, in pre-order; an empty range is the root.
     let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();

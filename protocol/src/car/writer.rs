@@ -116,6 +116,14 @@ where
                 source: Box::new(e),
             })?;
             let links = block_links(&block)?;
+            let fresh: Vec<Cid> = links
+                .iter()
+                .filter(|c| !st.seen.contains(*c))
+                .copied()
+                .collect();
+            if !fresh.is_empty() {
+                st.source.prefetch(&fresh);
+            }
             st.stack.extend(links.into_iter().rev());
             let prefix = block_section_prefix(&block);
             let (_, data) = block.into_parts();

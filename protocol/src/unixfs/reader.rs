@@ -374,6 +374,16 @@ impl<S: BlockSource> RangeState<S> {
                 }
                 child_start = child_end;
             }
+            if children.len() > 1 {
+                let cids: Vec<Cid> = children
+                    .iter()
+                    .filter_map(|w| match w {
+                        Work::Fetch { cid, .. } => Some(*cid),
+                        Work::Node { .. } => None,
+                    })
+                    .collect();
+                self.source.prefetch(&cids);
+            }
             self.stack.extend(children.into_iter().rev());
             let data_end = start + data.len() as u64;
             let chunk = (data_end > self.from && start < self.to).then(|| {

@@ -17,6 +17,14 @@ pub trait BlockSource: Send + Sync {
 
     /// The verified block for `cid`.
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Self::Error>> + Send;
+
+    /// Hint that `cids` will be asked for soon, in this order (the children of a node just
+    /// visited that overlap the read; at most one node's links per call). A network source can
+    /// start fetching them concurrently so that the sequential `get`s find them ready; the
+    /// default does nothing, which is right for local stores.
+    fn prefetch(&self, cids: &[Cid]) {
+        let _ = cids;
+    }
 }
 
 impl<S: BlockSource + ?Sized> BlockSource for &S {
@@ -25,6 +33,10 @@ impl<S: BlockSource + ?Sized> BlockSource for &S {
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Self::Error>> + Send {
         (**self).get(cid)
     }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        (**self).prefetch(cids)
+    }
 }
 
 impl<S: BlockSource + ?Sized> BlockSource for Arc<S> {
@@ -32,6 +44,10 @@ impl<S: BlockSource + ?Sized> BlockSource for Arc<S> {
 
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Self::Error>> + Send {
         (**self).get(cid)
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        (**self).prefetch(cids)
     }
 }
 
