@@ -9,6 +9,7 @@ mod config;
 mod daemon;
 mod output;
 mod progress;
+mod remote;
 mod repo;
 mod store;
 

@@ -15,6 +15,11 @@ use crate::repo::{RepoPaths, resolve_path};
 /// Runs one CLI invocation.
 pub fn run(cli: Cli) -> Result<()> {
     let paths = RepoPaths::new(resolve_path(cli.repo.as_deref())?);
+    if crate::remote::applies_to(&cli.command)
+        && let Some(remote) = crate::remote::Remote::connect(&paths)?
+    {
+        return crate::remote::run(remote, cli.command);
+    }
     match cli.command {
         Command::Init => {
             let done = crate::repo::init(&paths)?;

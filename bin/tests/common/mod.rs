@@ -136,3 +136,77 @@ pub fn ipfs_cid_oracle(path: &Path) -> (String, String) {
         v["CIDv1"].as_str().unwrap().to_string(),
     )
 }
+
+/// A running `chorus daemon` on a repo, on ephemeral loopback ports; SIGTERM on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub api: String,
+    pub gateway: String,
+    pub metrics: String,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits for its `Daemon is ready` line.
+    pub fn start(repo: &Repo, extra: &[&str]) -> Daemon {
+        use std::io::BufRead;
+        let mut args = vec![
+            "daemon",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = repo
+            .cmd(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut api, mut gateway, mut metrics) = (String::new(), String::new(), String::new());
+        let addr = |l: &str| {
+            let ma = l.rsplit(' ').next().unwrap();
+            let parts: Vec<&str> = ma.split('/').collect();
+            format!("{}:{}", parts[2], parts[4])
+        };
+        loop {
+            let line = lines.next().expect("daemon exited before it was ready").unwrap();
+            if line.starts_with("API server listening on") {
+                api = addr(&line);
+            } else if line.starts_with("Gateway server listening on") {
+                gateway = addr(&line);
+            } else if line.starts_with("Metrics server listening on") {
+                metrics = addr(&line);
+            } else if line == "Daemon is ready" {
+                break;
+            }
+        }
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon { child, api, gateway, metrics }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}

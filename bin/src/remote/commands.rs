@@ -1,0 +1,473 @@
+//! Each CLI command as an RPC call, printing what the local command prints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use futures::TryStreamExt;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+use super::Remote;
+use crate::cli::{
+    AddArgs, BlockCommand, CatArgs, Command, DagCommand, GetArgs, LsArgs, PinCommand, PinTypeArg,
+    RepoCommand,
+};
+
+/// Runs `command` against the daemon.
+pub fn run(remote: Remote, command: Command) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match command {
+            Command::Add(a) => add(&remote, a).await,
+            Command::Cat(a) => cat(&remote, a).await,
+            Command::Get(a) => get(&remote, a).await,
+            Command::Ls(a) => ls(&remote, a).await,
+            Command::Block(c) => block(&remote, c).await,
+            Command::Pin(c) => pin(&remote, c).await,
+            Command::Dag(c) => dag(&remote, c).await,
+            Command::Repo(c) => repo(&remote, c).await,
+            Command::Init | Command::Daemon(_) => bail!("this command does not run through the daemon"),
+        }
+    })
+}
+
+fn bool_arg(b: bool) -> String {
+    b.to_string()
+}
+
+/// Percent-encodes a multipart file name the way kubo clients do (path separators kept).
+fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn file_part(path: &Path, name: &str) -> Result<Part> {
+    let f = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata().await?.len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
+    Ok(Part::stream_with_length(body, len)
+        .file_name(encode_name(name))
+        .mime_str("application/octet-stream")?)
+}
+
+fn dir_part(name: &str) -> Result<Part> {
+    Ok(Part::bytes(Vec::new())
+        .file_name(encode_name(name))
+        .mime_str("application/x-directory")?)
+}
+
+/// Adds `path` (file or directory tree) to `form` under `name`, as kubo clients lay it out.
+async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> Result<Form> {
+    let md = std::fs::metadata(path).with_context(|| format!("cannot add {}", path.display()))?;
+    if md.is_file() {
+        return Ok(form.part("file", file_part(path, name).await?));
+    }
+    if !md.is_dir() {
+        bail!("{} is neither a file nor a directory", path.display());
+    }
+    if !args.recursive {
+        bail!("{} is a directory, use -r to add directories", path.display());
+    }
+    form = form.part("file", dir_part(name)?);
+    let mut stack: Vec<(PathBuf, String)> = vec![(path.to_path_buf(), name.to_owned())];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read directory {}", dir.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let n = e.file_name();
+            let n = n
+                .to_str()
+                .with_context(|| format!("{} is not valid UTF-8", e.path().display()))?;
+            if !args.hidden && n.starts_with('.') {
+                continue;
+            }
+            let child = format!("{rel}/{n}");
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                form = form.part("file", dir_part(&child)?);
+                subdirs.push((e.path(), child));
+            } else if ft.is_file() {
+                form = form.part("file", file_part(&e.path(), &child).await?);
+            } else {
+                bail!(
+                    "{} is a symlink or special file; only regular files and directories can be added",
+                    e.path().display()
+                );
+            }
+        }
+        // Depth-first in name order, like the local walk.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(form)
+}
+
+/// Reads an NDJSON response line by line.
+async fn ndjson(resp: reqwest::Response, mut each: impl FnMut(Value) -> Result<()>) -> Result<()> {
+    let mut stream = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.try_next().await.context("the daemon's answer broke off")? {
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            each(serde_json::from_slice(&line).context("invalid JSON line from the daemon")?)?;
+        }
+    }
+    if !buf.iter().all(u8::is_ascii_whitespace) {
+        each(serde_json::from_slice(&buf).context("invalid JSON line from the daemon")?)?;
+    }
+    Ok(())
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// kubo's `{"/": "<cid>"}` links, or plain strings.
+fn cid_field(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => o.get("/").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        _ => String::new(),
+    }
+}
+
+async fn add(remote: &Remote, args: AddArgs) -> Result<()> {
+    let mut q: Vec<(&str, String)> = vec![
+        ("pin", bool_arg(args.pin)),
+        ("only-hash", bool_arg(args.only_hash)),
+        ("wrap-with-directory", bool_arg(args.wrap)),
+        ("trickle", bool_arg(args.trickle)),
+        ("hidden", bool_arg(args.hidden)),
+    ];
+    if let Some(v) = args.cid_version {
+        q.push(("cid-version", v.to_string()));
+    }
+    if let Some(r) = args.raw_leaves {
+        q.push(("raw-leaves", bool_arg(r)));
+    }
+    if let Some(c) = &args.chunker {
+        q.push(("chunker", c.clone()));
+    }
+    if let Some(h) = &args.hash {
+        q.push(("hash", h.clone()));
+    }
+    let mut form = Form::new();
+    if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)
+            .context("cannot read standard input")?;
+        form = form.part(
+            "file",
+            Part::bytes(data)
+                .file_name(encode_name(&args.stdin_name))
+                .mime_str("application/octet-stream")?,
+        );
+    } else {
+        for path in &args.paths {
+            let name = path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .with_context(|| format!("cannot add {}", path.display()))?;
+            form = add_parts(form, path, &name, &args).await?;
+        }
+    }
+    let resp = remote.post("add", &q, Some(form)).await?;
+    let mut lines: Vec<(String, String)> = Vec::new();
+    ndjson(resp, |v| {
+        if v.get("Hash").is_some() {
+            let hash = str_field(&v, "Hash").to_owned();
+            let mut name = str_field(&v, "Name").to_owned();
+            if name.is_empty() && !args.wrap {
+                name = hash.clone();
+            }
+            lines.push((hash, name));
+        }
+        Ok(())
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if args.quieter {
+        if let Some((cid, _)) = lines.last() {
+            writeln!(out, "{cid}")?;
+        }
+    } else {
+        for (cid, name) in &lines {
+            match (args.quiet, name.is_empty()) {
+                (true, _) => writeln!(out, "{cid}")?,
+                (false, true) => writeln!(out, "added {cid}")?,
+                (false, false) => writeln!(out, "added {cid} {name}")?,
+            }
+        }
+    }
+    Ok(out.flush()?)
+}
+
+/// Streams a response body to stdout.
+async fn to_stdout(resp: reqwest::Response) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.try_next().await.context("the daemon's answer broke off")? {
+        out.write_all(&chunk)?;
+    }
+    Ok(out.flush()?)
+}
+
+async fn cat(remote: &Remote, args: CatArgs) -> Result<()> {
+    let mut q = vec![("arg", args.path.clone()), ("offset", args.offset.to_string())];
+    if let Some(l) = args.length {
+        q.push(("length", l.to_string()));
+    }
+    to_stdout(remote.post("cat", &q, None).await?).await
+}
+
+async fn get(remote: &Remote, args: GetArgs) -> Result<()> {
+    let dest = match &args.output {
+        Some(p) => p.clone(),
+        None => PathBuf::from(args.path.trim_start_matches("/ipfs/").replace('/', "_")),
+    };
+    if dest.exists() && !dest.is_dir() || dest.is_dir() && dest.read_dir()?.next().is_some() {
+        bail!("{} already exists", dest.display());
+    }
+    let resp = remote.post("get", &[("arg", args.path.clone())], None).await?;
+    let reader = tokio_util::io::StreamReader::new(
+        resp.bytes_stream().map_err(std::io::Error::other),
+    );
+    let dest2 = dest.clone();
+    tokio::task::spawn_blocking(move || unpack(tokio_util::io::SyncIoBridge::new(reader), &dest2))
+        .await
+        .context("unpacking failed")??;
+    println!("Saving file(s) to {}", dest.display());
+    Ok(())
+}
+
+/// Unpacks kubo's `get` tar, replacing its top-level name with `dest`; refuses entries that
+/// would escape `dest`.
+fn unpack(reader: impl std::io::Read, dest: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().context("invalid tar from the daemon")? {
+        let mut entry = entry.context("invalid tar from the daemon")?;
+        let path = entry.path()?.into_owned();
+        let mut parts = path.components();
+        parts.next();
+        let rel: PathBuf = parts.collect();
+        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            bail!("refusing unsafe path {} in the archive", path.display());
+        }
+        let target = if rel.as_os_str().is_empty() { dest.to_path_buf() } else { dest.join(rel) };
+        if entry.header().entry_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else {
+            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut f = std::fs::File::create(&target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+            std::io::copy(&mut entry, &mut f)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn ls(remote: &Remote, args: LsArgs) -> Result<()> {
+    let v = remote.json("ls", &[("arg", args.path.clone())]).await?;
+    let mut out = std::io::stdout().lock();
+    for obj in v.get("Objects").and_then(Value::as_array).into_iter().flatten() {
+        for link in obj.get("Links").and_then(Value::as_array).into_iter().flatten() {
+            let hash = str_field(link, "Hash");
+            let name = str_field(link, "Name");
+            let size = link.get("Size").and_then(Value::as_u64).unwrap_or(0);
+            if link.get("Type").and_then(Value::as_u64) == Some(1) {
+                writeln!(out, "{hash} - {name}/")?;
+            } else {
+                writeln!(out, "{hash} {size} {name}")?;
+            }
+        }
+    }
+    Ok(out.flush()?)
+}
+
+async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        BlockCommand::Put { file, cid_codec, mhtype, pin } => {
+            let part = match file.as_deref().filter(|p| p.as_os_str() != "-") {
+                Some(p) => file_part(p, "block").await?,
+                None => {
+                    let mut data = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)?;
+                    Part::bytes(data).file_name("block")
+                }
+            };
+            let q = [("cid-codec", cid_codec), ("mhtype", mhtype), ("pin", bool_arg(pin))];
+            let resp = remote.post("block/put", &q, Some(Form::new().part("file", part))).await?;
+            let v: Value = resp.json().await?;
+            writeln!(out, "{}", str_field(&v, "Key"))?;
+        }
+        BlockCommand::Get { cid } => {
+            drop(out);
+            return to_stdout(remote.post("block/get", &[("arg", cid)], None).await?).await;
+        }
+        BlockCommand::Stat { cid } => {
+            let v = remote.json("block/stat", &[("arg", cid)]).await?;
+            let size = v.get("Size").and_then(Value::as_u64).unwrap_or(0);
+            writeln!(out, "Key: {}\nSize: {size}", str_field(&v, "Key"))?;
+        }
+        BlockCommand::Rm { cids, force } => {
+            let mut q: Vec<(&str, String)> = cids.into_iter().map(|c| ("arg", c)).collect();
+            q.push(("force", bool_arg(force)));
+            let resp = remote.post("block/rm", &q, None).await?;
+            let mut failures = Vec::new();
+            ndjson(resp, |v| {
+                let err = str_field(&v, "Error");
+                if err.is_empty() {
+                    writeln!(out, "removed {}", str_field(&v, "Hash"))?;
+                } else {
+                    failures.push(format!("cannot remove {}: {err}", str_field(&v, "Hash")));
+                }
+                Ok(())
+            })
+            .await?;
+            if !failures.is_empty() {
+                bail!("{}", failures.join("; "));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        PinCommand::Add { paths, recursive } => {
+            let mut q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
+            q.push(("recursive", bool_arg(recursive)));
+            let v = remote.json("pin/add", &q).await?;
+            let how = if recursive { "recursively" } else { "directly" };
+            for p in v.get("Pins").and_then(Value::as_array).into_iter().flatten() {
+                writeln!(out, "pinned {} {how}", p.as_str().unwrap_or_default())?;
+            }
+        }
+        PinCommand::Rm { paths } => {
+            let q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
+            let v = remote.json("pin/rm", &q).await?;
+            for p in v.get("Pins").and_then(Value::as_array).into_iter().flatten() {
+                writeln!(out, "unpinned {}", p.as_str().unwrap_or_default())?;
+            }
+        }
+        PinCommand::Ls { paths, pin_type, quiet } => {
+            let t = match pin_type {
+                PinTypeArg::All => "all",
+                PinTypeArg::Recursive => "recursive",
+                PinTypeArg::Direct => "direct",
+                PinTypeArg::Indirect => "indirect",
+            };
+            let mut q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
+            q.push(("type", t.to_owned()));
+            let v = remote.json("pin/ls", &q).await?;
+            if let Some(keys) = v.get("Keys").and_then(Value::as_object) {
+                for (cid, info) in keys {
+                    if quiet {
+                        writeln!(out, "{cid}")?;
+                    } else {
+                        writeln!(out, "{cid} {}", str_field(info, "Type"))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out.flush()?)
+}
+
+async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
+    match cmd {
+        DagCommand::Export { cid, .. } => {
+            to_stdout(remote.post("dag/export", &[("arg", cid)], None).await?).await
+        }
+        DagCommand::Import { files, pin_roots, .. } => {
+            let mut form = Form::new();
+            if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)?;
+                form = form.part("file", Part::bytes(data).file_name("stdin.car"));
+            } else {
+                for f in &files {
+                    form = form.part("file", file_part(f, "import.car").await?);
+                }
+            }
+            let resp = remote
+                .post("dag/import", &[("pin-roots", bool_arg(pin_roots))], Some(form))
+                .await?;
+            let mut out = std::io::stdout().lock();
+            ndjson(resp, |v| {
+                if let Some(root) = v.get("Root") {
+                    let cid = cid_field(root, "Cid");
+                    let err = str_field(root, "PinErrorMsg");
+                    if !err.is_empty() {
+                        bail!("cannot pin root {cid}: {err}");
+                    }
+                    if pin_roots {
+                        writeln!(out, "Pinned root\t{cid}\tsuccess")?;
+                    } else {
+                        writeln!(out, "Imported root\t{cid}")?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(out.flush()?)
+        }
+    }
+}
+
+async fn repo(remote: &Remote, cmd: RepoCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        RepoCommand::Stat { .. } => {
+            let v = remote.json("repo/stat", &[]).await?;
+            let num = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+            writeln!(out, "NumObjects: {}", num("NumObjects"))?;
+            writeln!(out, "RepoSize:   {}", num("RepoSize"))?;
+            writeln!(out, "StorageMax: {}", num("StorageMax"))?;
+            writeln!(out, "RepoPath:   {}", str_field(&v, "RepoPath"))?;
+            writeln!(out, "Version:    {}", str_field(&v, "Version"))?;
+        }
+        RepoCommand::Gc { quiet } => {
+            let resp = remote.post("repo/gc", &[], None).await?;
+            ndjson(resp, |v| {
+                let err = str_field(&v, "Error");
+                if !err.is_empty() {
+                    bail!("{err}");
+                }
+                if !quiet {
+                    writeln!(out, "removed {}", cid_field(&v, "Key"))?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        RepoCommand::Verify => {
+            bail!("repo verify reads every block directly: stop the daemon first")
+        }
+    }
+    Ok(out.flush()?)
+}
