@@ -102,7 +102,10 @@ impl Block {
     /// codec), which needs no re-hashing.
     pub fn with_cid(self, cid: Cid) -> Result<Self, BlockError> {
         if cid.hash() == self.cid.hash() {
-            Ok(Block { cid, data: self.data })
+            Ok(Block {
+                cid,
+                data: self.data,
+            })
         } else {
             Block::new(cid, self.data)
         }

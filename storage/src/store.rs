@@ -35,6 +35,54 @@ pub enum StoreError {
     /// A block could not be verified.
     #[error(transparent)]
     Block(#[from] BlockError),
+    /// Another process (or another handle in this one) holds the repo lock.
+    #[error("repo {} is locked by {}", path.display(), pid.map(|p| format!("process {p}")).unwrap_or_else(|| "another process".into()))]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// Pid written by the holder, if it could be read.
+        pid: Option<u32>,
+    },
+    /// The directory holds a store in a layout this version does not understand.
+    #[error("store at {} has format {found:?}, this build reads format {expected}", path.display())]
+    IncompatibleFormat {
+        /// The store directory.
+        path: std::path::PathBuf,
+        /// The format marker found on disk.
+        found: String,
+        /// The format this build writes.
+        expected: u32,
+    },
+    /// An index entry could not be decoded (database damage).
+    #[error("undecodable index entry {key}: {reason}")]
+    CorruptEntry {
+        /// The raw key, hex-encoded.
+        key: String,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl StoreError {
+    /// Wraps an I/O error with what was being done.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: Some(context.into()),
+            source,
+        }
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(source) => StoreError::Io {
+                context: Some("sled index".into()),
+                source,
+            },
+            other => StoreError::Db(other.to_string()),
+        }
+    }
 }
 
 /// Counters describing a store's content.
@@ -59,9 +107,11 @@ pub trait Blockstore: Send + Sync + 'static {
     /// The block for `cid`, if the store holds its multihash.
     fn get(&self, cid: &Cid) -> Result<Option<Block>, StoreError> {
         match self.get_data(cid.hash())? {
-            Some(data) => Ok(Some(
-                Block::new(*cid, data).map_err(|source| StoreError::Corrupt { cid: *cid, source })?,
-            )),
+            Some(data) => {
+                Ok(Some(Block::new(*cid, data).map_err(|source| {
+                    StoreError::Corrupt { cid: *cid, source }
+                })?))
+            }
             None => Ok(None),
         }
     }

@@ -1,0 +1,245 @@
+//! Garbage collection: remove every block not reachable from a pin, without stopping the store.
+//!
+//! Mark: walk the pins (direct pins keep their block; recursive pins keep their DAG through
+//! dag-pb links; raw blocks have no links; blocks of other codecs are kept but not descended).
+//! Sweep: for each indexed block that is not marked, take the short guard lock, check that no
+//! put is in progress for it, that it was not written since GC started, that no session
+//! protects it and that the pin set has not changed since the mark (else re-mark first), and
+//! only then remove it. Reads, puts, pins and sessions proceed concurrently throughout; only
+//! one GC runs at a time. Finally, payload files without an index entry (left by a crash
+//! between payload write and index write) are removed.
+
+use std::collections::HashSet;
+use std::sync::PoisonError;
+
+use cid::Cid;
+use ipld_dagpb::PbNode;
+use thiserror::Error;
+
+use crate::Multihash;
+use crate::codec;
+use crate::index::{self, Entry, STAT_KEY};
+use crate::pins::{PinError, PinMode};
+use crate::sled_store::{SledStore, raw_cid};
+use crate::store::{Blockstore, StoreError};
+
+/// Errors that abort a GC run (nothing is removed after the error).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GcError {
+    /// A block of a recursively pinned DAG is missing, so what lies below it is unknown and
+    /// nothing can safely be collected. `chorus repo verify` shows the damage; re-adding or
+    /// re-fetching the content (or unpinning it) lets GC run again.
+    #[error("block {missing} of pinned DAG {pin} is missing; not collecting")]
+    IncompletePin {
+        /// The recursive pin.
+        pin: Cid,
+        /// The block that is missing.
+        missing: Cid,
+    },
+    /// A dag-pb block of a pinned DAG is corrupt or undecodable, so its links are unknown.
+    #[error("block {cid} of pinned DAG {pin} cannot be read: {reason}; not collecting")]
+    UnreadablePinnedBlock {
+        /// The recursive pin.
+        pin: Cid,
+        /// The block in question.
+        cid: Cid,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The pin set could not be read.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+}
+
+/// What a GC run removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Multihashes of the removed blocks, in index order ([`GcReport::removed_cids`] names them
+    /// as kubo prints them).
+    pub removed: Vec<Multihash>,
+    /// Payload bytes freed (removed blocks and orphan files).
+    pub freed_bytes: u64,
+    /// Payload files removed because no index entry named them.
+    pub orphan_files: u64,
+    /// Blocks found reachable from pins.
+    pub live_blocks: u64,
+}
+
+impl GcReport {
+    /// The removed blocks as CIDv1 raw, the form kubo's `repo gc` prints for multihash keys.
+    pub fn removed_cids(&self) -> impl Iterator<Item = Cid> + '_ {
+        self.removed.iter().map(raw_cid)
+    }
+}
+
+/// The live set, grown incrementally when pins change during the sweep.
+#[derive(Default)]
+struct Marker {
+    live: HashSet<Multihash>,
+    visited: HashSet<Cid>,
+    generation: u64,
+}
+
+impl Marker {
+    /// Marks everything the current pin set protects (re-walking only new parts).
+    fn mark(&mut self, store: &SledStore) -> Result<(), GcError> {
+        for item in store.pins().ls(None) {
+            let (cid, mode) = item?;
+            match mode {
+                PinMode::Direct => {
+                    self.live.insert(*cid.hash());
+                }
+                PinMode::Recursive => self.walk(store, cid)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self, store: &SledStore, pin: Cid) -> Result<(), GcError> {
+        let mut stack = vec![pin];
+        while let Some(cid) = stack.pop() {
+            if !self.visited.insert(cid) {
+                continue;
+            }
+            self.live.insert(*cid.hash());
+            if cid.codec() != codec::DAG_PB {
+                continue;
+            }
+            let block = match store.get(&cid) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Err(GcError::IncompletePin { pin, missing: cid }),
+                Err(e) => {
+                    return Err(GcError::UnreadablePinnedBlock {
+                        pin,
+                        cid,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let node = PbNode::from_bytes(block.into_parts().1).map_err(|e| {
+                GcError::UnreadablePinnedBlock {
+                    pin,
+                    cid,
+                    reason: e.to_string(),
+                }
+            })?;
+            stack.extend(node.links.into_iter().map(|l| l.cid));
+        }
+        Ok(())
+    }
+}
+
+/// Ends the GC run on every exit path.
+struct RunGuard<'a>(&'a SledStore);
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inner.guard.finish_gc();
+    }
+}
+
+impl SledStore {
+    /// Removes every block not reachable from a pin and not protected by a put in progress, a
+    /// put since GC started, or a live [`crate::Session`]; then removes orphan payload files.
+    ///
+    /// Runs concurrently with every other operation; a second concurrent `gc` waits for the
+    /// first. Removals are durable after the next [`Blockstore::flush`].
+    pub fn gc(&self) -> Result<GcReport, GcError> {
+        let _one = self
+            .inner
+            .gc_running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.guard.start_gc();
+        let _run = RunGuard(self);
+        let mut report = GcReport::default();
+        let mut marker = Marker {
+            generation: self.pins().generation(),
+            ..Marker::default()
+        };
+        marker.mark(self)?;
+
+        for key in self.inner.index.iter().keys() {
+            let key = key.map_err(StoreError::from)?;
+            if key.as_ref() == STAT_KEY {
+                continue;
+            }
+            // Damaged keys are left for `verify` to report.
+            let Ok(mh) = Multihash::from_bytes(&key) else {
+                continue;
+            };
+            loop {
+                if marker.live.contains(&mh) {
+                    break;
+                }
+                let g = self.inner.guard.lock();
+                let generation = g.pin_generation();
+                if generation != marker.generation {
+                    drop(g);
+                    marker.generation = generation;
+                    marker.mark(self)?;
+                    continue;
+                }
+                if g.is_protected(&mh) {
+                    break;
+                }
+                if let Some(len) = self.remove_locked(&mh)? {
+                    report.removed.push(mh);
+                    report.freed_bytes += len;
+                }
+                break;
+            }
+        }
+
+        self.remove_orphans(&mut report)?;
+        report.live_blocks = marker.live.len() as u64;
+        Ok(report)
+    }
+
+    /// Removes payload files that no index entry names and no put is writing.
+    fn remove_orphans(&self, report: &mut GcReport) -> Result<(), GcError> {
+        let files = self
+            .inner
+            .payloads
+            .list()
+            .map_err(|e| StoreError::io("listing payload files", e))?;
+        for item in files {
+            let (mh, path) = match item {
+                Ok(x) => x,
+                Err(path) => {
+                    tracing::warn!(path = %path.display(), "unexpected file in blocks directory");
+                    continue;
+                }
+            };
+            let g = self.inner.guard.lock();
+            if g.is_inflight(&mh) {
+                continue;
+            }
+            let key = mh.to_bytes();
+            let indexed = match self.inner.index.get(&key).map_err(StoreError::from)? {
+                Some(v) => matches!(index::decode(&key, &v), Ok(Entry::File(_))),
+                None => false,
+            };
+            if indexed {
+                continue;
+            }
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let removed = self
+                .inner
+                .payloads
+                .remove(&mh)
+                .map_err(|e| StoreError::io(format!("removing {}", path.display()), e))?;
+            drop(g);
+            if removed {
+                tracing::info!(path = %path.display(), "removed orphan payload file");
+                report.orphan_files += 1;
+                report.freed_bytes += len;
+            }
+        }
+        Ok(())
+    }
+}

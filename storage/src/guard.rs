@@ -1,0 +1,154 @@
+//! The short lock that orders writers, sessions, deleters and the garbage collector.
+//!
+//! GC never stops the store. Instead every decision to delete a block ("is it protected? then
+//! remove it") happens under this one mutex, and every event that protects a block (a put
+//! starting, a session touching a block, a pin being recorded) is registered under the same
+//! mutex *before* the block's bytes are relied on. So there is no window where a protection is
+//! registered but GC has not seen it. The lock is held only for hash-set operations and a
+//! single index removal, never across a whole GC.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::Multihash;
+
+/// Identifies one live session.
+pub(crate) type SessionId = u64;
+
+/// State shared by writers, sessions and GC.
+#[derive(Debug, Default)]
+pub(crate) struct GuardState {
+    /// Multihashes with a put in progress (count of concurrent puts). A put's payload file may
+    /// exist before its index entry, so neither GC nor `delete` may touch these.
+    inflight: HashMap<Multihash, u32>,
+    /// Blocks each live session has put or read.
+    sessions: HashMap<SessionId, HashSet<Multihash>>,
+    next_session: SessionId,
+    /// While a GC runs: every block put since it started (live by definition).
+    gc_written: Option<HashSet<Multihash>>,
+    /// Bumped after every pin change, so GC can see that its mark is stale.
+    pin_generation: u64,
+}
+
+impl GuardState {
+    /// Whether a block may not be collected right now (pins aside).
+    pub(crate) fn is_protected(&self, mh: &Multihash) -> bool {
+        self.inflight.contains_key(mh)
+            || self.gc_written.as_ref().is_some_and(|w| w.contains(mh))
+            || self.sessions.values().any(|s| s.contains(mh))
+    }
+
+    /// Whether a put of `mh` is in progress.
+    pub(crate) fn is_inflight(&self, mh: &Multihash) -> bool {
+        self.inflight.contains_key(mh)
+    }
+
+    /// Current pin generation.
+    pub(crate) fn pin_generation(&self) -> u64 {
+        self.pin_generation
+    }
+}
+
+/// The mutex plus a condition variable signalled whenever puts finish.
+#[derive(Debug, Default)]
+pub(crate) struct Guard {
+    state: Mutex<GuardState>,
+    puts_done: Condvar,
+}
+
+impl Guard {
+    /// Locks the shared state. Poisoning is ignored: every critical section leaves the sets
+    /// consistent before it can panic.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, GuardState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers puts of `mhs` (and protects them for `session`) before any byte is written.
+    pub(crate) fn begin_puts<'a>(
+        &self,
+        session: Option<SessionId>,
+        mhs: impl IntoIterator<Item = &'a Multihash>,
+    ) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let mut session_set = session.and_then(|id| st.sessions.get_mut(&id));
+        for mh in mhs {
+            *st.inflight.entry(*mh).or_insert(0) += 1;
+            if let Some(w) = st.gc_written.as_mut() {
+                w.insert(*mh);
+            }
+            if let Some(s) = session_set.as_mut() {
+                s.insert(*mh);
+            }
+        }
+    }
+
+    /// Ends puts registered by [`Guard::begin_puts`] (on success or failure).
+    pub(crate) fn end_puts<'a>(&self, mhs: impl IntoIterator<Item = &'a Multihash>) {
+        let mut st = self.lock();
+        for mh in mhs {
+            if let Some(n) = st.inflight.get_mut(mh) {
+                *n -= 1;
+                if *n == 0 {
+                    st.inflight.remove(mh);
+                }
+            }
+        }
+        drop(st);
+        self.puts_done.notify_all();
+    }
+
+    /// Locks the state once no put of `mh` is in progress (for `delete`).
+    pub(crate) fn lock_when_idle(&self, mh: &Multihash) -> MutexGuard<'_, GuardState> {
+        let mut st = self.lock();
+        while st.is_inflight(mh) {
+            st = self
+                .puts_done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        st
+    }
+
+    /// Opens a session with an empty protected set.
+    pub(crate) fn open_session(&self) -> SessionId {
+        let mut st = self.lock();
+        let id = st.next_session;
+        st.next_session += 1;
+        st.sessions.insert(id, HashSet::new());
+        id
+    }
+
+    /// Protects `mh` for a session (before the session reads it).
+    pub(crate) fn protect(&self, session: SessionId, mh: &Multihash) {
+        if let Some(s) = self.lock().sessions.get_mut(&session) {
+            s.insert(*mh);
+        }
+    }
+
+    /// Drops a session's protections.
+    pub(crate) fn close_session(&self, session: SessionId) {
+        self.lock().sessions.remove(&session);
+    }
+
+    /// Number of live sessions (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Marks the start of a GC run: from now on every put is recorded as live.
+    pub(crate) fn start_gc(&self) {
+        self.lock().gc_written = Some(HashSet::new());
+    }
+
+    /// Marks the end of a GC run.
+    pub(crate) fn finish_gc(&self) {
+        self.lock().gc_written = None;
+    }
+
+    /// Records that the pin set changed; call after the change is written.
+    pub(crate) fn bump_pins(&self) {
+        self.lock().pin_generation += 1;
+    }
+}

@@ -1,0 +1,279 @@
+//! GC tests: exact liveness, session protection, orphan files, and GC running alongside an
+//! importer that adds and pins DAGs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::util::{dag_pb_node, raw_block};
+use crate::{Block, Blockstore, Cid, GcError, Multihash, PinMode, SledStore, StoreStat, codec};
+
+fn stored(store: &SledStore) -> BTreeSet<Multihash> {
+    store.list().map(|r| r.unwrap()).collect()
+}
+
+/// A two-level DAG: a root linking `fanout` raw leaves of mixed sizes (inline and file).
+fn dag(seed: u64, fanout: u64) -> (Block, Vec<Block>) {
+    let leaves: Vec<Block> = (0..fanout)
+        .map(|i| raw_block(seed * 100 + i, if i % 2 == 0 { 300 } else { 20_000 }))
+        .collect();
+    let cids: Vec<Cid> = leaves.iter().map(|b| *b.cid()).collect();
+    (dag_pb_node(&cids, &seed.to_le_bytes()), leaves)
+}
+
+#[test]
+fn gc_removes_exactly_the_unpinned_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+
+    // Recursive pin on a three-level DAG (root -> mid -> leaves, plus a shared leaf).
+    let (mid, mid_leaves) = dag(1, 4);
+    let shared = raw_block(77, 20_000);
+    let root = dag_pb_node(&[*mid.cid(), *shared.cid()], b"root");
+    // Direct pin: keeps only its own block, not its children.
+    let (direct, direct_leaves) = dag(2, 3);
+    // A recursive pin through CIDv1 of a block stored via CIDv0.
+    let (v0_root, v0_leaves) = dag(3, 2);
+    let v1_of_v0 = Cid::new_v1(codec::DAG_PB, *v0_root.cid().hash());
+    // Garbage, including a DAG that links to the shared leaf.
+    let (junk_root, junk_leaves) = dag(4, 3);
+    let junk_parent = dag_pb_node(&[*shared.cid()], b"junk");
+
+    let mut all = vec![root.clone(), mid.clone(), shared.clone(), direct.clone()];
+    all.extend(mid_leaves.iter().cloned());
+    all.extend(direct_leaves.iter().cloned());
+    all.push(v0_root.clone());
+    all.extend(v0_leaves.iter().cloned());
+    all.push(junk_root.clone());
+    all.extend(junk_leaves.iter().cloned());
+    all.push(junk_parent.clone());
+    store.put_many(&all).unwrap();
+
+    store.pins().add(root.cid(), PinMode::Recursive).unwrap();
+    store.pins().add(direct.cid(), PinMode::Direct).unwrap();
+    store.pins().add(&v1_of_v0, PinMode::Recursive).unwrap();
+
+    let mut live: BTreeSet<Multihash> = [&root, &mid, &shared, &direct, &v0_root]
+        .iter()
+        .map(|b| *b.cid().hash())
+        .collect();
+    live.extend(mid_leaves.iter().map(|b| *b.cid().hash()));
+    live.extend(v0_leaves.iter().map(|b| *b.cid().hash()));
+    let dead: BTreeSet<Multihash> = stored(&store).difference(&live).copied().collect();
+    assert_eq!(
+        dead.len(),
+        3 + 4 + 1,
+        "direct's leaves, junk DAG, junk parent"
+    );
+
+    let report = store.gc().unwrap();
+    let removed: BTreeSet<Multihash> = report.removed.iter().copied().collect();
+    assert_eq!(removed, dead);
+    assert_eq!(report.removed.len(), dead.len(), "each removed once");
+    let dead_bytes: u64 = all
+        .iter()
+        .filter(|b| dead.contains(b.cid().hash()))
+        .map(|b| b.len() as u64)
+        .sum();
+    assert_eq!(report.freed_bytes, dead_bytes);
+    assert_eq!(stored(&store), live);
+    let live_bytes: u64 = all
+        .iter()
+        .filter(|b| live.contains(b.cid().hash()))
+        .map(|b| b.len() as u64)
+        .sum();
+    assert_eq!(
+        store.stat().unwrap(),
+        StoreStat {
+            blocks: live.len() as u64,
+            bytes: live_bytes
+        }
+    );
+    for b in &all {
+        let present = store.get(b.cid()).unwrap().is_some();
+        assert_eq!(present, live.contains(b.cid().hash()));
+    }
+
+    // A second run removes nothing; unpinning makes content collectable.
+    assert!(store.gc().unwrap().removed.is_empty());
+    assert_eq!(
+        store.pins().rm(root.cid()).unwrap(),
+        Some(PinMode::Recursive)
+    );
+    let report = store.gc().unwrap();
+    // root, mid, its four leaves and the shared leaf.
+    assert_eq!(report.removed.len(), 2 + 4 + 1);
+    assert!(store.has(direct.cid().hash()).unwrap());
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn session_protects_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let old = raw_block(5, 30_000);
+    store.put(&old).unwrap();
+
+    let session = store.session();
+    let fresh = raw_block(6, 30_000);
+    session.put(&fresh).unwrap();
+    // Reading through the session protects too.
+    assert!(session.get(old.cid()).unwrap().is_some());
+    assert!(store.gc().unwrap().removed.is_empty());
+    assert!(store.has(fresh.cid().hash()).unwrap());
+    assert_eq!(store.inner.guard.session_count(), 1);
+
+    drop(session);
+    assert_eq!(store.inner.guard.session_count(), 0);
+    let report = store.gc().unwrap();
+    assert_eq!(report.removed.len(), 2);
+    assert_eq!(store.stat().unwrap(), StoreStat::default());
+}
+
+#[test]
+fn gc_removes_orphan_payload_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let kept = raw_block(8, 40_000);
+    store.put(&kept).unwrap();
+    store.pins().add(kept.cid(), PinMode::Direct).unwrap();
+    // A payload written without its index entry: what a crash between the two leaves.
+    let orphan = raw_block(9, 40_000);
+    store
+        .inner
+        .payloads
+        .write(orphan.cid().hash(), orphan.data())
+        .unwrap();
+    assert!(!store.has(orphan.cid().hash()).unwrap());
+
+    let report = store.gc().unwrap();
+    assert!(report.removed.is_empty());
+    assert_eq!(report.orphan_files, 1);
+    assert_eq!(report.freed_bytes, 40_000);
+    assert_eq!(
+        store.inner.payloads.file_len(orphan.cid().hash()).unwrap(),
+        None
+    );
+    assert_eq!(store.get(kept.cid()).unwrap().as_ref(), Some(&kept));
+}
+
+#[test]
+fn gc_refuses_to_collect_around_an_incomplete_pinned_dag() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let (leaf_parent, leaves) = dag(10, 2);
+    let root = dag_pb_node(&[*leaf_parent.cid()], b"top");
+    let junk = raw_block(11, 10);
+    store
+        .put_many(&[root.clone(), leaf_parent.clone(), junk.clone()])
+        .unwrap();
+    store.put_many(&leaves).unwrap();
+    store.pins().add(root.cid(), PinMode::Recursive).unwrap();
+    store.delete(leaf_parent.cid().hash()).unwrap();
+
+    match store.gc() {
+        Err(GcError::IncompletePin { pin, missing }) => {
+            assert_eq!(pin, *root.cid());
+            assert_eq!(missing, *leaf_parent.cid());
+        }
+        other => panic!("expected IncompletePin, got {other:?}"),
+    }
+    // Nothing was removed: the leaves under the missing node might be pinned.
+    assert!(store.has(junk.cid().hash()).unwrap());
+    for l in &leaves {
+        assert!(store.has(l.cid().hash()).unwrap());
+    }
+    // Repairing the DAG lets GC run again.
+    store.put(&leaf_parent).unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.removed, vec![*junk.cid().hash()]);
+}
+
+/// Every block of the DAG under `root` is readable.
+fn assert_complete(store: &SledStore, root: &Cid) {
+    let mut stack = vec![*root];
+    while let Some(cid) = stack.pop() {
+        let block = store
+            .get(&cid)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{cid} of pinned {root} was collected"));
+        if cid.codec() == codec::DAG_PB {
+            let node = ipld_dagpb::PbNode::from_bytes(block.data().clone()).unwrap();
+            stack.extend(node.links.iter().map(|l| l.cid));
+        }
+    }
+}
+
+#[test]
+fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
+    const DAGS: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+
+    let importer = {
+        let store = store.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut pinned = Vec::new();
+            let mut unpinned = Vec::new();
+            for i in 0..DAGS {
+                // Leaves shared between neighbouring DAGs exercise re-puts of existing blocks.
+                let (root, mut leaves) = dag(1000 + i / 2, 3);
+                leaves.push(raw_block(5000 + i, 20_000));
+                let cids: Vec<Cid> = leaves.iter().map(|b| *b.cid()).collect();
+                let root = dag_pb_node(&cids, root.data());
+                let session = store.session();
+                for leaf in &leaves {
+                    session.put(leaf).unwrap();
+                }
+                session.put(&root).unwrap();
+                if i % 4 == 3 {
+                    // Imported without a pin: garbage once the session ends.
+                    unpinned.push(*root.cid());
+                } else {
+                    session.pin(root.cid(), PinMode::Recursive).unwrap();
+                    pinned.push(*root.cid());
+                }
+                drop(session);
+                // Unrelated garbage written outside any session.
+                store.put(&raw_block(9000 + i, 1_000)).unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            (pinned, unpinned)
+        })
+    };
+
+    let mut runs = 0;
+    while !done.load(Ordering::SeqCst) {
+        store.gc().unwrap();
+        runs += 1;
+    }
+    let (pinned, unpinned) = importer.join().unwrap();
+    assert!(runs > 0);
+    for root in &pinned {
+        assert_complete(&store, root);
+    }
+
+    // A final GC leaves exactly the pinned DAGs.
+    store.gc().unwrap();
+    let mut live = BTreeSet::new();
+    for root in &pinned {
+        let mut stack = vec![*root];
+        while let Some(cid) = stack.pop() {
+            live.insert(*cid.hash());
+            if cid.codec() == codec::DAG_PB {
+                let b = store.get(&cid).unwrap().unwrap();
+                let node = ipld_dagpb::PbNode::from_bytes(b.data().clone()).unwrap();
+                stack.extend(node.links.iter().map(|l| l.cid));
+            }
+        }
+    }
+    assert_eq!(stored(&store), live);
+    for root in &unpinned {
+        assert!(!store.has(root.hash()).unwrap());
+    }
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checked, live.len() as u64);
+}

@@ -1,0 +1,9 @@
+//! Store-level tests: the conformance body run against both stores, the model test, GC,
+//! space amplification and corruption.
+
+mod conformance;
+mod corruption;
+mod gc;
+mod model;
+mod space;
+mod util;
