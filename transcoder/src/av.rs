@@ -15,7 +15,7 @@ pub(crate) fn set_bitexact(output: &mut Output) {
     // SAFETY: `output` owns a valid AVFormatContext; `flags` is a plain int field that
     // `avformat_write_header` reads later.
     unsafe {
-        (*output.as_mut_ptr()).flags |= ffi::AVFMT_FLAG_BITEXACT as i32;
+        (*output.as_mut_ptr()).flags |= ffi::AVFMT_FLAG_BITEXACT;
     }
 }
 

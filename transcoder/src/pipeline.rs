@@ -16,7 +16,7 @@ use crate::error::TranscodeError;
 use crate::hls::HlsRendition;
 use crate::mp3::Mp3Writer;
 use crate::playlist;
-use crate::resample::Resampler;
+use crate::resample::{ChunkSink, Resampler};
 use crate::track::{MASTER_PLAYLIST, SourceInfo, TRACK_FORMAT_VERSION, TrackInfo};
 
 /// Demuxers an upload may use. Everything else (playlists such as HLS or `concat` that open
@@ -526,7 +526,7 @@ fn receive_frames(
     decoded: &mut frame::Audio,
     resampler: &mut Resampler,
     state: &mut DecodeState<'_>,
-    emit: &mut dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError>,
+    emit: &mut ChunkSink<'_>,
 ) -> Result<Option<ffmpeg_next::Error>, TranscodeError> {
     loop {
         match decoder.receive_frame(decoded) {

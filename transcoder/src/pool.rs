@@ -443,7 +443,7 @@ async fn run_worker(
         }
     };
     match last {
-        Some(WorkerMessage::Done(done)) if status.success() => Ok(done),
+        Some(WorkerMessage::Done(done)) if status.success() => Ok(*done),
         Some(WorkerMessage::Failed { kind, message }) => Err(JobError::Failed { kind, message }),
         _ => Err(JobError::Crashed {
             status: status.to_string(),

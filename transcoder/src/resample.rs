@@ -10,6 +10,9 @@ use crate::av;
 use crate::encode::SAMPLE_FORMAT;
 use crate::error::TranscodeError;
 
+/// Receives converted audio: one equally long slice per output channel.
+pub(crate) type ChunkSink<'a> = dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError> + 'a;
+
 /// Input parameters a resampler was built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InputKey {
@@ -41,7 +44,7 @@ impl Resampler {
     pub(crate) fn convert(
         &mut self,
         input: &mut frame::Audio,
-        sink: &mut dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError>,
+        sink: &mut ChunkSink<'_>,
     ) -> Result<(), TranscodeError> {
         let channels = input.channels();
         let rate = input.rate();
@@ -85,10 +88,7 @@ impl Resampler {
     }
 
     /// Drains the samples the resampler still holds (its filter delay).
-    pub(crate) fn flush(
-        &mut self,
-        sink: &mut dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError>,
-    ) -> Result<(), TranscodeError> {
+    pub(crate) fn flush(&mut self, sink: &mut ChunkSink<'_>) -> Result<(), TranscodeError> {
         let Some((mut context, _)) = self.current.take() else {
             return Ok(());
         };
@@ -108,11 +108,7 @@ impl Resampler {
         }
     }
 
-    fn emit(
-        &self,
-        output: &frame::Audio,
-        sink: &mut dyn FnMut(&[&[f32]]) -> Result<(), TranscodeError>,
-    ) -> Result<(), TranscodeError> {
+    fn emit(&self, output: &frame::Audio, sink: &mut ChunkSink<'_>) -> Result<(), TranscodeError> {
         if output.samples() == 0 {
             return Ok(());
         }

@@ -66,7 +66,7 @@ pub enum WorkerMessage {
     /// The job advanced.
     Progress(Progress),
     /// The job finished; the outputs are complete.
-    Done(Transcoded),
+    Done(Box<Transcoded>),
     /// The job failed; the output directory has been emptied.
     Failed {
         /// Error category.
@@ -115,7 +115,7 @@ pub fn worker_main() -> i32 {
         transcode(&job.input, &job.output_dir, &job.config, &mut report)
     }));
     let (message, code) = match result {
-        Ok(Ok(done)) => (WorkerMessage::Done(done), EXIT_OK),
+        Ok(Ok(done)) => (WorkerMessage::Done(Box::new(done)), EXIT_OK),
         Ok(Err(e)) => (
             WorkerMessage::Failed {
                 kind: e.kind(),
