@@ -210,3 +210,62 @@ async fn garbage_and_invalid_items_are_penalised_while_valid_entries_count() {
     .await;
     assert_eq!(ours.behaviour().score(&rogue_id), 25 + 5);
 }
+
+#[tokio::test]
+async fn the_oldest_inbound_stream_is_dropped_past_the_limit() {
+    let (mut ours, _rogue_id, mut control) =
+        with_rogue(Config::default().with_max_inbound_streams(2)).await;
+    let our_id = *ours.local_peer_id();
+    let cids: Vec<_> = (0..3)
+        .map(|n| raw_block(40 + n, 10).cid().to_bytes())
+        .collect();
+
+    // The rogue opens three streams one after another, each with one want, waiting for us
+    // to have read each before opening the next; then it watches the first one.
+    let (go_tx, mut go_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<usize>();
+    let frames: Vec<Vec<u8>> = cids
+        .iter()
+        .map(|c| framed(&wants_frame(&[c.clone()])))
+        .collect();
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for frame in frames {
+            let mut s = control
+                .open_stream(our_id, protocol::PROTOCOL_1_2_0)
+                .await
+                .unwrap();
+            s.write_all(&frame).await.unwrap();
+            s.flush().await.unwrap();
+            streams.push(s);
+            go_rx.recv().await.unwrap();
+        }
+        // Our side dropped the first stream: reading it ends (EOF or reset) instead of
+        // blocking forever.
+        let mut sink = Vec::new();
+        let n = streams[0].read_to_end(&mut sink).await.unwrap_or(0);
+        let _ = done_tx.send(n);
+        std::future::pending::<()>().await;
+    });
+
+    let mut seen = 0;
+    let mut done_rx = Some(done_rx);
+    let fut = async {
+        loop {
+            tokio::select! {
+                ev = ours.select_next_some() => {
+                    if let SwarmEvent::Behaviour(Event::Wants { .. }) = ev {
+                        seen += 1;
+                        go_tx.send(()).await.unwrap();
+                    }
+                }
+                n = done_rx.as_mut().unwrap() => return n.unwrap(),
+            }
+        }
+    };
+    let leftover = tokio::time::timeout(HANG_GUARD, fut)
+        .await
+        .expect("the first stream was never dropped");
+    assert_eq!(leftover, 0);
+    assert_eq!(seen, 3);
+}
