@@ -226,7 +226,7 @@ async fn the_oldest_inbound_stream_is_dropped_past_the_limit() {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<usize>();
     let frames: Vec<Vec<u8>> = cids
         .iter()
-        .map(|c| framed(&wants_frame(&[c.clone()])))
+        .map(|c| framed(&wants_frame(std::slice::from_ref(c))))
         .collect();
     tokio::spawn(async move {
         let mut streams = Vec::new();
