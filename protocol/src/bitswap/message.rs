@@ -637,6 +637,49 @@ mod tests {
         assert!(Message::decode(&[0xff, 0xff, 0xff]).is_err());
     }
 
+    proptest::proptest! {
+        /// Any bytes at all decode to a message or an error, never a panic.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(0u8.., 0..512)) {
+            let _ = Message::decode(&bytes);
+        }
+
+        /// Random messages survive encode/decode in 1.2.0 unchanged.
+        #[test]
+        fn random_messages_round_trip(
+            seeds in proptest::collection::vec(proptest::collection::vec(0u8.., 0..64), 0..6),
+            priorities in proptest::collection::vec(proptest::num::i32::ANY, 6),
+            flags in proptest::collection::vec(0u8..8, 6),
+            full in proptest::bool::ANY,
+        ) {
+            let blocks: Vec<Block> = seeds.iter().map(|d| raw_block(d)).collect();
+            let mut msg = Message { full, ..Default::default() };
+            for (i, b) in blocks.iter().enumerate() {
+                let f = flags[i];
+                if f & 1 == 1 {
+                    msg.cancels.push(*b.cid());
+                } else {
+                    msg.wants.push(WantEntry {
+                        cid: *b.cid(),
+                        priority: priorities[i],
+                        want_type: if f & 2 == 2 { WantType::Have } else { WantType::Block },
+                        send_dont_have: f & 4 == 4,
+                    });
+                }
+                if f & 2 == 0 {
+                    msg.blocks.push(b.clone());
+                }
+                if f & 4 == 0 {
+                    let p = if f & 1 == 1 { Presence::Have } else { Presence::DontHave };
+                    msg.presences.push((*b.cid(), p));
+                }
+            }
+            let decoded = Message::decode(&msg.encode(Version::V1_2_0)).unwrap();
+            proptest::prop_assert!(decoded.invalid.is_empty());
+            proptest::prop_assert_eq!(decoded.message, msg);
+        }
+    }
+
     #[test]
     fn prefix_round_trips_and_rebuilds_the_cid() {
         let b = raw_block(b"hello");
