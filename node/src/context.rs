@@ -5,17 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chorus_storage::Blockstore;
+use chorus_storage::{Blockstore, PinMode, Session, SledStore, StoreError};
 use libp2p::identity::PublicKey;
 use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 
-use crate::fetch::BlockFetcher;
+use crate::fetch::{BlockFetcher, LocalFetcher};
+use crate::metered_store::MeteredBlockstore;
 use crate::metrics::NodeMetrics;
 
 /// The version `/api/v0/version` reports by default. Old clients check it against a window
 /// (ipfshttpclient 0.7.0 wants 0.4.23 ≤ v < 0.8.0), so the binary makes it configurable.
 pub const DEFAULT_REPORTED_VERSION: &str = concat!("chorus-", env!("CARGO_PKG_VERSION"));
+
+/// kubo's default `Datastore.StorageMax` (10 GB), reported by `repo/stat` unless configured.
+pub const DEFAULT_STORAGE_MAX: u64 = 10_000_000_000;
 
 /// The `ProtocolVersion` kubo reports in `/api/v0/id`.
 pub const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
@@ -31,6 +35,8 @@ pub struct NodeIdentity {
     pub reported_version: String,
     /// Repository path reported by `/api/v0/repo/stat`.
     pub repo_path: PathBuf,
+    /// `StorageMax` reported by `/api/v0/repo/stat` (bytes).
+    pub storage_max: u64,
 }
 
 impl NodeIdentity {
@@ -41,7 +47,14 @@ impl NodeIdentity {
             agent_version: concat!("chorus/", env!("CARGO_PKG_VERSION")).to_owned(),
             reported_version: DEFAULT_REPORTED_VERSION.to_owned(),
             repo_path,
+            storage_max: DEFAULT_STORAGE_MAX,
         }
+    }
+
+    /// Overrides the `StorageMax` reported by `repo/stat`.
+    pub fn with_storage_max(mut self, bytes: u64) -> Self {
+        self.storage_max = bytes;
+        self
     }
 
     /// Overrides the version string `/api/v0/version` reports.
@@ -72,8 +85,9 @@ pub struct NodeContext {
 }
 
 struct Inner {
-    store: Arc<dyn Blockstore>,
-    fetcher: Arc<dyn BlockFetcher>,
+    repo: SledStore,
+    store: Arc<MeteredBlockstore>,
+    fetcher: std::sync::RwLock<Arc<dyn BlockFetcher>>,
     identity: NodeIdentity,
     metrics: NodeMetrics,
     registry: Arc<Registry>,
@@ -92,19 +106,25 @@ pub struct SwarmInfo {
 }
 
 impl NodeContext {
-    /// Assembles the context. `store` should be the [`crate::MeteredBlockstore`] so writes
-    /// through the API are counted; `fetcher` is [`crate::LocalFetcher`] while offline.
+    /// Assembles an offline context over `repo`: reads and writes go through a
+    /// [`MeteredBlockstore`], blocks come from the local store only until
+    /// [`NodeContext::set_fetcher`] installs the network.
     pub fn new(
-        store: Arc<dyn Blockstore>,
-        fetcher: Arc<dyn BlockFetcher>,
+        repo: SledStore,
         identity: NodeIdentity,
         metrics: NodeMetrics,
         registry: Arc<Registry>,
-    ) -> Self {
-        NodeContext {
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(MeteredBlockstore::new(
+            Arc::new(repo.clone()),
+            metrics.blockstore.clone(),
+        )?);
+        let fetcher: Arc<dyn BlockFetcher> = Arc::new(LocalFetcher::new(store.clone()));
+        let ctx = NodeContext {
             inner: Arc::new(Inner {
+                repo,
                 store,
-                fetcher,
+                fetcher: std::sync::RwLock::new(fetcher),
                 identity,
                 metrics,
                 registry,
@@ -112,22 +132,68 @@ impl NodeContext {
                 ready: AtomicBool::new(false),
                 swarm: std::sync::RwLock::new(SwarmInfo::default()),
             }),
-        }
+        };
+        ctx.refresh_pin_metrics();
+        Ok(ctx)
     }
 
-    /// The block store.
-    pub fn store(&self) -> &Arc<dyn Blockstore> {
-        &self.inner.store
+    /// The repository (pins, GC, sessions).
+    pub fn repo(&self) -> &SledStore {
+        &self.inner.repo
+    }
+
+    /// The metered block store for reads and unprotected writes.
+    pub fn store(&self) -> Arc<dyn Blockstore> {
+        self.inner.store.clone()
+    }
+
+    /// A GC-protecting session over the repo, and a metered store writing through it. Keep the
+    /// session alive until the imported root is pinned (or the import is abandoned).
+    pub fn session(&self) -> (Arc<Session>, Arc<dyn Blockstore>) {
+        let session = Arc::new(self.inner.repo.session());
+        let store: Arc<dyn Blockstore> = Arc::new(MeteredBlockstore::without_refresh(
+            session.clone(),
+            self.inner.metrics.blockstore.clone(),
+        ));
+        (session, store)
+    }
+
+    /// Re-reads the block gauges from the store (after GC or external changes).
+    pub fn refresh_store_metrics(&self) -> Result<chorus_storage::StoreStat, StoreError> {
+        self.inner.store.refresh_gauges()
+    }
+
+    /// Publishes the pin counts (after pin changes).
+    pub fn refresh_pin_metrics(&self) {
+        let (mut recursive, mut direct) = (0u64, 0u64);
+        for (_, mode) in self.inner.repo.pins().ls(None).flatten() {
+            match mode {
+                PinMode::Recursive => recursive += 1,
+                PinMode::Direct => direct += 1,
+            }
+        }
+        self.inner.metrics.pins.set(recursive, direct);
     }
 
     /// The block source (local or network).
-    pub fn fetcher(&self) -> &Arc<dyn BlockFetcher> {
-        &self.inner.fetcher
+    pub fn fetcher(&self) -> Arc<dyn BlockFetcher> {
+        match self.inner.fetcher.read() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the block source (the network installs its Bitswap-backed fetcher here).
+    pub fn set_fetcher(&self, fetcher: Arc<dyn BlockFetcher>) {
+        match self.inner.fetcher.write() {
+            Ok(mut f) => *f = fetcher,
+            Err(poisoned) => *poisoned.into_inner() = fetcher,
+        }
     }
 
     /// Whether network actions are possible.
     pub fn is_online(&self) -> bool {
-        self.inner.fetcher.is_online()
+        self.fetcher().is_online()
     }
 
     /// Identity and version strings.

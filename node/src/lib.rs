@@ -31,7 +31,8 @@ pub use addr::{
     socket_to_multiaddr,
 };
 pub use context::{
-    DEFAULT_REPORTED_VERSION, NodeContext, NodeIdentity, PROTOCOL_VERSION, SwarmInfo,
+    DEFAULT_REPORTED_VERSION, DEFAULT_STORAGE_MAX, NodeContext, NodeIdentity, PROTOCOL_VERSION,
+    SwarmInfo,
 };
 pub use fetch::{BlockFetcher, FetchError, FetcherSource, LocalFetcher};
 pub use metered_store::MeteredBlockstore;

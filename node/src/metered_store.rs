@@ -28,6 +28,12 @@ impl MeteredBlockstore {
         Ok(this)
     }
 
+    /// Wraps `inner` without touching the gauges: for a view of a store that is already
+    /// counted (a GC-protecting session over the same repo).
+    pub fn without_refresh(inner: Arc<dyn Blockstore>, metrics: BlockstoreMetrics) -> Self {
+        MeteredBlockstore { inner, metrics }
+    }
+
     /// Re-reads block count and size from the wrapped store.
     pub fn refresh_gauges(&self) -> Result<StoreStat, StoreError> {
         let stat = self.inner.stat()?;

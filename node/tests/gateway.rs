@@ -23,7 +23,7 @@ async fn serves_files_with_caching_headers() {
     let ctx = context();
     let data = pattern(10_000, 1);
     let (cid, _) = add_file(&ctx, &data, 1024);
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let url = gw.url(&format!("/ipfs/{cid}"));
 
     let resp = client().get(&url).send().await.unwrap();
@@ -62,7 +62,7 @@ async fn ranges() {
     let ctx = context();
     let data = pattern(10_000, 2);
     let (cid, _) = add_file(&ctx, &data, 1000);
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let url = gw.url(&format!("/ipfs/{cid}"));
     let get = |range: &'static str| client().get(&url).header(header::RANGE, range).send();
 
@@ -96,7 +96,7 @@ async fn parallel_ranges_return_the_right_bytes() {
     let ctx = context();
     let data = pattern(300_000, 3);
     let (cid, _) = add_file(&ctx, &data, 4096);
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let url = gw.url(&format!("/ipfs/{cid}"));
     let c = client();
     let mut tasks = Vec::new();
@@ -137,7 +137,7 @@ async fn directories_listing_index_and_content_types() {
             ("site/index.html", b"<!DOCTYPE html><p>hi</p>"),
         ],
     );
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let c = client();
 
     let r = c
@@ -217,7 +217,7 @@ async fn error_statuses() {
     let absent = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"never stored"[..]).unwrap();
     let cbor = Block::from_data(codec::DAG_CBOR, HashAlg::Sha2_256, &b"\xa0"[..]).unwrap();
     ctx.store().put(&cbor).unwrap();
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let c = client();
     let status = |path: String| {
         let c = c.clone();
@@ -251,7 +251,7 @@ async fn trustless_raw_blocks() {
     let data = pattern(5000, 4);
     let (cid, blocks) = add_file(&ctx, &data, 1024);
     let root = blocks.iter().find(|b| *b.cid() == cid).unwrap().clone();
-    let gw = serve(gateway::router(ctx, GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let c = client();
     for req in [
         c.get(gw.url(&format!("/ipfs/{cid}?format=raw"))),
@@ -280,7 +280,7 @@ async fn trustless_car_scopes() {
     let ctx = context();
     let data = pattern(20_000, 5);
     let (dir, _) = add_dir(&ctx, &[("music/song.mp3", &data), ("other.txt", b"x")]);
-    let gw = serve(gateway::router(ctx.clone(), GatewayConfig::default())).await;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
     let c = client();
     let car = |q: String| {
         let c = c.clone();
@@ -358,7 +358,7 @@ async fn trustless_only_mode_and_metrics() {
     let ctx = context();
     let (cid, _) = add_file(&ctx, b"hello", 1024);
     let gw = serve(gateway::router(
-        ctx.clone(),
+        ctx.node(),
         GatewayConfig::default().with_trustless_only(true),
     ))
     .await;
@@ -374,7 +374,7 @@ async fn trustless_only_mode_and_metrics() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.bytes().await.unwrap().len(), 5);
 
-    let m = serve(metrics_router(ctx)).await;
+    let m = serve(metrics_router(ctx.node())).await;
     let text = c
         .get(m.url("/metrics"))
         .send()

@@ -10,7 +10,7 @@ use common::{context, context_with_version, post_json, serve};
 #[tokio::test]
 async fn version_is_configurable_and_post_only() {
     let ctx = context_with_version(Some("0.7.0"));
-    let api = serve(rpc::router(ctx, ApiConfig::default())).await;
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
     let (status, body) = post_json(&api.url("/api/v0/version")).await;
     assert_eq!(status, 200);
     assert_eq!(body["Version"], "0.7.0");
@@ -28,8 +28,9 @@ async fn version_is_configurable_and_post_only() {
 
 #[tokio::test]
 async fn get_allowed_when_configured() {
+    let ctx = context();
     let api = serve(rpc::router(
-        context(),
+        ctx.node(),
         ApiConfig::default().with_allow_get(true),
     ))
     .await;
@@ -47,7 +48,8 @@ async fn get_allowed_when_configured() {
 
 #[tokio::test]
 async fn error_shapes_and_statuses() {
-    let api = serve(rpc::router(context(), ApiConfig::default())).await;
+    let ctx = context();
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
 
     let (status, body) = post_json(&api.url("/api/v0/no/such/command")).await;
     assert_eq!(status, 404);
@@ -84,7 +86,7 @@ async fn error_shapes_and_statuses() {
 async fn id_matches_kubo_shape() {
     let ctx = context();
     let peer = ctx.identity().peer_id();
-    let api = serve(rpc::router(ctx, ApiConfig::default())).await;
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
     let (status, body) = post_json(&api.url("/api/v0/id")).await;
     assert_eq!(status, 200);
     assert_eq!(body["ID"], peer.to_string());
@@ -114,8 +116,9 @@ async fn id_matches_kubo_shape() {
 
 #[tokio::test]
 async fn bearer_auth() {
+    let ctx = context();
     let api = serve(rpc::router(
-        context(),
+        ctx.node(),
         ApiConfig::default().with_bearer_token("s3cret"),
     ))
     .await;
@@ -142,7 +145,7 @@ async fn bearer_auth() {
 #[tokio::test]
 async fn health_reports_readiness_and_repo() {
     let ctx = context_with_version(Some("0.7.0"));
-    let metrics = serve(metrics_router(ctx.clone())).await;
+    let metrics = serve(metrics_router(ctx.node())).await;
     let resp = reqwest::get(metrics.url("/health")).await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -163,8 +166,8 @@ async fn health_reports_readiness_and_repo() {
 #[tokio::test]
 async fn metrics_count_requests_on_both_listeners() {
     let ctx = context();
-    let api = serve(rpc::router(ctx.clone(), ApiConfig::default())).await;
-    let metrics = serve(metrics_router(ctx)).await;
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
+    let metrics = serve(metrics_router(ctx.node())).await;
     let (status, _) = post_json(&api.url("/api/v0/version")).await;
     assert_eq!(status, 200);
     let (status, _) = post_json(&api.url("/api/v0/nope")).await;

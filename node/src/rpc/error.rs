@@ -5,7 +5,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chorus_storage::{Cid, StoreError};
+use chorus_protocol::unixfs::ReadError;
+use chorus_storage::{Cid, PinError, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -64,6 +65,12 @@ pub enum ApiError {
     /// A block could not be obtained.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Reading UnixFS content failed (missing block, not a file, corrupt node, ...).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The pin set refused or failed.
+    #[error(transparent)]
+    Pin(#[from] PinError),
     /// The blockstore failed.
     #[error("{context}: {source}")]
     Store {
@@ -131,6 +138,8 @@ impl ApiError {
             ApiError::Offline
             | ApiError::Failed(_)
             | ApiError::Fetch(_)
+            | ApiError::Read(_)
+            | ApiError::Pin(_)
             | ApiError::Store { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Normal),
         }
     }

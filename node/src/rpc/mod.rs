@@ -4,12 +4,21 @@
 //! arguments from the query string ([`Args`]), ignores options it does not know, and fails with
 //! kubo's JSON error object ([`ApiError`]).
 
+mod add;
 mod args;
+mod block;
+mod cat;
 mod config;
+mod dag;
 mod error;
 mod guard;
 mod info;
+mod ls;
 mod network;
+mod pin;
+mod repo;
+mod respond;
+mod walk;
 
 use std::sync::Arc;
 
@@ -19,6 +28,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 
 pub use args::{Args, parse_bool, parse_cid_arg};
+pub use block::MAX_BLOCK_SIZE;
 pub use config::ApiConfig;
 pub use error::{ApiError, ErrorCode, OFFLINE_MESSAGE};
 
@@ -36,6 +46,22 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/version", any(info::version))
         .route("/id", any(info::id))
         .route("/stats/bw", any(info::stats_bw))
+        .route("/add", any(add::add))
+        .route("/cat", any(cat::cat))
+        .route("/ls", any(ls::ls))
+        .route("/refs", any(ls::refs))
+        .route("/files/stat", any(ls::files_stat))
+        .route("/block/put", any(block::put))
+        .route("/block/get", any(block::get))
+        .route("/block/stat", any(block::stat))
+        .route("/block/rm", any(block::rm))
+        .route("/pin/add", any(pin::add))
+        .route("/pin/rm", any(pin::rm))
+        .route("/pin/ls", any(pin::ls))
+        .route("/dag/export", any(dag::export))
+        .route("/dag/import", any(dag::import))
+        .route("/repo/stat", any(repo::stat))
+        .route("/repo/gc", any(repo::gc))
         .route("/swarm/peers", any(network::needs_network))
         .route("/swarm/addrs", any(network::needs_network))
         .route("/swarm/connect", any(network::swarm_connect))

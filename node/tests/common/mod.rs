@@ -2,92 +2,52 @@
 
 #![allow(dead_code, clippy::result_large_err)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use chorus_node::{
-    HttpServer, LocalFetcher, MeteredBlockstore, NodeContext, NodeIdentity, NodeMetrics,
-};
-use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
+use chorus_node::{HttpServer, NodeContext, NodeIdentity, NodeMetrics};
+use chorus_storage::{Block, SledStore};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
-/// A BTreeMap blockstore for tests of the HTTP layer.
-#[derive(Default)]
-pub struct MapStore(Mutex<BTreeMap<Vec<u8>, Bytes>>);
+/// A node context over a sled repo in a temporary directory (removed on drop).
+pub struct TestNode {
+    pub ctx: NodeContext,
+    _dir: tempfile::TempDir,
+}
 
-impl Blockstore for MapStore {
-    fn get_data(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
-        if mh.code() == 0 {
-            return Ok(Some(Bytes::copy_from_slice(mh.digest())));
-        }
-        Ok(self.0.lock().unwrap().get(&mh.to_bytes()).cloned())
-    }
-    fn has(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        Ok(mh.code() == 0 || self.0.lock().unwrap().contains_key(&mh.to_bytes()))
-    }
-    fn size(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
-        Ok(self.get_data(mh)?.map(|d| d.len() as u64))
-    }
-    fn put(&self, block: &Block) -> Result<bool, StoreError> {
-        if block.cid().hash().code() == 0 {
-            return Ok(false);
-        }
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .insert(block.cid().hash().to_bytes(), block.data().clone())
-            .is_none())
-    }
-    fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        Ok(self.0.lock().unwrap().remove(&mh.to_bytes()).is_some())
-    }
-    fn list(&self) -> Box<dyn Iterator<Item = Result<Multihash, StoreError>> + Send + '_> {
-        let keys: Vec<_> = self.0.lock().unwrap().keys().cloned().collect();
-        Box::new(
-            keys.into_iter()
-                .map(|k| Ok(Multihash::from_bytes(&k).unwrap())),
-        )
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn stat(&self) -> Result<StoreStat, StoreError> {
-        let map = self.0.lock().unwrap();
-        Ok(StoreStat {
-            blocks: map.len() as u64,
-            bytes: map.values().map(|v| v.len() as u64).sum(),
-        })
+impl std::ops::Deref for TestNode {
+    type Target = NodeContext;
+    fn deref(&self) -> &NodeContext {
+        &self.ctx
     }
 }
 
-/// A context over a fresh metered memory store.
-pub fn context() -> NodeContext {
+impl TestNode {
+    /// A clone of the context for a router.
+    pub fn node(&self) -> NodeContext {
+        self.ctx.clone()
+    }
+}
+
+/// A fresh node.
+pub fn context() -> TestNode {
     context_with_version(None)
 }
 
-/// A context whose `/api/v0/version` reports `version` when given.
-pub fn context_with_version(version: Option<&str>) -> NodeContext {
+/// A fresh node whose `/api/v0/version` reports `version` when given.
+pub fn context_with_version(version: Option<&str>) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
-    let store: Arc<dyn Blockstore> = Arc::new(
-        MeteredBlockstore::new(Arc::new(MapStore::default()), metrics.blockstore.clone()).unwrap(),
-    );
+    let repo = SledStore::open(dir.path().join("repo")).unwrap();
     let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut identity = NodeIdentity::new(key.public(), "/tmp/chorus-test-repo".into());
+    let mut identity = NodeIdentity::new(key.public(), dir.path().join("repo"));
     if let Some(v) = version {
         identity = identity.with_reported_version(v);
     }
-    NodeContext::new(
-        store.clone(),
-        Arc::new(LocalFetcher::new(store)),
-        identity,
-        metrics,
-        Arc::new(registry),
-    )
+    let ctx = NodeContext::new(repo, identity, metrics, Arc::new(registry)).unwrap();
+    TestNode { ctx, _dir: dir }
 }
 
 /// A running server; dropping it stops the server.
@@ -180,4 +140,61 @@ pub fn parse_car(body: &[u8]) -> (Vec<chorus_storage::Cid>, Vec<Block>) {
         }
     }
     (roots, blocks)
+}
+
+/// One part of a hand-built multipart body.
+pub struct Part<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub data: &'a [u8],
+}
+
+/// A multipart/form-data body the way kubo clients build it; returns (content type, body).
+/// `quoted` puts the boundary in quotes as ipfshttpclient does.
+pub fn multipart_body(parts: &[Part<'_>], quoted: bool) -> (String, Vec<u8>) {
+    let boundary = "chorus-test-boundary-7MA4YWxk";
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "Content-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n",
+                p.filename
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(format!("Content-Type: {}\r\n\r\n", p.content_type).as_bytes());
+        body.extend_from_slice(p.data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let ct = if quoted {
+        format!("multipart/form-data; boundary=\"{boundary}\"")
+    } else {
+        format!("multipart/form-data; boundary={boundary}")
+    };
+    (ct, body)
+}
+
+/// POSTs a multipart body in small chunks (chunked transfer encoding, as Python clients send).
+pub async fn post_multipart(url: &str, parts: &[Part<'_>], quoted: bool) -> reqwest::Response {
+    let (ct, body) = multipart_body(parts, quoted);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(7).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", ct)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Parses an NDJSON body.
+pub async fn ndjson(resp: reqwest::Response) -> Vec<serde_json::Value> {
+    let text = resp.text().await.unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -1,0 +1,74 @@
+//! The composed libp2p behaviour of a chorus node: connection limits, identify, ping,
+//! Kademlia and Bitswap.
+
+use chorus_protocol::bitswap;
+use libp2p::{
+    StreamProtocol, connection_limits, identify, identity::Keypair, kad, ping,
+    swarm::NetworkBehaviour,
+};
+
+use super::config::{KadMode, NetworkConfig};
+
+/// The public IPFS DHT protocol (Amino).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+
+/// The `ProtocolVersion` identify announces, as kubo does.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
+
+/// Every protocol the node's behaviours speak.
+#[derive(NetworkBehaviour)]
+pub(crate) struct ChorusBehaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) bitswap: bitswap::Behaviour,
+}
+
+impl ChorusBehaviour {
+    /// Builds every behaviour for `key` from `config`.
+    pub(crate) fn new(key: &Keypair, config: &NetworkConfig) -> Self {
+        let peer_id = key.public().to_peer_id();
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(config.max_connections_per_peer))
+            .with_max_pending_incoming(Some(config.max_pending_connections))
+            .with_max_pending_outgoing(Some(config.max_pending_connections));
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
+                .with_agent_version(config.agent_version.clone()),
+        );
+        let mut kad = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(KAD_PROTOCOL),
+        );
+        kad.set_mode(match config.kad_mode {
+            KadMode::Auto => None,
+            KadMode::Client => Some(kad::Mode::Client),
+            KadMode::Server => Some(kad::Mode::Server),
+        });
+        ChorusBehaviour {
+            limits: connection_limits::Behaviour::new(limits),
+            identify,
+            ping: ping::Behaviour::default(),
+            kad,
+            bitswap: bitswap::Behaviour::new(bitswap::Config::default()),
+        }
+    }
+
+    /// The protocol names the node speaks, for `/api/v0/id`.
+    pub(crate) fn protocols(&self) -> Vec<String> {
+        let mut protocols: Vec<String> = bitswap::Config::default()
+            .protocols
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        protocols.extend(self.kad.protocol_names().iter().map(|p| p.to_string()));
+        protocols.push(identify::PROTOCOL_NAME.to_string());
+        protocols.push(identify::PUSH_PROTOCOL_NAME.to_string());
+        protocols.push(ping::PROTOCOL_NAME.to_string());
+        protocols.sort();
+        protocols
+    }
+}

@@ -1,0 +1,178 @@
+//! Configuration of the network actor and the documented defaults of its bounds.
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+
+/// TCP listen address of kubo's default `Addresses.Swarm`.
+pub const DEFAULT_TCP_LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
+
+/// QUIC-v1 listen address of kubo's default `Addresses.Swarm`.
+pub const DEFAULT_QUIC_LISTEN: &str = "/ip4/0.0.0.0/udp/4001/quic-v1";
+
+/// How long a fetch may wait for the network: kubo's `Gateway.RetrievalTimeout` (30 s).
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Commands queued to the actor before senders wait: our own bound, enough for a gateway
+/// burst of prefetches (a UnixFS node has at most 174 links) without unbounded growth.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 1024;
+
+/// Blockstore lookups answering peers' wants that run at once. Our own bound: two per core
+/// on a small (4-core) machine keeps the blocking pool responsive for the gateway.
+pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 8;
+
+/// Established connections in total: kubo's `Swarm.ConnMgr.HighWater` (96) with head room
+/// for the DHT's short-lived query connections.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 512;
+
+/// Established connections per peer: one per transport plus a simultaneous-dial duplicate.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 4;
+
+/// Connections still in their handshake: go-libp2p's resource manager allows 64 inbound
+/// connections in that state by default; we take the same number per direction.
+pub const DEFAULT_MAX_PENDING_CONNECTIONS: u32 = 64;
+
+/// How long a connection no protocol uses stays open: kubo's connection manager grace
+/// period (20 s) is for trimming above its high water; below it kubo keeps connections,
+/// so we keep idle ones for ten minutes (our own number).
+pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Events buffered per subscriber of [`NetworkHandle::subscribe`](super::NetworkHandle::subscribe)
+/// before the slowest one starts missing events (it is told how many).
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
+/// Who serves the DHT: kubo's `Routing.Type` reduced to what a Kademlia node decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KadMode {
+    /// Client until an external address is confirmed, then server (rust-libp2p's automatic
+    /// mode; kubo's `auto`/`dht`).
+    #[default]
+    Auto,
+    /// Only query, never answer (kubo's `dhtclient`).
+    Client,
+    /// Answer queries from the start (kubo's `dhtserver`). Loopback networks need this: no
+    /// external address is ever confirmed there.
+    Server,
+}
+
+/// Configuration of the network; see the constants for where each default comes from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NetworkConfig {
+    /// Addresses to listen on (port 0 picks a free port).
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialed and added to the DHT at start; each address must end in `/p2p/<id>`.
+    /// Empty by default: the default configuration dials nobody.
+    pub bootstrap: Vec<Multiaddr>,
+    /// See [`KadMode`].
+    pub kad_mode: KadMode,
+    /// See [`DEFAULT_FETCH_TIMEOUT`].
+    pub fetch_timeout: Duration,
+    /// See [`DEFAULT_COMMAND_CAPACITY`].
+    pub command_capacity: usize,
+    /// See [`DEFAULT_MAX_CONCURRENT_LOOKUPS`].
+    pub max_concurrent_lookups: usize,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: u32,
+    /// See [`DEFAULT_MAX_CONNECTIONS_PER_PEER`].
+    pub max_connections_per_peer: u32,
+    /// See [`DEFAULT_MAX_PENDING_CONNECTIONS`].
+    pub max_pending_connections: u32,
+    /// See [`DEFAULT_IDLE_CONNECTION_TIMEOUT`].
+    pub idle_connection_timeout: Duration,
+    /// The identify agent version (default `chorus/<version>`).
+    pub agent_version: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: vec![
+                DEFAULT_TCP_LISTEN.parse().unwrap_or_else(|_| Multiaddr::empty()),
+                DEFAULT_QUIC_LISTEN
+                    .parse()
+                    .unwrap_or_else(|_| Multiaddr::empty()),
+            ],
+            bootstrap: Vec::new(),
+            kad_mode: KadMode::Auto,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
+            max_concurrent_lookups: DEFAULT_MAX_CONCURRENT_LOOKUPS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_pending_connections: DEFAULT_MAX_PENDING_CONNECTIONS,
+            idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
+            agent_version: concat!("chorus/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Listens on `addrs` instead of the defaults.
+    pub fn with_listen(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.listen = addrs;
+        self
+    }
+
+    /// Dials and adds `addrs` (each ending in `/p2p/<id>`) to the DHT at start.
+    pub fn with_bootstrap(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.bootstrap = addrs;
+        self
+    }
+
+    /// Sets the DHT mode.
+    pub fn with_kad_mode(mut self, mode: KadMode) -> Self {
+        self.kad_mode = mode;
+        self
+    }
+
+    /// Sets how long a fetch waits for the network.
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Sets the command queue bound.
+    pub fn with_command_capacity(mut self, n: usize) -> Self {
+        self.command_capacity = n;
+        self
+    }
+
+    /// Sets how many blockstore lookups for peers run at once.
+    pub fn with_max_concurrent_lookups(mut self, n: usize) -> Self {
+        self.max_concurrent_lookups = n;
+        self
+    }
+
+    /// Sets the connection limits: in total, per peer, and pending per direction.
+    pub fn with_connection_limits(mut self, total: u32, per_peer: u32, pending: u32) -> Self {
+        self.max_connections = total;
+        self.max_connections_per_peer = per_peer;
+        self.max_pending_connections = pending;
+        self
+    }
+
+    /// Sets how long unused connections stay open.
+    pub fn with_idle_connection_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_connection_timeout = timeout;
+        self
+    }
+
+    /// Sets the identify agent version.
+    pub fn with_agent_version(mut self, agent: impl Into<String>) -> Self {
+        self.agent_version = agent.into();
+        self
+    }
+
+    /// A configuration for tests and local clusters: TCP and QUIC on `127.0.0.1` with free
+    /// ports, DHT in server mode, nobody dialed.
+    pub fn loopback() -> Self {
+        let listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"]
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        NetworkConfig::default()
+            .with_listen(listen)
+            .with_kad_mode(KadMode::Server)
+    }
+}

@@ -1,0 +1,225 @@
+//! The cloneable handle to the network actor: typed commands over a bounded channel, each
+//! answered on its own oneshot.
+
+use chorus_storage::Block;
+use cid::Cid;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::error::CommandError;
+use super::event::NetworkEvent;
+use crate::context::SwarmInfo;
+use crate::fetch::FetchError;
+
+/// One open connection, as `swarm/peers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedPeer {
+    /// The remote peer.
+    pub peer: PeerId,
+    /// Its address on this connection.
+    pub address: Multiaddr,
+    /// Whether we dialed it (`true`) or it dialed us.
+    pub outbound: bool,
+}
+
+/// What the actor is asked to do.
+pub(crate) enum Command {
+    SwarmInfo {
+        reply: oneshot::Sender<SwarmInfo>,
+    },
+    Connect {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, CommandError>>,
+    },
+    Disconnect {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<ConnectedPeer>>,
+    },
+    FindProviders {
+        cid: Cid,
+        limit: usize,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    Provide {
+        cid: Cid,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Fetch {
+        cid: Cid,
+        reply: oneshot::Sender<Result<Block, FetchError>>,
+    },
+    /// A fetcher of `cid` went away; drop the want if nobody else waits.
+    Release {
+        cid: Cid,
+    },
+    Wantlist {
+        peer: Option<PeerId>,
+        reply: oneshot::Sender<Vec<Cid>>,
+    },
+    Shutdown,
+}
+
+/// Talks to the network actor. Cheap to clone; every method waits for room in the bounded
+/// command queue, then for the actor's answer.
+///
+/// Dropping handles does not stop the network while any clone (or a
+/// [`BitswapFetcher`](super::BitswapFetcher)) remains; [`shutdown`](Self::shutdown) stops it
+/// for everyone.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    tx: mpsc::Sender<Command>,
+    events: broadcast::Sender<NetworkEvent>,
+    peer_id: PeerId,
+}
+
+impl std::fmt::Debug for NetworkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkHandle {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Command>,
+        events: broadcast::Sender<NetworkEvent>,
+        peer_id: PeerId,
+    ) -> Self {
+        NetworkHandle {
+            tx,
+            events,
+            peer_id,
+        }
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Whether the actor still runs.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Events from now on (see [`NetworkEvent`]). A subscriber that falls more than
+    /// [`DEFAULT_EVENT_CAPACITY`](super::DEFAULT_EVENT_CAPACITY) events behind is told how
+    /// many it missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<NetworkEvent> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)
+    }
+
+    /// Listen addresses and protocols, for `/api/v0/id` (see
+    /// [`NodeContext::set_swarm_info`](crate::NodeContext::set_swarm_info)).
+    pub async fn swarm_info(&self) -> Result<SwarmInfo, CommandError> {
+        self.ask(|reply| Command::SwarmInfo { reply }).await
+    }
+
+    /// The addresses the node listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, CommandError> {
+        Ok(self.swarm_info().await?.addresses)
+    }
+
+    /// Dials `addr` (ending in `/p2p/<id>` to check who answers) and waits until the
+    /// connection is established; returns the remote peer. Cancel-safe: dropping the future
+    /// leaves the dial running.
+    pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, CommandError> {
+        self.ask(|reply| Command::Connect { addr, reply }).await?
+    }
+
+    /// Closes every connection to `peer`.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Disconnect { peer, reply })
+            .await?
+    }
+
+    /// Open connections.
+    pub async fn peers(&self) -> Result<Vec<ConnectedPeer>, CommandError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Peers the DHT knows as providers of `cid` (looked up by its multihash), at most
+    /// `limit`; waits until the lookup ends or `limit` are found.
+    pub async fn find_providers(&self, cid: Cid, limit: usize) -> Result<Vec<PeerId>, CommandError> {
+        self.ask(|reply| Command::FindProviders { cid, limit, reply })
+            .await
+    }
+
+    /// Announces this node as a provider of `cid` (keyed by its multihash) to the DHT peers
+    /// closest to it; waits until the announcement was sent.
+    pub async fn provide(&self, cid: Cid) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Provide { cid, reply }).await?
+    }
+
+    /// Our wantlist (`peer = None`), or the wantlist `peer` has sent us.
+    pub async fn wantlist(&self, peer: Option<PeerId>) -> Result<Vec<Cid>, CommandError> {
+        self.ask(|reply| Command::Wantlist { peer, reply }).await
+    }
+
+    /// Fetches `cid` from the network (not from the local store: use
+    /// [`BitswapFetcher`](super::BitswapFetcher) for local-first reads). Concurrent fetches
+    /// of one CID share one want. The block is stored before it is returned.
+    ///
+    /// Cancel-safe: dropping the future withdraws the want (CANCEL is sent to the peers
+    /// asked) unless another fetch of the same CID still waits.
+    pub async fn fetch(&self, cid: Cid) -> Result<Block, FetchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Fetch { cid, reply })
+            .await
+            .map_err(|_| FetchError::NotFoundOffline { cid })?;
+        let guard = ReleaseOnDrop {
+            tx: self.tx.clone(),
+            cid,
+            armed: true,
+        };
+        let result = rx.await;
+        guard.disarm();
+        result.map_err(|_| FetchError::NotFoundOffline { cid })?
+    }
+
+    /// Stops the network: connections close, pending fetches fail. Returns once the actor
+    /// has the command (it may still be closing connections).
+    pub async fn shutdown(&self) {
+        // An error means the actor is already gone, which is what was asked.
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+}
+
+/// Tells the actor that a fetch's caller went away.
+struct ReleaseOnDrop {
+    tx: mpsc::Sender<Command>,
+    cid: Cid,
+    armed: bool,
+}
+
+impl ReleaseOnDrop {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            // If the queue is full, the actor's periodic sweep finds the closed reply channel.
+            let _ = self.tx.try_send(Command::Release { cid: self.cid });
+        }
+    }
+}

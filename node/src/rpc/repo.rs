@@ -1,0 +1,97 @@
+//! `/api/v0/repo/{stat,gc}`.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::args::Args;
+use super::error::ApiError;
+use super::respond::{blocking, ndjson};
+use crate::context::NodeContext;
+
+/// The repo format chorus reports as `Version` (kubo prints `fs-repo@<n>`).
+const REPO_FORMAT: &str = "fs-repo@chorus-1";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RepoStat {
+    repo_size: u64,
+    storage_max: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_objects: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repo_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+pub(crate) async fn stat(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
+    let size_only = args.bool("size-only", false)?;
+    let store = ctx.store();
+    let stat = blocking("reading store statistics", move || {
+        store.stat().map_err(|source| ApiError::Store {
+            context: "repo/stat".to_owned(),
+            source,
+        })
+    })
+    .await?;
+    let identity = ctx.identity();
+    let full = !size_only;
+    ndjson(&[RepoStat {
+        repo_size: stat.bytes,
+        storage_max: identity.storage_max,
+        num_objects: full.then_some(stat.blocks),
+        repo_path: full.then(|| identity.repo_path.display().to_string()),
+        version: full.then(|| REPO_FORMAT.to_owned()),
+    }])
+}
+
+#[derive(Debug, Serialize)]
+struct CidLink {
+    #[serde(rename = "/")]
+    cid: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GcLine {
+    #[serde(rename = "Key")]
+    key: CidLink,
+}
+
+pub(crate) async fn gc(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
+    let quiet = args.bool("quiet", false)?;
+    let repo = ctx.repo().clone();
+    let started = Instant::now();
+    let report = blocking("garbage collection", move || {
+        repo.gc().map_err(|e| ApiError::Failed(e.to_string()))
+    })
+    .await?;
+    ctx.metrics().gc.record_run(
+        report.removed.len() as u64,
+        report.freed_bytes,
+        started.elapsed(),
+    );
+    let refresh = ctx.clone();
+    blocking("refreshing store metrics", move || {
+        refresh
+            .refresh_store_metrics()
+            .map_err(|source| ApiError::Store {
+                context: "repo/gc".to_owned(),
+                source,
+            })
+    })
+    .await?;
+    let lines: Vec<GcLine> = if quiet {
+        Vec::new()
+    } else {
+        report
+            .removed_cids()
+            .map(|c| GcLine {
+                key: CidLink { cid: c.to_string() },
+            })
+            .collect()
+    };
+    ndjson(&lines)
+}

@@ -1,0 +1,148 @@
+//! Response helpers shared by the content commands: kubo's streaming headers, NDJSON bodies,
+//! blocking store calls, multipart request bodies and path arguments.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chorus_protocol::unixfs::{parse_ipfs_path, resolve_path};
+use chorus_storage::Cid;
+use futures::Stream;
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::context::NodeContext;
+use crate::fetch::FetcherSource;
+
+/// An NDJSON body (one JSON object per line) with kubo's streaming headers.
+pub(crate) fn ndjson<T: Serialize>(items: &[T]) -> Result<Response, ApiError> {
+    let mut body = Vec::new();
+    for item in items {
+        serde_json::to_writer(&mut body, item).map_err(|e| ApiError::Internal {
+            context: format!("encoding output: {e}"),
+        })?;
+        body.push(b'\n');
+    }
+    let mut r = Body::from(body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert("x-chunked-output", HeaderValue::from_static("1"));
+    Ok(r)
+}
+
+/// A byte stream with kubo's `X-Stream-Output` header (cat, get, block/get, dag/export).
+pub(crate) fn byte_stream<S>(stream: S, content_type: &'static str, len: Option<u64>) -> Response
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    let mut r = Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert("x-stream-output", HeaderValue::from_static("1"));
+    if let Some(len) = len
+        && let Ok(v) = HeaderValue::from_str(&len.to_string())
+    {
+        h.insert("x-content-length", v);
+    }
+    r
+}
+
+/// Runs a blocking store call off the async executor.
+pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::Internal {
+            context: what.to_owned(),
+        })?
+}
+
+/// The multipart reader of a request body; any `multipart/*` type is accepted (kubo clients
+/// send `form-data`, some older ones `mixed`), the boundary may be quoted.
+pub(crate) fn multipart(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<multer::Multipart<'static>, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::InvalidBody {
+            reason: "expected a multipart body (no Content-Type)".to_owned(),
+        })?;
+    let boundary = boundary(ct).ok_or_else(|| ApiError::InvalidBody {
+        reason: format!("expected a multipart body with a boundary, got {ct:?}"),
+    })?;
+    Ok(multer::Multipart::new(body.into_data_stream(), boundary))
+}
+
+fn boundary(content_type: &str) -> Option<String> {
+    let mut parts = content_type.split(';');
+    let media = parts.next()?.trim().to_ascii_lowercase();
+    if !media.starts_with("multipart/") {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("boundary") {
+            return None;
+        }
+        let v = v.trim().trim_matches('"');
+        (!v.is_empty()).then(|| v.to_owned())
+    })
+}
+
+/// Maps a multipart read failure to a 400.
+pub(crate) fn body_error(e: multer::Error) -> ApiError {
+    ApiError::InvalidBody {
+        reason: e.to_string(),
+    }
+}
+
+/// Decodes a multipart file name the way kubo does (`url.QueryUnescape`): `+` is a space.
+pub(crate) fn decode_file_name(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Resolves an `/ipfs/<cid>/path` (or bare `<cid>[/path]`) argument to the CID it names.
+pub(crate) async fn resolve_arg(ctx: &NodeContext, name: &str, arg: &str) -> Result<Cid, ApiError> {
+    let (root, segments) =
+        parse_ipfs_path(arg.trim()).map_err(|e| ApiError::invalid(name, arg, e))?;
+    let source = FetcherSource(ctx.fetcher());
+    Ok(resolve_path(&source, &root, &segments).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries() {
+        assert_eq!(
+            boundary("multipart/form-data; boundary=abc").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"a b:c\"").as_deref(),
+            Some("a b:c")
+        );
+        assert_eq!(boundary("Multipart/Mixed;Boundary=x").as_deref(), Some("x"));
+        assert_eq!(boundary("application/json"), None);
+        assert_eq!(boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(decode_file_name("dir%2Fa+b.txt"), "dir/a b.txt");
+        assert_eq!(decode_file_name("x%2B1"), "x+1");
+        assert_eq!(decode_file_name("plain"), "plain");
+    }
+}
