@@ -10,7 +10,7 @@ use chorus_protocol::car::{
     CarDecoder, CarError, CarItem, CarReader, CarWriter, DEFAULT_MAX_SECTION, block_links,
     export_car, import_car, import_car_stream, read_car_stream,
 };
-use chorus_protocol::unixfs::{BlockSource, ImportOptions, TreeBuilder, import_bytes};
+use chorus_protocol::unixfs::{BlockSource, ImportOptions, StoreSource, TreeBuilder, import_bytes};
 use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
 use cid::Cid;
 use futures::{StreamExt, TryStreamExt};
@@ -370,6 +370,19 @@ fn import_into_a_store_returns_roots() {
     for (cid, b) in &src.0 {
         assert_eq!(store.get(cid).unwrap().as_ref(), Some(b));
     }
+
+    // Exporting again from the store gives the same bytes; a missing root is a fetch error.
+    let store = std::sync::Arc::new(store);
+    let source = StoreSource::new(store.clone());
+    let again: Vec<Bytes> =
+        futures::executor::block_on(export_car(source.clone(), root).try_collect()).unwrap();
+    assert_eq!(again.concat(), car);
+    let absent: Cid = "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
+        .parse()
+        .unwrap();
+    let missing: Result<Vec<Bytes>, _> =
+        futures::executor::block_on(export_car(source, absent).try_collect());
+    assert!(matches!(missing, Err(CarError::Fetch { cid, .. }) if cid == absent));
 
     let store2 = TestStore::default();
     let chunks = car

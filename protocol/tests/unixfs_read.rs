@@ -402,3 +402,17 @@ proptest! {
         }
     }
 }
+
+/// The gateway holds reads across `.await`s on a multi-threaded runtime: the streams must be
+/// `Send` for a type-erased store. Compile-time check only.
+#[allow(dead_code)]
+fn streams_over_a_dyn_store_are_send(
+    file: &UnixfsFile,
+    store: std::sync::Arc<dyn chorus_storage::Blockstore>,
+) {
+    fn is_send<T: Send>(_: &T) {}
+    let source = chorus_protocol::unixfs::StoreSource::new(store);
+    is_send(&file.read(source.clone(), 0, None));
+    is_send(&file.read_blocks(source.clone(), 0, None));
+    is_send(&chorus_protocol::car::export_car(source, *file.cid()));
+}
