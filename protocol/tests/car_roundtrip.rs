@@ -214,6 +214,25 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn hostile_v2_headers_never_panic(
+        header in prop::collection::vec(any::<u8>(), 40),
+        tail in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut input = vec![0x0a, 0xa1, 0x67, b'v', b'e', b'r', b's', b'i', b'o', b'n', 0x02];
+        input.extend_from_slice(&header);
+        input.extend_from_slice(&tail);
+        for item in CarReader::new(&input[..]) {
+            if item.is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// Offsets at which each section of a v1 CAR starts, and its total length.
 fn section_starts(car: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
@@ -356,6 +375,11 @@ fn carv2_payload_is_read_and_index_ignored() {
     // A data offset inside the fixed header is invalid.
     let mut bad = wrap_v2(&v1, 0, b"");
     bad[11 + 16..11 + 24].copy_from_slice(&10u64.to_le_bytes());
+    assert!(matches!(read_sync(&bad), Err(CarError::V2Header(_))));
+    // Offsets and sizes that overflow when added are rejected, not wrapped.
+    let mut bad = wrap_v2(&v1, 0, b"");
+    bad[11 + 16..11 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    bad[11 + 24..11 + 32].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(matches!(read_sync(&bad), Err(CarError::V2Header(_))));
 }
 

@@ -192,7 +192,11 @@ impl CarDecoder {
                     }
                     self.state = State::V2Skip(data_offset - V2_PREFIX_LEN);
                     // Padding is counted down by `consume` too, leaving exactly the payload.
-                    self.payload_left = Some(data_size + (data_offset - V2_PREFIX_LEN));
+                    self.payload_left = Some(
+                        data_size
+                            .checked_add(data_offset - V2_PREFIX_LEN)
+                            .ok_or(CarError::V2Header("data offset plus size overflows"))?,
+                    );
                 }
                 State::V2Skip(0) => self.state = State::Inner,
                 State::V2Skip(n) => {
