@@ -37,6 +37,12 @@ async fn want_block_round_trip() {
         client.behaviour().peer_version(&server_id),
         Some(Version::V1_2_0)
     );
+    let (cs, ss) = (client.behaviour().stats(), server.behaviour().stats());
+    assert_eq!((cs.blocks_received, cs.block_bytes_received), (1, 3000));
+    assert_eq!(
+        (ss.blocks_sent, ss.block_bytes_sent, ss.wants_received),
+        (1, 3000, 1)
+    );
 }
 
 #[tokio::test]

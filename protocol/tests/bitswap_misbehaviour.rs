@@ -128,6 +128,8 @@ async fn a_corrupt_block_is_dropped_and_its_sender_penalised_then_banned() {
     assert_eq!(scores, vec![10, 20]);
     assert!(ours.behaviour().is_banned(&rogue_id));
     assert_eq!(ours.behaviour().score(&rogue_id), 20);
+    assert_eq!(ours.behaviour().stats().unrequested_blocks, 2);
+    assert_eq!(ours.behaviour().stats().blocks_received, 0);
     // The want survives, to be fetched from an honest peer.
     assert!(ours.behaviour().is_wanted(wanted.cid()));
 }
@@ -209,6 +211,8 @@ async fn garbage_and_invalid_items_are_penalised_while_valid_entries_count() {
     })
     .await;
     assert_eq!(ours.behaviour().score(&rogue_id), 25 + 5);
+    let stats = ours.behaviour().stats();
+    assert_eq!((stats.malformed_frames, stats.invalid_items), (1, 1));
 }
 
 #[tokio::test]

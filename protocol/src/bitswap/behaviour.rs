@@ -31,6 +31,7 @@ use super::handler::{Handler, HandlerIn, HandlerOut};
 use super::message::{Message, Presence, WantEntry, WantType, as_v0};
 use super::protocol::{MAX_BLOCK_SIZE, MAX_BLOCK_SIZE_REPLACE_HAVE, MAX_MESSAGE_SIZE, Version};
 use super::server_queue::ServerQueue;
+use super::stats::Stats;
 
 /// Score added for a block nobody asked for (including corrupt blocks).
 pub const PENALTY_UNREQUESTED_BLOCK: u32 = 10;
@@ -151,6 +152,7 @@ pub struct Behaviour {
     dirty: HashSet<PeerId>,
     actions: VecDeque<ToSwarm<Event, HandlerIn>>,
     waker: Option<Waker>,
+    stats: Stats,
 }
 
 impl Behaviour {
@@ -170,6 +172,7 @@ impl Behaviour {
             dirty: HashSet::new(),
             actions: VecDeque::new(),
             waker: None,
+            stats: Stats::default(),
         }
     }
 
@@ -416,12 +419,15 @@ impl Behaviour {
             entry.want_type == WantType::Block || block.data().len() <= MAX_BLOCK_SIZE_REPLACE_HAVE;
         let cost = if send_whole {
             let len = block.data().len();
+            self.stats.blocks_sent += 1;
+            self.stats.block_bytes_sent += len as u64;
             state
                 .open_message(len + ITEM_SIZE_ESTIMATE)
                 .blocks
                 .push(block);
             len
         } else {
+            self.stats.haves_sent += 1;
             state
                 .open_message(ITEM_SIZE_ESTIMATE)
                 .presences
@@ -462,6 +468,10 @@ impl Behaviour {
             Presence::DontHave => entry.send_dont_have,
         };
         if send {
+            match presence {
+                Presence::Have => self.stats.haves_sent += 1,
+                Presence::DontHave => self.stats.dont_haves_sent += 1,
+            }
             state
                 .open_message(ITEM_SIZE_ESTIMATE)
                 .presences
@@ -491,6 +501,11 @@ impl Behaviour {
             .into_iter()
             .filter(|p| self.send_block(p, block.clone()))
             .count()
+    }
+
+    /// Counters since creation, for metrics.
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 
     // ----- misbehaviour -----
@@ -557,6 +572,10 @@ impl Behaviour {
             self.on_block(peer, block);
         }
         for (cid, presence) in presences {
+            match presence {
+                Presence::Have => self.stats.haves_received += 1,
+                Presence::DontHave => self.stats.dont_haves_received += 1,
+            }
             if self.wants.contains_key(&cid) {
                 self.emit(match presence {
                     Presence::Have => Event::Have { peer, cid },
@@ -618,6 +637,8 @@ impl Behaviour {
         if ignored > 0 {
             debug!(%peer, ignored, max, "bitswap wantlist over the per-peer bound");
         }
+        self.stats.wants_received += added.len() as u64;
+        self.stats.cancels_received += cancelled.len() as u64;
         if !cancelled.is_empty() {
             self.emit(Event::Cancelled {
                 peer,
@@ -633,8 +654,10 @@ impl Behaviour {
         let mh = *block.cid().hash();
         let Some(cids) = self.by_hash.get(&mh).cloned() else {
             if self.recent.contains(&mh) {
+                self.stats.duplicate_blocks += 1;
                 trace!(%peer, cid = %block.cid(), "duplicate block");
             } else {
+                self.stats.unrequested_blocks += 1;
                 self.penalise(
                     peer,
                     Misbehaviour::UnrequestedBlock { cid: *block.cid() },
@@ -643,6 +666,8 @@ impl Behaviour {
             }
             return;
         };
+        self.stats.blocks_received += 1;
+        self.stats.block_bytes_received += block.data().len() as u64;
         for cid in cids {
             let labelled = if cid == *block.cid() {
                 Ok(block.clone())
@@ -806,12 +831,14 @@ impl NetworkBehaviour for Behaviour {
             .and_then(|s| s.connections.iter_mut().find(|c| c.id == connection_id));
         match event {
             HandlerOut::Received { message, invalid } => {
+                self.stats.invalid_items += invalid.len() as u64;
                 for item in invalid {
                     self.penalise(peer, Misbehaviour::InvalidItem(item), PENALTY_INVALID_ITEM);
                 }
                 self.on_message(peer, message);
             }
             HandlerOut::Malformed { reason } => {
+                self.stats.malformed_frames += 1;
                 self.penalise(
                     peer,
                     Misbehaviour::MalformedFrame { reason },

@@ -7,6 +7,7 @@
 //! - [`behaviour`]: network-wide state, both roles; never touches storage.
 //! - [`server_queue`]: the fair (deficit round robin) queue of server lookups.
 //! - [`session`]: an I/O-free fetch session (WANT_HAVE first, then WANT_BLOCK, retries).
+//! - [`stats`]: counters for the node's metrics.
 //!
 //! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] and [`Event::TasksAvailable`]
 //! (and whenever a lookup worker frees up) pull [`Behaviour::next_task`], look the CID up in
@@ -23,6 +24,7 @@ pub mod pb;
 pub mod protocol;
 pub mod server_queue;
 pub mod session;
+pub mod stats;
 
 pub use behaviour::Behaviour;
 pub use config::Config;
@@ -30,3 +32,4 @@ pub use event::{Event, Misbehaviour, Task};
 pub use message::{InvalidItem, Message, Presence, WantEntry, WantType};
 pub use protocol::Version;
 pub use session::{Action, Session, SessionConfig};
+pub use stats::Stats;
