@@ -139,3 +139,47 @@ impl Blockstore for MeteredBlockstore {
         self.inner.stat()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::NodeMetrics;
+    use chorus_storage::{HashAlg, MemoryStore, codec};
+    use prometheus_client::registry::Registry;
+
+    #[test]
+    fn gauges_follow_writes_and_deletes() {
+        let mut registry = Registry::default();
+        let metrics = NodeMetrics::register(&mut registry).blockstore;
+        let inner = Arc::new(MemoryStore::new());
+        let pre = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"already"[..]).unwrap();
+        inner.put(&pre).unwrap();
+        let store = MeteredBlockstore::new(inner, metrics.clone()).unwrap();
+        assert_eq!(metrics.blocks.get(), 1);
+        assert_eq!(metrics.size.get(), 7);
+
+        let b = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"hello"[..]).unwrap();
+        assert!(store.put(&b).unwrap());
+        assert!(!store.put(&b).unwrap(), "a second put is not new");
+        assert_eq!(metrics.blocks.get(), 2);
+        assert_eq!(metrics.size.get(), 12);
+        assert_eq!(metrics.puts.get(), 1);
+        assert_eq!(metrics.put_bytes.get(), 5);
+
+        assert!(store.get(b.cid()).unwrap().is_some());
+        assert!(store.delete(b.cid().hash()).unwrap());
+        assert!(store.get(b.cid()).unwrap().is_none());
+        assert_eq!(metrics.blocks.get(), 1);
+        assert_eq!(metrics.size.get(), 7);
+        assert_eq!(metrics.deletes.get(), 1);
+        let hits = metrics
+            .gets
+            .get_or_create(&GetLabels { result: "hit" })
+            .get();
+        let misses = metrics
+            .gets
+            .get_or_create(&GetLabels { result: "miss" })
+            .get();
+        assert_eq!((hits, misses), (1, 1));
+    }
+}

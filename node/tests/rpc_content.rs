@@ -450,3 +450,69 @@ async fn dag_export_import_refs_and_files_stat() {
     .await;
     assert_eq!(bad.status().as_u16(), 500);
 }
+
+#[tokio::test]
+async fn get_streams_a_tar() {
+    let ctx = context();
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
+    let big = pattern(200_000, 11);
+    let lines = ndjson(
+        post_multipart(
+            &api.url("/api/v0/add?wrap-with-directory=true"),
+            &[dir("d"), file("d%2Fbig.bin", &big), file("top.txt", b"top")],
+            false,
+        )
+        .await,
+    )
+    .await;
+    let root = lines.last().unwrap()["Hash"].as_str().unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .post(api.url(&format!("/api/v0/get?arg=/ipfs/{root}&archive=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.bytes().await.unwrap();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(body.to_vec()));
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path.ends_with("big.bin") {
+            assert_eq!(data, big);
+        }
+        if path.ends_with("top.txt") {
+            assert_eq!(data, b"top");
+        }
+        seen.push(path.trim_end_matches('/').to_owned());
+    }
+    assert_eq!(
+        seen,
+        [
+            root.clone(),
+            format!("{root}/d"),
+            format!("{root}/d/big.bin"),
+            format!("{root}/top.txt")
+        ]
+    );
+
+    // A single file is named after the last path segment.
+    let r = reqwest::Client::new()
+        .post(api.url(&format!("/api/v0/get?arg=/ipfs/{root}/top.txt")))
+        .send()
+        .await
+        .unwrap();
+    let body = r.bytes().await.unwrap();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(body.to_vec()));
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["top.txt"]);
+
+    let (status, _) = post_json(&api.url(&format!("/api/v0/get?arg={root}&compress=true"))).await;
+    assert_eq!(status, 400);
+}

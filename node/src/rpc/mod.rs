@@ -11,6 +11,7 @@ mod cat;
 mod config;
 mod dag;
 mod error;
+mod get;
 mod guard;
 mod info;
 mod ls;
@@ -48,6 +49,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/stats/bw", any(info::stats_bw))
         .route("/add", any(add::add))
         .route("/cat", any(cat::cat))
+        .route("/get", any(get::get))
         .route("/ls", any(ls::ls))
         .route("/refs", any(ls::refs))
         .route("/files/stat", any(ls::files_stat))
