@@ -24,6 +24,7 @@ mod server;
 mod status;
 
 pub mod gateway;
+pub mod network;
 pub mod rpc;
 
 pub use addr::{

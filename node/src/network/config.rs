@@ -88,7 +88,9 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             listen: vec![
-                DEFAULT_TCP_LISTEN.parse().unwrap_or_else(|_| Multiaddr::empty()),
+                DEFAULT_TCP_LISTEN
+                    .parse()
+                    .unwrap_or_else(|_| Multiaddr::empty()),
                 DEFAULT_QUIC_LISTEN
                     .parse()
                     .unwrap_or_else(|_| Multiaddr::empty()),

@@ -156,7 +156,11 @@ impl NetworkHandle {
 
     /// Peers the DHT knows as providers of `cid` (looked up by its multihash), at most
     /// `limit`; waits until the lookup ends or `limit` are found.
-    pub async fn find_providers(&self, cid: Cid, limit: usize) -> Result<Vec<PeerId>, CommandError> {
+    pub async fn find_providers(
+        &self,
+        cid: Cid,
+        limit: usize,
+    ) -> Result<Vec<PeerId>, CommandError> {
         self.ask(|reply| Command::FindProviders { cid, limit, reply })
             .await
     }

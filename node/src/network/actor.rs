@@ -1,0 +1,682 @@
+//! The network actor: the one task that owns the libp2p `Swarm`, serves peers' wants, runs
+//! the fetch session and the DHT queries, and answers [`Command`]s.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chorus_protocol::bitswap::{self, Action, Session, SessionConfig, Task};
+use chorus_storage::{Block, Blockstore, StoreError};
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    core::transport::ListenerId,
+    identify, kad,
+    multiaddr::Protocol,
+    swarm::{
+        ConnectionId, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tracing::{debug, info, trace, warn};
+
+use super::behaviour::{ChorusBehaviour, ChorusBehaviourEvent, KAD_PROTOCOL};
+use super::error::{CommandError, StartError};
+use super::event::NetworkEvent;
+use super::handle::{Command, ConnectedPeer};
+use super::serve::{Answer, lookup};
+use crate::context::SwarmInfo;
+use crate::fetch::FetchError;
+
+/// How often the fetch session is advanced (retries, provider searches, timeouts) and
+/// abandoned fetches are swept: the session's documented cadence (every second).
+const SESSION_TICK: Duration = Duration::from_secs(1);
+
+type FetchReply = oneshot::Sender<Result<Block, FetchError>>;
+
+/// One CID being fetched and everyone waiting for it.
+struct Fetch {
+    waiters: Vec<FetchReply>,
+    /// The block arrived and is being stored; no want is outstanding.
+    arrived: bool,
+}
+
+/// A `find_providers` command in progress.
+struct FindQuery {
+    limit: usize,
+    found: Vec<PeerId>,
+    reply: oneshot::Sender<Vec<PeerId>>,
+}
+
+/// The result of storing a fetched block.
+struct Stored {
+    block: Block,
+    result: Result<(), StoreError>,
+}
+
+/// Start-up progress: which listeners have not reported yet.
+struct Startup {
+    pending: HashSet<ListenerId>,
+    bound: usize,
+    errors: Vec<String>,
+    ready: oneshot::Sender<Result<(), StartError>>,
+}
+
+/// The actor's state. See the [module docs](self).
+pub(crate) struct Actor {
+    swarm: Swarm<ChorusBehaviour>,
+    store: Arc<dyn Blockstore>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<NetworkEvent>,
+    protocols: Vec<String>,
+    fetch_timeout: Duration,
+    max_lookups: usize,
+    session: Session,
+    fetches: HashMap<Cid, Fetch>,
+    provider_searches: HashMap<kad::QueryId, Cid>,
+    find_queries: HashMap<kad::QueryId, FindQuery>,
+    provide_queries: HashMap<kad::QueryId, (Cid, oneshot::Sender<Result<(), CommandError>>)>,
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, CommandError>>>,
+    connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr, bool)>>,
+    listen_addrs: Vec<Multiaddr>,
+    lookups: JoinSet<(Task, Answer)>,
+    stores: JoinSet<Stored>,
+    startup: Option<Startup>,
+}
+
+/// What the actor is built from.
+pub(crate) struct ActorParts {
+    pub(crate) swarm: Swarm<ChorusBehaviour>,
+    pub(crate) store: Arc<dyn Blockstore>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: broadcast::Sender<NetworkEvent>,
+    pub(crate) fetch_timeout: Duration,
+    pub(crate) max_lookups: usize,
+    pub(crate) listeners: Vec<ListenerId>,
+    pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
+}
+
+/// The DHT key of `cid`: its multihash (provider records are keyed by multihash, so CIDv0
+/// and CIDv1 of the same bytes share them, as in kubo).
+pub(crate) fn provider_key(cid: &Cid) -> kad::RecordKey {
+    kad::RecordKey::new(&cid.hash().to_bytes())
+}
+
+impl Actor {
+    pub(crate) fn new(parts: ActorParts) -> Self {
+        let protocols = parts.swarm.behaviour().protocols();
+        let session = Session::new(SessionConfig::default().with_want_timeout(parts.fetch_timeout));
+        let mut actor = Actor {
+            swarm: parts.swarm,
+            store: parts.store,
+            commands: parts.commands,
+            events: parts.events,
+            protocols,
+            fetch_timeout: parts.fetch_timeout,
+            max_lookups: parts.max_lookups.max(1),
+            session,
+            fetches: HashMap::new(),
+            provider_searches: HashMap::new(),
+            find_queries: HashMap::new(),
+            provide_queries: HashMap::new(),
+            dials: HashMap::new(),
+            connections: HashMap::new(),
+            listen_addrs: Vec::new(),
+            lookups: JoinSet::new(),
+            stores: JoinSet::new(),
+            startup: Some(Startup {
+                pending: parts.listeners.into_iter().collect(),
+                bound: 0,
+                errors: Vec::new(),
+                ready: parts.ready,
+            }),
+        };
+        actor.check_startup();
+        actor
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(SESSION_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Shutdown) => break,
+                    Some(command) => self.on_command(command),
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(done) = self.lookups.join_next(), if !self.lookups.is_empty() => {
+                    match done {
+                        Ok((task, answer)) => self.answer(task, answer),
+                        Err(e) => warn!(error = %e, "blockstore lookup task failed"),
+                    }
+                    self.pump_lookups();
+                }
+                Some(done) = self.stores.join_next(), if !self.stores.is_empty() => {
+                    match done {
+                        Ok(stored) => self.on_stored(stored),
+                        Err(e) => warn!(error = %e, "block store task failed"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let actions = self.session.tick(Instant::now());
+                    self.apply(actions);
+                    self.sweep_abandoned();
+                }
+            }
+        }
+        info!("network stopped");
+        // Pending replies are dropped here: callers see the network as stopped.
+    }
+
+    fn emit(&self, event: NetworkEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
+
+    // ----- commands -----
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SwarmInfo { reply } => {
+                let mut addresses = self.listen_addrs.clone();
+                for a in self.swarm.external_addresses() {
+                    if !addresses.contains(a) {
+                        addresses.push(a.clone());
+                    }
+                }
+                let _ = reply.send(SwarmInfo {
+                    addresses,
+                    protocols: self.protocols.clone(),
+                });
+            }
+            Command::Connect { addr, reply } => self.connect(addr, reply),
+            Command::Disconnect { peer, reply } => {
+                let result = self
+                    .swarm
+                    .disconnect_peer_id(peer)
+                    .map_err(|()| CommandError::NotConnected { peer });
+                let _ = reply.send(result);
+            }
+            Command::Peers { reply } => {
+                let mut peers: Vec<ConnectedPeer> = self
+                    .connections
+                    .iter()
+                    .flat_map(|(peer, conns)| {
+                        conns.iter().map(|(_, address, outbound)| ConnectedPeer {
+                            peer: *peer,
+                            address: address.clone(),
+                            outbound: *outbound,
+                        })
+                    })
+                    .collect();
+                peers.sort_by_key(|p| p.peer);
+                let _ = reply.send(peers);
+            }
+            Command::FindProviders { cid, limit, reply } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(provider_key(&cid));
+                self.find_queries.insert(
+                    id,
+                    FindQuery {
+                        limit: limit.max(1),
+                        found: Vec::new(),
+                        reply,
+                    },
+                );
+            }
+            Command::Provide { cid, reply } => self.provide(cid, reply),
+            Command::Fetch { cid, reply } => self.fetch(cid, reply),
+            Command::Release { cid } => self.release(&cid),
+            Command::Wantlist { peer, reply } => {
+                let bitswap = &self.swarm.behaviour().bitswap;
+                let mut cids: Vec<Cid> = match peer {
+                    None => bitswap.wantlist().copied().collect(),
+                    Some(p) => bitswap.ledger(&p).map(|(c, _)| *c).collect(),
+                };
+                cids.sort();
+                let _ = reply.send(cids);
+            }
+            // Handled by the run loop.
+            Command::Shutdown => {}
+        }
+    }
+
+    fn connect(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, CommandError>>) {
+        let target = addr.to_string();
+        let opts = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => {
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Ok(peer));
+                    return;
+                }
+                DialOpts::peer_id(peer)
+                    .addresses(vec![addr])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build()
+            }
+            _ => DialOpts::unknown_peer_id().address(addr).build(),
+        };
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.dials.insert(id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(CommandError::Dial {
+                    target,
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    fn provide(&mut self, cid: Cid, reply: oneshot::Sender<Result<(), CommandError>>) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let known: usize = kad.kbuckets().map(|b| b.num_entries()).sum();
+        match kad.start_providing(provider_key(&cid)) {
+            Ok(id) if known > 0 => {
+                self.provide_queries.insert(id, (cid, reply));
+            }
+            Ok(_) => {
+                let _ = reply.send(Err(CommandError::NoDhtPeers { cid }));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(CommandError::ProviderStore {
+                    cid,
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    fn fetch(&mut self, cid: Cid, reply: FetchReply) {
+        if let Some(fetch) = self.fetches.get_mut(&cid) {
+            fetch.waiters.push(reply);
+            return;
+        }
+        self.fetches.insert(
+            cid,
+            Fetch {
+                waiters: vec![reply],
+                arrived: false,
+            },
+        );
+        let actions = self.session.want(cid, Instant::now());
+        self.apply(actions);
+    }
+
+    /// Drops waiters that went away; withdraws the want when none is left.
+    fn release(&mut self, cid: &Cid) {
+        let Some(fetch) = self.fetches.get_mut(cid) else {
+            return;
+        };
+        fetch.waiters.retain(|w| !w.is_closed());
+        if fetch.waiters.is_empty() && !fetch.arrived {
+            self.fetches.remove(cid);
+            self.session.cancel(cid);
+            self.swarm.behaviour_mut().bitswap.cancel(cid);
+            debug!(%cid, "fetch abandoned; want cancelled");
+        }
+    }
+
+    fn sweep_abandoned(&mut self) {
+        let abandoned: Vec<Cid> = self
+            .fetches
+            .iter()
+            .filter(|(_, f)| f.waiters.iter().any(|w| w.is_closed()))
+            .map(|(c, _)| *c)
+            .collect();
+        for cid in abandoned {
+            self.release(&cid);
+        }
+    }
+
+    /// Performs what the fetch session asks for.
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Want {
+                    cid,
+                    peers,
+                    want_type,
+                } => {
+                    let asked = self
+                        .swarm
+                        .behaviour_mut()
+                        .bitswap
+                        .want(cid, peers, want_type);
+                    trace!(%cid, asked, ?want_type, "want sent");
+                }
+                Action::FindProviders { cid } => {
+                    let id = self
+                        .swarm
+                        .behaviour_mut()
+                        .kad
+                        .get_providers(provider_key(&cid));
+                    debug!(%cid, "looking up providers");
+                    self.provider_searches.insert(id, cid);
+                }
+                Action::Failed { cid } => {
+                    self.swarm.behaviour_mut().bitswap.cancel(&cid);
+                    if let Some(fetch) = self.fetches.remove(&cid) {
+                        for waiter in fetch.waiters {
+                            let _ = waiter.send(Err(FetchError::Timeout {
+                                cid,
+                                timeout: self.fetch_timeout,
+                            }));
+                        }
+                    }
+                    debug!(%cid, "fetch timed out");
+                }
+            }
+        }
+    }
+
+    // ----- serving -----
+
+    /// Starts lookups for queued wants up to the concurrency bound.
+    fn pump_lookups(&mut self) {
+        while self.lookups.len() < self.max_lookups {
+            let Some(task) = self.swarm.behaviour_mut().bitswap.next_task() else {
+                break;
+            };
+            let store = self.store.clone();
+            self.lookups.spawn_blocking(move || {
+                let answer = lookup(&store, &task);
+                (task, answer)
+            });
+        }
+    }
+
+    fn answer(&mut self, task: Task, answer: Answer) {
+        let bitswap = &mut self.swarm.behaviour_mut().bitswap;
+        match answer {
+            Answer::Block(block) => {
+                bitswap.send_block(&task.peer, block);
+            }
+            Answer::Presence(presence) => {
+                bitswap.send_presence(&task.peer, &task.cid, presence);
+            }
+        }
+    }
+
+    fn on_stored(&mut self, stored: Stored) {
+        let cid = *stored.block.cid();
+        if let Err(e) = &stored.result {
+            warn!(%cid, error = %e, "storing a fetched block failed");
+        }
+        self.swarm
+            .behaviour_mut()
+            .bitswap
+            .notify_new_block(&stored.block);
+        if let Some(fetch) = self.fetches.remove(&cid) {
+            for waiter in fetch.waiters {
+                let _ = waiter.send(Ok(stored.block.clone()));
+            }
+        }
+    }
+
+    // ----- swarm events -----
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<ChorusBehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Bitswap(e)) => self.on_bitswap(e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Kad(e)) => self.on_kad(e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Identify(e)) => self.on_identify(e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Ping(_)) => {}
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Limits(never)) => match never {},
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                info!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+                if let Some(s) = &mut self.startup
+                    && s.pending.remove(&listener_id)
+                {
+                    s.bound += 1;
+                }
+                self.check_startup();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                self.listener_failed(listener_id, format!("{reason:?}"));
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                warn!(error = %error, "listener error");
+                self.listener_failed(listener_id, error.to_string());
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                self.connections.entry(peer_id).or_default().push((
+                    connection_id,
+                    endpoint.get_remote_address().clone(),
+                    endpoint.is_dialer(),
+                ));
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if num_established.get() == 1 {
+                    self.emit(NetworkEvent::PeerConnected { peer: peer_id });
+                    let actions = self.session.add_peer(peer_id);
+                    self.apply(actions);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                if let Some(conns) = self.connections.get_mut(&peer_id) {
+                    conns.retain(|(id, _, _)| *id != connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+                if num_established == 0 {
+                    debug!(peer = %peer_id, "disconnected");
+                    self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
+                    let actions = self.session.remove_peer(&peer_id, Instant::now());
+                    self.apply(actions);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                debug!(peer = ?peer_id, error = %error, "dial failed");
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let target = peer_id.map_or_else(|| "peer".to_owned(), |p| p.to_string());
+                    let _ = reply.send(Err(CommandError::Dial {
+                        target,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            other => trace!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn listener_failed(&mut self, listener_id: ListenerId, reason: String) {
+        if let Some(s) = &mut self.startup
+            && s.pending.remove(&listener_id)
+        {
+            s.errors.push(reason);
+        }
+        self.check_startup();
+    }
+
+    /// Reports start-up once every listener bound or failed.
+    fn check_startup(&mut self) {
+        if self.startup.as_ref().is_some_and(|s| s.pending.is_empty())
+            && let Some(s) = self.startup.take()
+        {
+            let result = if s.bound == 0 && !s.errors.is_empty() {
+                Err(StartError::NoListener(s.errors.join("; ")))
+            } else {
+                Ok(())
+            };
+            let _ = s.ready.send(result);
+        }
+    }
+
+    fn on_bitswap(&mut self, event: bitswap::Event) {
+        let now = Instant::now();
+        match event {
+            bitswap::Event::Wants { peer, wants } => {
+                self.emit(NetworkEvent::WantsReceived {
+                    peer,
+                    cids: wants.iter().map(|w| w.cid).collect(),
+                });
+                self.pump_lookups();
+            }
+            bitswap::Event::TasksAvailable { .. } => self.pump_lookups(),
+            bitswap::Event::Cancelled { peer, cids } => {
+                self.emit(NetworkEvent::WantsCancelled { peer, cids });
+            }
+            bitswap::Event::Block { peer, block } => {
+                let cid = *block.cid();
+                self.session.on_block(&cid);
+                self.emit(NetworkEvent::BlockReceived { peer, cid });
+                if let Some(fetch) = self.fetches.get_mut(&cid) {
+                    fetch.arrived = true;
+                }
+                let store = self.store.clone();
+                self.stores.spawn_blocking(move || {
+                    let result = store.put(&block).map(|_| ());
+                    Stored { block, result }
+                });
+            }
+            bitswap::Event::Have { peer, cid } => {
+                let actions = self.session.on_have(peer, &cid, now);
+                self.apply(actions);
+            }
+            bitswap::Event::DontHave { peer, cid } => {
+                let actions = self.session.on_dont_have(peer, &cid, now);
+                self.apply(actions);
+            }
+            bitswap::Event::PeerUnsupported { peer } => {
+                let actions = self.session.remove_peer(&peer, now);
+                self.apply(actions);
+            }
+            bitswap::Event::PeerBanned { peer } => {
+                warn!(%peer, "bitswap banned a misbehaving peer");
+            }
+            other => trace!(event = ?other, "bitswap event"),
+        }
+    }
+
+    fn on_identify(&mut self, event: identify::Event) {
+        if let identify::Event::Received { peer_id, info, .. } = event {
+            if info.protocols.contains(&KAD_PROTOCOL) {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                for addr in info.listen_addrs {
+                    kad.add_address(&peer_id, addr);
+                }
+            }
+            self.emit(NetworkEvent::PeerIdentified {
+                peer: peer_id,
+                agent_version: info.agent_version,
+            });
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            trace!(event = ?event, "kad event");
+            return;
+        };
+        match result {
+            kad::QueryResult::GetProviders(result) => {
+                let providers = match result {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers,
+                    Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {
+                        HashSet::new()
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "provider lookup ended with an error");
+                        HashSet::new()
+                    }
+                };
+                self.on_providers(id, providers, step.last);
+            }
+            kad::QueryResult::StartProviding(result) => {
+                if let Some((cid, reply)) = self.provide_queries.remove(&id) {
+                    let _ = reply.send(match result {
+                        Ok(_) => Ok(()),
+                        Err(_) => Err(CommandError::ProvideTimeout { cid }),
+                    });
+                }
+            }
+            other => trace!(result = ?other, "kad query progressed"),
+        }
+    }
+
+    fn on_providers(&mut self, id: kad::QueryId, providers: HashSet<PeerId>, last: bool) {
+        let local = *self.swarm.local_peer_id();
+        if let Some(cid) = self.provider_searches.get(&id).copied() {
+            for peer in providers.iter().copied().filter(|p| *p != local) {
+                if self.swarm.is_connected(&peer) {
+                    let actions = self.session.add_peer(peer);
+                    self.apply(actions);
+                } else {
+                    // Dial now, while the query still holds the provider's addresses.
+                    let opts = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        debug!(%cid, %peer, error = %e, "cannot dial provider");
+                    }
+                }
+            }
+            if last {
+                self.provider_searches.remove(&id);
+            }
+        }
+        if let Some(query) = self.find_queries.get_mut(&id) {
+            for peer in providers {
+                if !query.found.contains(&peer) {
+                    query.found.push(peer);
+                }
+            }
+            let full = query.found.len() >= query.limit;
+            if (full || last)
+                && let Some(mut query) = self.find_queries.remove(&id)
+            {
+                if !last && let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    q.finish();
+                }
+                query.found.truncate(query.limit);
+                let _ = query.reply.send(query.found);
+            }
+        }
+    }
+}

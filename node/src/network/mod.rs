@@ -1,0 +1,191 @@
+//! The IPFS peer: one actor task owns the libp2p `Swarm` (TCP + QUIC-v1, noise, yamux,
+//! identify, ping, Kademlia on `/ipfs/kad/1.0.0`, connection limits, Bitswap) and everything
+//! else talks to it through a cloneable [`NetworkHandle`] (bounded command queue, oneshot
+//! replies).
+//!
+//! - [`config`]: [`NetworkConfig`] and the documented defaults.
+//! - `behaviour`: the composed libp2p behaviour.
+//! - `actor`: the swarm task — serves peers' wants from the blockstore with bounded
+//!   concurrency, runs the fetch session (WANT_HAVE to connected peers, WANT_BLOCK to those
+//!   that have it, DHT provider lookups when nobody does), provides and finds providers.
+//! - [`NetworkHandle`]: commands; [`BitswapFetcher`]: the gateway's block source.
+//!
+//! Wiring, as the daemon does it:
+//! ```no_run
+//! # async fn demo(keypair: libp2p::identity::Keypair, ctx: chorus_node::NodeContext)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use chorus_node::network::{Network, NetworkConfig};
+//! let network = Network::start(keypair, ctx.store(), NetworkConfig::default()).await?;
+//! ctx.set_fetcher(Arc::new(network.fetcher()));
+//! ctx.set_swarm_info(network.handle().swarm_info().await?);
+//! // ... serve ...
+//! network.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod actor;
+mod behaviour;
+pub mod config;
+mod error;
+mod event;
+mod fetcher;
+mod handle;
+mod serve;
+
+use std::sync::Arc;
+
+use chorus_storage::Blockstore;
+use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, tcp, yamux};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
+pub use config::{DEFAULT_EVENT_CAPACITY, KadMode, NetworkConfig};
+pub use error::{CommandError, StartError};
+pub use event::NetworkEvent;
+pub use fetcher::BitswapFetcher;
+pub use handle::{ConnectedPeer, NetworkHandle};
+
+use actor::{Actor, ActorParts};
+use behaviour::ChorusBehaviour;
+
+/// A running network: the actor task and a handle to it.
+///
+/// Dropping it does not stop the actor while handles or fetchers remain; call
+/// [`shutdown`](Self::shutdown).
+pub struct Network {
+    handle: NetworkHandle,
+    store: Arc<dyn Blockstore>,
+    task: JoinHandle<()>,
+}
+
+impl Network {
+    /// Builds the swarm for `keypair` (the repository's identity), binds every listen
+    /// address of `config`, dials the bootstrap peers and spawns the actor on the current
+    /// tokio runtime. Returns once every listener has bound (or failed; it is an error only
+    /// if none bound). `store` serves peers' wants and receives fetched blocks.
+    pub async fn start(
+        keypair: Keypair,
+        store: Arc<dyn Blockstore>,
+        config: NetworkConfig,
+    ) -> Result<Network, StartError> {
+        let peer_id = keypair.public().to_peer_id();
+        let behaviour = ChorusBehaviour::new(&keypair, &config);
+        let idle = config.idle_connection_timeout;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| StartError::Transport(e.to_string()))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| StartError::Transport(e.to_string()))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| StartError::Transport(e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build();
+
+        let mut listeners = Vec::new();
+        for addr in &config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| StartError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            listeners.push(id);
+        }
+
+        let mut bootstrap = Vec::new();
+        for addr in &config.bootstrap {
+            let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+                return Err(StartError::BootstrapAddress { addr: addr.clone() });
+            };
+            bootstrap.push((peer, addr.clone()));
+        }
+        for (peer, addr) in &bootstrap {
+            let mut dial_addr = addr.clone();
+            dial_addr.pop();
+            swarm.behaviour_mut().kad.add_address(peer, dial_addr);
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        if !bootstrap.is_empty()
+            && let Err(e) = swarm.behaviour_mut().kad.bootstrap()
+        {
+            tracing::warn!(error = ?e, "DHT bootstrap not started");
+        }
+
+        let (tx, commands) = mpsc::channel(config.command_capacity.max(1));
+        let (events, _) = broadcast::channel(DEFAULT_EVENT_CAPACITY);
+        let (ready, ready_rx) = oneshot::channel();
+        let actor = Actor::new(ActorParts {
+            swarm,
+            store: store.clone(),
+            commands,
+            events: events.clone(),
+            fetch_timeout: config.fetch_timeout,
+            max_lookups: config.max_concurrent_lookups,
+            listeners,
+            ready,
+        });
+        let task = tokio::spawn(actor.run());
+        let handle = NetworkHandle::new(tx, events, peer_id);
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Network {
+                handle,
+                store,
+                task,
+            }),
+            Ok(Err(e)) => {
+                handle.shutdown().await;
+                Err(e)
+            }
+            Err(_) => Err(StartError::NoListener(
+                "the network task ended while binding".to_owned(),
+            )),
+        }
+    }
+
+    /// A handle for commands.
+    pub fn handle(&self) -> NetworkHandle {
+        self.handle.clone()
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.handle.peer_id()
+    }
+
+    /// A block source reading the local store first, then the network; for
+    /// [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
+    pub fn fetcher(&self) -> BitswapFetcher {
+        BitswapFetcher::new(self.store.clone(), self.handle.clone())
+    }
+
+    /// The addresses the node listens on, each with `/p2p/<id>` appended (to give to peers).
+    pub async fn dial_addrs(&self) -> Result<Vec<Multiaddr>, CommandError> {
+        let peer = self.peer_id();
+        Ok(self
+            .handle
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .map(|a| a.with(Protocol::P2p(peer)))
+            .collect())
+    }
+
+    /// Stops the actor and waits for its task to end (connections are closed as the swarm
+    /// is dropped).
+    pub async fn shutdown(self) {
+        self.handle.shutdown().await;
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "network task ended abnormally");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Chorus nodes exchanging blocks over real swarms on 127.0.0.1: direct Bitswap fetches of a
+//! multi-level file, provider discovery through the DHT, timeouts and cancellation.
+
+#![allow(clippy::result_large_err)]
+
+mod network_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_node::network::{NetworkConfig, NetworkEvent};
+use chorus_node::{BlockFetcher, FetchError};
+use chorus_storage::{Block, HashAlg, codec};
+use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_a_multi_level_file_from_a_connected_peer() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let data = test_bytes(300 * 1024, 1);
+    let (root, blocks) = add_file(a.store.as_ref(), &data);
+    assert!(
+        blocks > 64,
+        "the file spans several DAG levels ({blocks} blocks)"
+    );
+    assert!(!b.store.has(root.hash()).unwrap());
+
+    connect(&b, &a).await;
+    let read = b.read_file(&root).await;
+    assert_eq!(read.len(), data.len());
+    assert!(read == data, "bytes differ");
+    // Fetched blocks were stored, and the want list is empty again.
+    assert!(b.store.has(root.hash()).unwrap());
+    assert_eq!(b.store.stat().unwrap().blocks as usize, blocks);
+    assert!(b.net.handle().wantlist(None).await.unwrap().is_empty());
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_provider_through_the_dht_when_only_a_middle_peer_is_known() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let c = TestPeer::new().await;
+    let data = test_bytes(100 * 1024, 2);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+
+    connect(&a, &b).await;
+    a.net.handle().provide(root).await.unwrap();
+    connect(&c, &b).await;
+    let connected: Vec<_> = c.net.handle().peers().await.unwrap();
+    assert!(
+        connected.iter().all(|p| p.peer != a.id()),
+        "C starts knowing only B"
+    );
+
+    // The DHT answers with A ...
+    let providers = c.net.handle().find_providers(root, 5).await.unwrap();
+    assert_eq!(providers, vec![a.id()]);
+    // ... and a fetch finds A the same way, dials it, and reads the whole file.
+    let read = c.read_file(&root).await;
+    assert!(read == data, "bytes differ");
+    let connected = c.net.handle().peers().await.unwrap();
+    assert!(
+        connected.iter().any(|p| p.peer == a.id()),
+        "C dialed the provider"
+    );
+    for n in [c, b, a] {
+        n.net.shutdown().await;
+    }
+}
+
+fn missing_block() -> Block {
+    Block::from_data(codec::RAW, HashAlg::Sha2_256, b"nobody has this".to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_nobody_has_times_out() {
+    let timeout = Duration::from_secs(1);
+    let a = TestPeer::new().await;
+    let b = TestPeer::start(NetworkConfig::loopback().with_fetch_timeout(timeout)).await;
+    connect(&b, &a).await;
+    let cid = *missing_block().cid();
+
+    let err = b.net.fetcher().fetch(cid).await.unwrap_err();
+    match err {
+        FetchError::Timeout { cid: c, timeout: t } => {
+            assert_eq!(c, cid);
+            assert_eq!(t, timeout);
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert!(err_is_not_found(&b, cid).await);
+    assert!(b.net.handle().wantlist(None).await.unwrap().is_empty());
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+async fn err_is_not_found(peer: &TestPeer, cid: chorus_storage::Cid) -> bool {
+    // A second try fails the same way: nothing was left behind that answers.
+    peer.net
+        .fetcher()
+        .fetch(cid)
+        .await
+        .is_err_and(|e| e.is_not_found())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_fetch_sends_cancel() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::start(NetworkConfig::loopback().with_fetch_timeout(Duration::from_secs(600)))
+        .await;
+    connect(&b, &a).await;
+    let cid = *missing_block().cid();
+    let mut a_events = a.net.handle().subscribe();
+
+    // Two callers want the same block: one want goes out.
+    let fetcher: Arc<dyn BlockFetcher> = Arc::new(b.net.fetcher());
+    let first = tokio::spawn(fetcher.fetch(cid));
+    let second = tokio::spawn(fetcher.fetch(cid));
+    let b_id = b.id();
+    wait_for(&mut a_events, |e| {
+        matches!(e, NetworkEvent::WantsReceived { peer, cids } if *peer == b_id && cids.contains(&cid))
+    })
+    .await;
+    assert!(
+        a.net
+            .handle()
+            .wantlist(Some(b_id))
+            .await
+            .unwrap()
+            .contains(&cid)
+    );
+
+    // Dropping one caller keeps the want for the other.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert_eq!(b.net.handle().wantlist(None).await.unwrap(), vec![cid]);
+
+    // Dropping the last one cancels it at the peer.
+    second.abort();
+    assert!(second.await.unwrap_err().is_cancelled());
+    wait_for(&mut a_events, |e| {
+        matches!(e, NetworkEvent::WantsCancelled { peer, cids } if *peer == b_id && cids.contains(&cid))
+    })
+    .await;
+    assert!(
+        !a.net
+            .handle()
+            .wantlist(Some(b_id))
+            .await
+            .unwrap()
+            .contains(&cid)
+    );
+    assert!(b.net.handle().wantlist(None).await.unwrap().is_empty());
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
