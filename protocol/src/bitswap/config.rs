@@ -8,10 +8,11 @@ use super::protocol::{MAX_MESSAGE_SIZE, all_protocols};
 /// Entries beyond it are ignored, as kubo does.
 pub const DEFAULT_MAX_WANTLIST_ENTRIES_PER_PEER: usize = 1024;
 
-/// Concurrent inbound streams per connection (the oldest is dropped for a new one). Helia
-/// allows 32; kubo keeps one stream per peer and opens a new one only after an error, so 8
-/// leaves room for churn while bounding partly read frames to 8 × 4 MiB per connection.
-pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 8;
+/// Concurrent inbound streams per connection: Helia's bitswap `maxInboundStreams` (32).
+/// Helia opens a stream per message, so a lower bound would cut off its bursts; kubo keeps
+/// one per peer. Past the bound the oldest idle stream is dropped. Worst case memory is 32
+/// partly read frames of at most 4 MiB per connection, bounded further by connection limits.
+pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 32;
 
 /// Messages queued per connection before the peer is deemed stuck and the connection closed.
 /// Our own bound: the behaviour batches everything between two polls into one message per

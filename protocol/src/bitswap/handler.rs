@@ -1,8 +1,9 @@
 //! The Bitswap connection handler: one per connection.
 //!
 //! Inbound, it reads any number of remote-opened streams (at most
-//! [`Config::max_inbound_streams`](super::Config), the oldest dropped first, since a peer that
-//! opens a new stream has usually given up on its old one), decodes and verifies each frame
+//! [`Config::max_inbound_streams`](super::Config); past that the oldest idle one is dropped,
+//! since a peer that opens a new stream has usually given up on its old one, or finished
+//! with it, as Helia does after each message), decodes and verifies each frame
 //! and hands it to the behaviour. Outbound, it keeps one long-lived stream of its own, writes
 //! the behaviour's messages on it in order from a bounded queue, and reopens it when it fails.
 
@@ -326,8 +327,14 @@ impl ConnectionHandler for Handler {
                 ..
             }) => {
                 if self.inbound.len() >= self.max_inbound {
-                    debug!("too many bitswap inbound streams; dropping the oldest");
-                    self.inbound.pop_front();
+                    // Prefer a stream waiting between messages over one mid-frame.
+                    let idle = self
+                        .inbound
+                        .iter()
+                        .position(|s| s.read_buffer().is_empty())
+                        .unwrap_or(0);
+                    debug!("too many bitswap inbound streams; dropping the oldest idle one");
+                    self.inbound.remove(idle);
                 }
                 self.inbound.push_back(FramedRead::new(stream, codec()));
             }
