@@ -201,3 +201,38 @@ async fn metrics_count_requests_on_both_listeners() {
         assert!(text.contains("chorus_blockstore_blocks 0"));
     }
 }
+
+#[tokio::test]
+async fn foreign_browser_origins_are_refused() {
+    let ctx = context();
+    let api = serve(rpc::router(
+        ctx.node(),
+        ApiConfig::default().with_allowed_origin("http://localhost:3000"),
+    ))
+    .await;
+    let c = reqwest::Client::new();
+    let url = api.url("/api/v0/version");
+    let evil = c
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status().as_u16(), 403);
+    let same = c
+        .post(&url)
+        .header("origin", format!("http://{}", api.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status().as_u16(), 200);
+    let listed = c
+        .post(&url)
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status().as_u16(), 200);
+    let none = c.post(&url).send().await.unwrap();
+    assert_eq!(none.status().as_u16(), 200);
+}

@@ -14,6 +14,10 @@ pub struct ApiConfig {
     pub bearer_tokens: Vec<String>,
     /// Serve on a non-loopback address without auth anyway (explicit operator opt-out).
     pub allow_unauthenticated_public: bool,
+    /// Browser origins (`scheme://host:port`, or `*`) allowed to call the API besides the
+    /// API's own origin. A request carrying any other `Origin` is refused with 403, as kubo
+    /// does: a web page must not be able to add, pin or delete through a local node.
+    pub allowed_origins: Vec<String>,
 }
 
 impl ApiConfig {
@@ -35,6 +39,29 @@ impl ApiConfig {
         self
     }
 
+    /// Allows a browser origin (see [`ApiConfig::allowed_origins`]).
+    pub fn with_allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Whether a request with `Origin: origin` to `host` (its `Host` header) may proceed.
+    pub fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim().trim_end_matches('/');
+        if self
+            .allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        // Same origin: the page was served by this API itself.
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h.trim()))
+    }
+
     /// Whether requests must carry a token.
     pub fn auth_required(&self) -> bool {
         !self.bearer_tokens.is_empty()
@@ -47,5 +74,23 @@ impl ApiConfig {
             self.auth_required(),
             self.allow_unauthenticated_public,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let c = ApiConfig::default();
+        assert!(c.origin_allowed("http://127.0.0.1:5001", Some("127.0.0.1:5001")));
+        assert!(!c.origin_allowed("https://evil.example", Some("127.0.0.1:5001")));
+        assert!(!c.origin_allowed("null", Some("127.0.0.1:5001")));
+        assert!(!c.origin_allowed("http://127.0.0.1:5001", None));
+        let c = c.with_allowed_origin("http://localhost:3000/");
+        assert!(c.origin_allowed("http://localhost:3000", Some("127.0.0.1:5001")));
+        let any = ApiConfig::default().with_allowed_origin("*");
+        assert!(any.origin_allowed("https://evil.example", None));
     }
 }

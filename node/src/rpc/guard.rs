@@ -1,4 +1,5 @@
-//! The checks every RPC call passes before its handler: bearer token, then HTTP method.
+//! The checks every RPC call passes before its handler: bearer token and browser origin,
+//! then HTTP method.
 
 use std::sync::Arc;
 
@@ -18,6 +19,18 @@ pub(crate) async fn require_auth(
 ) -> Response {
     if config.auth_required() && !authorized(&config, &req) {
         return ApiError::Forbidden.into_response();
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| config.origin_allowed(o, host));
+        if !allowed {
+            return ApiError::Forbidden.into_response();
+        }
     }
     next.run(req).await
 }
