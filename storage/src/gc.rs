@@ -18,10 +18,14 @@ use thiserror::Error;
 
 use crate::Multihash;
 use crate::codec;
-use crate::index::{self, Entry, STAT_KEY};
+use crate::index::STAT_KEY;
 use crate::pins::{PinError, PinMode};
 use crate::sled_store::{SledStore, raw_cid};
 use crate::store::{Blockstore, StoreError};
+
+/// Payload files unlinked per index flush during a sweep: bounds the memory of the pending
+/// list and the number of sled flushes (one per this many removed files).
+const UNLINK_BATCH: usize = 4096;
 
 /// Errors that abort a GC run (nothing is removed after the error).
 #[derive(Debug, Error)]
@@ -163,6 +167,7 @@ impl SledStore {
         };
         marker.mark(self)?;
 
+        let mut unlink = Vec::new();
         for key in self.inner.index.iter().keys() {
             let key = key.map_err(StoreError::from)?;
             if key.as_ref() == STAT_KEY {
@@ -187,17 +192,37 @@ impl SledStore {
                 if g.is_protected(&mh) {
                     break;
                 }
-                if let Some(len) = self.remove_locked(&mh)? {
+                if let Some(removed) = self.remove_entry_locked(&mh)? {
                     report.removed.push(mh);
-                    report.freed_bytes += len;
+                    report.freed_bytes += removed.len;
+                    if removed.has_file {
+                        unlink.push(mh);
+                    }
                 }
                 break;
             }
+            if unlink.len() >= UNLINK_BATCH {
+                self.unlink_batch(&mut unlink)?;
+            }
         }
+        self.unlink_batch(&mut unlink)?;
 
         self.remove_orphans(&mut report)?;
         report.live_blocks = marker.live.len() as u64;
         Ok(report)
+    }
+
+    /// Makes the index removals durable, then unlinks their payload files (so no crash can
+    /// leave a durable index entry naming a deleted file).
+    fn unlink_batch(&self, mhs: &mut Vec<Multihash>) -> Result<(), GcError> {
+        if mhs.is_empty() {
+            return Ok(());
+        }
+        self.inner.db.flush().map_err(StoreError::from)?;
+        for mh in mhs.drain(..) {
+            self.unlink_unindexed(&mh)?;
+        }
+        Ok(())
     }
 
     /// Removes payload files that no index entry names and no put is writing.
@@ -207,6 +232,7 @@ impl SledStore {
             .payloads
             .list()
             .map_err(|e| StoreError::io("listing payload files", e))?;
+        let mut candidates = Vec::new();
         for item in files {
             let (mh, path) = match item {
                 Ok(x) => x,
@@ -215,26 +241,17 @@ impl SledStore {
                     continue;
                 }
             };
-            let g = self.inner.guard.lock();
-            if g.is_inflight(&mh) {
+            if self.indexes_file(&mh)? {
                 continue;
             }
-            let key = mh.to_bytes();
-            let indexed = match self.inner.index.get(&key).map_err(StoreError::from)? {
-                Some(v) => matches!(index::decode(&key, &v), Ok(Entry::File(_))),
-                None => false,
-            };
-            if indexed {
-                continue;
-            }
+            candidates.push((mh, path));
+        }
+        // Whatever unindexed these files is made durable before they go (as in the sweep);
+        // `unlink_unindexed` re-checks each under the guard lock.
+        self.inner.db.flush().map_err(StoreError::from)?;
+        for (mh, path) in candidates {
             let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            let removed = self
-                .inner
-                .payloads
-                .remove(&mh)
-                .map_err(|e| StoreError::io(format!("removing {}", path.display()), e))?;
-            drop(g);
-            if removed {
+            if self.unlink_unindexed(&mh)? {
                 tracing::info!(path = %path.display(), "removed orphan payload file");
                 report.orphan_files += 1;
                 report.freed_bytes += len;

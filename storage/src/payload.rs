@@ -37,15 +37,24 @@ pub(crate) struct PayloadDir {
     /// Open handle on `root`, for `syncfs`.
     root_handle: File,
     pending: Mutex<Pending>,
+    /// Held for a whole `sync`, so a concurrent `sync` that finds the list already taken waits
+    /// until the files it names are durable instead of returning early.
+    syncing: Mutex<()>,
     /// Above this many unsynced files, `sync` uses one `syncfs` instead of per-file fsyncs.
     sync_files_max: usize,
+    /// Start writeback of each payload as soon as it is written (see [`start_writeback`]).
+    early_writeback: bool,
     tmp_counter: AtomicU64,
 }
 
 impl PayloadDir {
     /// Opens (creating if needed) `root` and removes temp files left by a crash. Only call this
     /// while holding the repo lock: another process's temp files would be in-flight puts.
-    pub(crate) fn open(root: PathBuf, sync_files_max: usize) -> io::Result<Self> {
+    pub(crate) fn open(
+        root: PathBuf,
+        sync_files_max: usize,
+        early_writeback: bool,
+    ) -> io::Result<Self> {
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp)?;
         for entry in fs::read_dir(&tmp)? {
@@ -62,7 +71,9 @@ impl PayloadDir {
             tmp,
             root_handle,
             pending: Mutex::new(Pending::default()),
+            syncing: Mutex::new(()),
             sync_files_max,
+            early_writeback,
             tmp_counter: AtomicU64::new(0),
         })
     }
@@ -96,6 +107,9 @@ impl PayloadDir {
         let result = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(data)?;
+            if self.early_writeback {
+                start_writeback(&f);
+            }
             drop(f);
             let dest = self.path(mh);
             match fs::rename(&tmp, &dest) {
@@ -171,6 +185,7 @@ impl PayloadDir {
     /// Makes every payload file written before this call durable, with the directory entries
     /// that name them.
     pub(crate) fn sync(&self) -> io::Result<()> {
+        let _one = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
         let taken =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         if taken.files.is_empty() && !taken.overflow {
@@ -253,6 +268,19 @@ impl PayloadDir {
     }
 }
 
+/// Asks the kernel to start writing `f`'s dirty pages to disk now, without waiting for it, so
+/// the disk works while the importer hashes the next chunks and `flush` has less left to wait
+/// for. Advisory: errors are ignored (the later fsync/syncfs reports real write errors).
+fn start_writeback(f: &File) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `f` is an open descriptor; the call only schedules I/O on it.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = f;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +289,7 @@ mod tests {
     #[test]
     fn layout_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let p = PayloadDir::open(dir.path().join("blocks"), 4).unwrap();
+        let p = PayloadDir::open(dir.path().join("blocks"), 4, true).unwrap();
         let mh = hash_data(HashAlg::Sha2_256, b"abc").unwrap();
         p.write(&mh, b"abc").unwrap();
         let path = p.path(&mh);
@@ -289,16 +317,16 @@ mod tests {
     fn open_removes_leftover_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("blocks");
-        drop(PayloadDir::open(root.clone(), 4).unwrap());
+        drop(PayloadDir::open(root.clone(), 4, false).unwrap());
         std::fs::write(root.join(TMP_DIR).join("123-0"), b"torn").unwrap();
-        drop(PayloadDir::open(root.clone(), 4).unwrap());
+        drop(PayloadDir::open(root.clone(), 4, false).unwrap());
         assert_eq!(std::fs::read_dir(root.join(TMP_DIR)).unwrap().count(), 0);
     }
 
     #[test]
     fn sync_overflow_uses_syncfs() {
         let dir = tempfile::tempdir().unwrap();
-        let p = PayloadDir::open(dir.path().join("blocks"), 2).unwrap();
+        let p = PayloadDir::open(dir.path().join("blocks"), 2, true).unwrap();
         for i in 0..5u8 {
             let mh = hash_data(HashAlg::Sha2_256, &[i]).unwrap();
             p.write(&mh, &[i]).unwrap();

@@ -71,6 +71,7 @@ pub struct Config {
     inline_max: usize,
     sync_files_max: usize,
     cache_capacity: u64,
+    early_writeback: bool,
 }
 
 impl Default for Config {
@@ -79,6 +80,7 @@ impl Default for Config {
             inline_max: DEFAULT_INLINE_MAX,
             sync_files_max: DEFAULT_SYNC_FILES_MAX,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            early_writeback: true,
         }
     }
 }
@@ -93,6 +95,13 @@ impl Config {
     /// See [`DEFAULT_SYNC_FILES_MAX`].
     pub fn with_sync_files_max(mut self, files: usize) -> Self {
         self.sync_files_max = files;
+        self
+    }
+
+    /// Whether each payload file's writeback starts as soon as it is written (default on):
+    /// the disk then works while the importer hashes, and `flush` has less to wait for.
+    pub fn with_early_writeback(mut self, on: bool) -> Self {
+        self.early_writeback = on;
         self
     }
 
@@ -171,8 +180,12 @@ impl SledStore {
         let guard = Arc::new(Guard::default());
         let pins = Pins::new(db.open_tree("pins")?, guard.clone());
         let blocks_dir = dir.join(BLOCKS_DIR);
-        let payloads = PayloadDir::open(blocks_dir.clone(), config.sync_files_max)
-            .map_err(|e| StoreError::io(format!("opening {}", blocks_dir.display()), e))?;
+        let payloads = PayloadDir::open(
+            blocks_dir.clone(),
+            config.sync_files_max,
+            config.early_writeback,
+        )
+        .map_err(|e| StoreError::io(format!("opening {}", blocks_dir.display()), e))?;
         let stat = match index.get(STAT_KEY)? {
             Some(v) => match index::decode_stat(&v) {
                 Some(s) => s,
@@ -316,42 +329,73 @@ impl SledStore {
         Ok(new)
     }
 
-    /// Removes the index entry of `mh` and then its payload file. The caller holds the guard
-    /// lock, so no put of `mh` runs concurrently. Returns the freed payload length.
-    pub(crate) fn remove_locked(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
+    /// Removes the index entry of `mh` (not its payload file: see
+    /// [`SledStore::unlink_unindexed`]). The caller holds the guard lock, so no put of `mh`
+    /// runs concurrently. Returns the entry's payload length and whether it had a file.
+    pub(crate) fn remove_entry_locked(
+        &self,
+        mh: &Multihash,
+    ) -> Result<Option<Removed>, StoreError> {
         let key = mh.to_bytes();
-        let len = {
-            let mut stat = self.lock_stat();
-            let Some(value) = self.inner.index.get(&key)? else {
-                return Ok(None);
-            };
-            // A damaged entry (never counted, see `recount`) is removed too; its file, if
-            // any, goes below.
-            let (len, is_file, counted) = match index::decode(&key, &value) {
-                Ok(e) => (e.len(), matches!(e, Entry::File(_)), true),
-                Err(_) => (0, true, false),
-            };
-            let mut next = *stat;
-            if counted {
-                next.blocks = next.blocks.saturating_sub(1);
-                next.bytes = next.bytes.saturating_sub(len);
-            }
-            let mut batch = sled::Batch::default();
-            batch.remove(key.as_slice());
-            batch.insert(STAT_KEY, &index::encode_stat(next)[..]);
-            self.inner.index.apply_batch(batch)?;
-            *stat = next;
-            if !is_file {
-                return Ok(Some(len));
-            }
-            len
+        let mut stat = self.lock_stat();
+        let Some(value) = self.inner.index.get(&key)? else {
+            return Ok(None);
         };
-        self.inner
+        // A damaged entry (never counted, see `recount`) is removed too, and its file, if any.
+        let (len, has_file, counted) = match index::decode(&key, &value) {
+            Ok(e) => (e.len(), matches!(e, Entry::File(_)), true),
+            Err(_) => (0, true, false),
+        };
+        let mut next = *stat;
+        if counted {
+            next.blocks = next.blocks.saturating_sub(1);
+            next.bytes = next.bytes.saturating_sub(len);
+        }
+        let mut batch = sled::Batch::default();
+        batch.remove(key.as_slice());
+        batch.insert(STAT_KEY, &index::encode_stat(next)[..]);
+        self.inner.index.apply_batch(batch)?;
+        *stat = next;
+        Ok(Some(Removed { len, has_file }))
+    }
+
+    /// Whether the index has an entry for `mh` that keeps its payload in a file.
+    pub(crate) fn indexes_file(&self, mh: &Multihash) -> Result<bool, StoreError> {
+        let key = mh.to_bytes();
+        Ok(match self.inner.index.get(&key)? {
+            Some(v) => matches!(index::decode(&key, &v), Ok(Entry::File(_))),
+            None => false,
+        })
+    }
+
+    /// Removes the payload file of `mh` unless a put of it is in progress or the index names
+    /// it (again). Call only after the index removal is durable (`sled` flushed): the file is
+    /// then never gone while a durable entry still names it, whatever the crash.
+    pub(crate) fn unlink_unindexed(&self, mh: &Multihash) -> Result<bool, StoreError> {
+        let g = self.inner.guard.lock();
+        if g.is_inflight(mh) {
+            return Ok(false);
+        }
+        if self.indexes_file(mh)? {
+            return Ok(false);
+        }
+        let removed = self
+            .inner
             .payloads
             .remove(mh)
             .map_err(|e| StoreError::io(format!("removing payload of {}", raw_cid(mh)), e))?;
-        Ok(Some(len))
+        drop(g);
+        Ok(removed)
     }
+}
+
+/// What [`SledStore::remove_entry_locked`] removed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    /// Payload length of the entry.
+    pub(crate) len: u64,
+    /// Whether a payload file may exist for it.
+    pub(crate) has_file: bool,
 }
 
 /// Recomputes the counters by scanning the index (only when the record is missing/damaged).
@@ -431,13 +475,24 @@ impl Blockstore for SledStore {
     }
 
     /// Waits for puts of the same block in progress, then removes it (even if pinned: pin
-    /// policy is the caller's).
+    /// policy is the caller's). A payload file is unlinked only after the index removal is
+    /// flushed, so this costs one index flush for blocks stored in files.
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {
         if is_identity(mh) {
             return Ok(false);
         }
-        let _g = self.inner.guard.lock_when_idle(mh);
-        Ok(self.remove_locked(mh)?.is_some())
+        let removed = {
+            let _g = self.inner.guard.lock_when_idle(mh);
+            self.remove_entry_locked(mh)?
+        };
+        let Some(removed) = removed else {
+            return Ok(false);
+        };
+        if removed.has_file {
+            self.inner.db.flush()?;
+            self.unlink_unindexed(mh)?;
+        }
+        Ok(true)
     }
 
     fn list(&self) -> Box<dyn Iterator<Item = Result<Multihash, StoreError>> + Send + '_> {
