@@ -392,3 +392,54 @@ async fn trustless_only_mode_and_metrics() {
     );
     assert!(text.contains(&sent), "{sent} missing in {text}");
 }
+
+/// A network that never delivers, or gives up with a timeout.
+struct Unreachable {
+    gives_up: bool,
+}
+
+impl chorus_node::BlockFetcher for Unreachable {
+    fn fetch(
+        &self,
+        cid: chorus_storage::Cid,
+    ) -> futures::future::BoxFuture<'static, Result<Block, chorus_node::FetchError>> {
+        if self.gives_up {
+            Box::pin(async move {
+                Err(chorus_node::FetchError::Timeout {
+                    cid,
+                    timeout: std::time::Duration::from_secs(1),
+                })
+            })
+        } else {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    fn is_online(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn content_not_found_in_time_is_504() {
+    let ctx = context();
+    let absent = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"elsewhere"[..]).unwrap();
+    let url = format!("/ipfs/{}", absent.cid());
+
+    ctx.set_fetcher(std::sync::Arc::new(Unreachable { gives_up: false }));
+    let gw = serve(gateway::router(
+        ctx.node(),
+        GatewayConfig::default().with_retrieval_timeout(std::time::Duration::from_millis(50)),
+    ))
+    .await;
+    let r = client().get(gw.url(&url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 504);
+
+    ctx.set_fetcher(std::sync::Arc::new(Unreachable { gives_up: true }));
+    let r = client()
+        .get(gw.url(&format!("{url}?format=car")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 504);
+}

@@ -36,15 +36,37 @@ use crate::metrics::Face;
 use car::{CarJob, Recorder};
 use conditional::fnv1a;
 
+/// How long a request may take to resolve its path and obtain the first block before the
+/// gateway answers 504 (boxo's `Gateway.RetrievalTimeout` default, 30 s).
+pub const DEFAULT_RETRIEVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How the gateway answers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Serve only verifiable responses (raw blocks and CARs); deserialized requests get 400,
     /// as the trustless-gateway spec asks of a strict trustless gateway.
     pub trustless_only: bool,
+    /// Deadline for everything before the response head (path resolution, first block,
+    /// `index.html` lookup); past it the answer is 504.
+    pub retrieval_timeout: std::time::Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            trustless_only: false,
+            retrieval_timeout: DEFAULT_RETRIEVAL_TIMEOUT,
+        }
+    }
 }
 
 impl GatewayConfig {
+    /// Sets [`GatewayConfig::retrieval_timeout`].
+    pub fn with_retrieval_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.retrieval_timeout = timeout;
+        self
+    }
+
     /// Sets [`GatewayConfig::trustless_only`].
     pub fn with_trustless_only(mut self, only: bool) -> Self {
         self.trustless_only = only;
@@ -159,6 +181,21 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 
 async fn serve_ipfs(
     State(state): State<GatewayState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    let timeout = state.config.retrieval_timeout;
+    match tokio::time::timeout(timeout, respond(state, method, uri, headers)).await {
+        Ok(result) => result,
+        Err(_) => Err(GatewayError::Timeout(format!(
+            "content could not be retrieved within {timeout:?}"
+        ))),
+    }
+}
+
+async fn respond(
+    state: GatewayState,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
