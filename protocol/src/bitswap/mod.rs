@@ -14,6 +14,14 @@
 //! the blockstore with bounded concurrency and answer with
 //! [`Behaviour::send_block`] / [`Behaviour::send_presence`]. To fetch, call
 //! [`Behaviour::want`] and wait for [`Event::Block`]; drop interest with [`Behaviour::cancel`].
+//!
+//! Driving a fetch with a [`Session`]: feed it [`Event::Have`] / [`Event::DontHave`] /
+//! [`Event::Block`] (`on_have`, `on_dont_have`, `on_block`), new connections and provider
+//! dials (`add_peer`; [`Event::PeerReady`] only comes once a stream is up), closed connections
+//! and [`Event::PeerUnsupported`] (`remove_peer`), and call `tick` at its `deadline`;
+//! perform its [`Action`]s with
+//! [`Behaviour::want`], a DHT provider lookup, or [`Behaviour::cancel`]. The behaviour's
+//! wantlist is shared by all sessions: cancel a CID there only when no session still wants it.
 
 pub mod behaviour;
 pub mod config;
