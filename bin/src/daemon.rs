@@ -40,18 +40,30 @@ fn parse_addr(value: &str, what: &str) -> Result<ListenAddr> {
 }
 
 fn addrs(config: &Config, args: &DaemonArgs) -> Result<Addrs> {
-    let api = parse_addr(args.api_addr.as_deref().unwrap_or(&config.api.address), "API")?;
+    let api = parse_addr(
+        args.api_addr.as_deref().unwrap_or(&config.api.address),
+        "API",
+    )?;
     let gateway = parse_addr(
-        args.gateway_addr.as_deref().unwrap_or(&config.gateway.address),
+        args.gateway_addr
+            .as_deref()
+            .unwrap_or(&config.gateway.address),
         "gateway",
     )?;
-    let metrics_value = args.metrics_addr.as_deref().unwrap_or(&config.metrics.address);
+    let metrics_value = args
+        .metrics_addr
+        .as_deref()
+        .unwrap_or(&config.metrics.address);
     let metrics = if metrics_value.is_empty() {
         None
     } else {
         Some(parse_addr(metrics_value, "metrics")?)
     };
-    Ok(Addrs { api, gateway, metrics })
+    Ok(Addrs {
+        api,
+        gateway,
+        metrics,
+    })
 }
 
 pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
@@ -71,7 +83,14 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .thread_name("chorus")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(paths, &config, key, store.clone(), addrs, args.offline));
+    let result = runtime.block_on(serve(
+        paths,
+        &config,
+        key,
+        store.clone(),
+        addrs,
+        args.offline,
+    ));
     // Whatever happened, leave the store durable and the api file gone.
     let flushed = store.flush().context("cannot flush the store on shutdown");
     let _ = std::fs::remove_file(paths.api_file());
@@ -103,7 +122,12 @@ async fn serve(
     if !config.api.auth_token.is_empty() {
         api_config = api_config.with_bearer_token(config.api.auth_token.clone());
     }
-    let api = bind(addrs.api.socket_addr(), rpc::router(ctx.clone(), api_config), "API").await?;
+    let api = bind(
+        addrs.api.socket_addr(),
+        rpc::router(ctx.clone(), api_config),
+        "API",
+    )
+    .await?;
     let gw = bind(
         addrs.gateway.socket_addr(),
         gateway::router(ctx.clone(), gateway::GatewayConfig::default()),
@@ -171,7 +195,9 @@ async fn serve(
             }
         }
         Err(_) => {
-            tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; aborting them");
+            tracing::warn!(
+                "in-flight requests did not finish within {SHUTDOWN_GRACE:?}; aborting them"
+            );
         }
     }
     Ok(())

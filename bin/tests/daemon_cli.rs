@@ -14,17 +14,26 @@ fn cli_goes_through_the_daemon_with_the_same_output() {
     let expected_cid = repo.ok(&["add", "-Q", "--only-hash", f.to_str().unwrap()]);
 
     let daemon = Daemon::start(&repo, &["--offline"]);
-    assert!(repo.path().join("api").is_file(), "<repo>/api written when ready");
+    assert!(
+        repo.path().join("api").is_file(),
+        "<repo>/api written when ready"
+    );
 
     let out = repo.ok(&["add", f.to_str().unwrap()]);
-    assert_eq!(out.trim_end(), format!("added {} track.bin", expected_cid.trim()));
+    assert_eq!(
+        out.trim_end(),
+        format!("added {} track.bin", expected_cid.trim())
+    );
     let cid = expected_cid.trim();
     assert_eq!(repo.ok_bytes(&["cat", cid]), data);
     assert_eq!(
         repo.ok_bytes(&["cat", "--offset", "1000", "--length", "77", cid]),
         &data[1000..1077]
     );
-    assert!(repo.ok(&["pin", "ls", "--type", "recursive"]).contains(&format!("{cid} recursive")));
+    assert!(
+        repo.ok(&["pin", "ls", "--type", "recursive"])
+            .contains(&format!("{cid} recursive"))
+    );
 
     let root = repo.dir.path().join("album");
     write_file(&root, "a.txt", b"hello\n");
@@ -36,29 +45,55 @@ fn cli_goes_through_the_daemon_with_the_same_output() {
     assert!(ls.contains(" 6 a.txt") && ls.contains(" - sub/"), "{ls}");
     let dest = repo.dir.path().join("got");
     repo.ok(&["get", &dir_cid, "-o", dest.to_str().unwrap()]);
-    assert_eq!(std::fs::read(dest.join("sub/b.bin")).unwrap(), pseudo_random(300_000, 2));
+    assert_eq!(
+        std::fs::read(dest.join("sub/b.bin")).unwrap(),
+        pseudo_random(300_000, 2)
+    );
 
     let out = repo.run_stdin(&["block", "put"], b"hello\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let block = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert_eq!(block, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am");
-    assert_eq!(repo.ok(&["block", "stat", &block]), format!("Key: {block}\nSize: 6\n"));
+    assert_eq!(
+        block,
+        "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
+    );
+    assert_eq!(
+        repo.ok(&["block", "stat", &block]),
+        format!("Key: {block}\nSize: 6\n")
+    );
 
     let car = repo.ok_bytes(&["dag", "export", cid]);
     let car_path = write_file(repo.dir.path(), "t.car", &car);
     let other = Repo::init();
-    assert!(other.ok(&["dag", "import", car_path.to_str().unwrap()]).contains(cid));
+    assert!(
+        other
+            .ok(&["dag", "import", car_path.to_str().unwrap()])
+            .contains(cid)
+    );
 
     repo.ok(&["pin", "rm", cid]);
     let gc = repo.ok(&["repo", "gc"]);
     assert!(gc.lines().count() >= 6, "{gc}");
     assert!(repo.ok(&["repo", "stat"]).contains("NumObjects"));
     let err = repo.fails(&["cat", "QmNotACid"]);
-    assert!(err.contains("QmNotACid") || err.to_lowercase().contains("invalid"), "{err}");
+    assert!(
+        err.contains("QmNotACid") || err.to_lowercase().contains("invalid"),
+        "{err}"
+    );
 
     let status = daemon.stop();
     assert!(status.success(), "daemon exit status {status:?}");
-    assert!(!repo.path().join("api").exists(), "<repo>/api removed on shutdown");
+    assert!(
+        !repo.path().join("api").exists(),
+        "<repo>/api removed on shutdown"
+    );
     // The repo is usable directly again, with everything the daemon wrote.
-    assert_eq!(repo.ok_bytes(&["cat", &format!("{dir_cid}/a.txt")]), b"hello\n");
+    assert_eq!(
+        repo.ok_bytes(&["cat", &format!("{dir_cid}/a.txt")]),
+        b"hello\n"
+    );
 }

@@ -13,7 +13,10 @@ fn ipfshttpclient_works_unchanged() {
     let daemon = Daemon::start(&repo, &["--offline"]);
     let (host, port) = daemon.api.split_once(':').unwrap();
     let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/py/ipfshttpclient_check.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/py/ipfshttpclient_check.py"
+        ))
         .arg(format!("/ip4/{host}/tcp/{port}/http"))
         .arg(repo.dir.path())
         .env("PYTHONPATH", test_cache().join("python"))
@@ -32,7 +35,10 @@ fn ipfshttpclient_works_unchanged() {
 fn kubo_rpc_client_works_unchanged() {
     let repo = Repo::init();
     let daemon = Daemon::start(&repo, &["--offline"]);
-    let out = run_node_script("kubo_rpc_client_check.mjs", &[&format!("http://{}", daemon.api)]);
+    let out = run_node_script(
+        "kubo_rpc_client_check.mjs",
+        &[&format!("http://{}", daemon.api)],
+    );
     assert!(out.starts_with("ok "), "{out}");
 }
 
@@ -45,7 +51,11 @@ fn verified_fetch_verifies_our_trustless_gateway() {
     let daemon = Daemon::start(&repo, &["--offline"]);
     let out = run_node_script(
         "verified_fetch_check.mjs",
-        &[&format!("http://{}", daemon.gateway), cid.trim(), f.to_str().unwrap()],
+        &[
+            &format!("http://{}", daemon.gateway),
+            cid.trim(),
+            f.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.trim(), "ok 900000 bytes verified");
 }
@@ -97,17 +107,32 @@ fn gateway_rules_with_curl() {
     let (status, h, body) = curl(&[&url("track.bin")]);
     assert_eq!(status, 200);
     assert_eq!(body, data);
-    assert!(h.contains("cache-control: public, max-age=29030400, immutable"), "{h}");
-    assert!(h.contains(&format!("x-ipfs-path: /ipfs/{}/track.bin", root.to_lowercase())), "{h}");
+    assert!(
+        h.contains("cache-control: public, max-age=29030400, immutable"),
+        "{h}"
+    );
+    assert!(
+        h.contains(&format!(
+            "x-ipfs-path: /ipfs/{}/track.bin",
+            root.to_lowercase()
+        )),
+        "{h}"
+    );
     assert!(h.contains("x-ipfs-roots:"), "{h}");
     let (_, raw_head, _) = curl_raw(&["-I", &url("track.bin")]);
     let etag = raw_head
         .lines()
-        .find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")))
+        .find_map(|l| {
+            l.strip_prefix("etag: ")
+                .or_else(|| l.strip_prefix("ETag: "))
+        })
         .unwrap()
         .trim()
         .to_string();
-    assert!(etag.starts_with("\"Qm") || etag.starts_with("\"baf"), "{etag}");
+    assert!(
+        etag.starts_with("\"Qm") || etag.starts_with("\"baf"),
+        "{etag}"
+    );
     // Ranges: plain, open-ended, suffix; 416 beyond the end.
     let (status, h, body) = curl(&["-H", "Range: bytes=100-199", &url("track.bin")]);
     assert_eq!(status, 206);
@@ -128,7 +153,10 @@ fn gateway_rules_with_curl() {
     let (status, h, body) = curl(&["-I", &url("track.bin")]);
     assert_eq!(status, 200);
     assert!(h.contains("content-length: 2000000"), "{h}");
-    assert!(body.iter().all(|b| b.is_ascii()), "HEAD printed headers only");
+    assert!(
+        body.iter().all(|b| b.is_ascii()),
+        "HEAD printed headers only"
+    );
     // Content types.
     for (path, ct) in [
         ("hls/index.m3u8", "application/vnd.apple.mpegurl"),
@@ -182,7 +210,10 @@ fn two_hundred_parallel_range_requests() {
     let repo = Repo::init();
     let data = std::sync::Arc::new(pseudo_random(24 << 20, 9));
     let f = write_file(repo.dir.path(), "big.bin", &data);
-    let cid = repo.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+    let cid = repo
+        .ok(&["add", "-Q", f.to_str().unwrap()])
+        .trim()
+        .to_string();
     let daemon = Daemon::start(&repo, &["--offline"]);
     let url = format!("http://{}/ipfs/{cid}", daemon.gateway);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -203,7 +234,11 @@ fn two_hundred_parallel_range_requests() {
                     .unwrap();
                 assert_eq!(resp.status(), 206);
                 let body = resp.bytes().await.unwrap();
-                assert_eq!(&body[..], &data[start as usize..=end as usize], "range {start}-{end}");
+                assert_eq!(
+                    &body[..],
+                    &data[start as usize..=end as usize],
+                    "range {start}-{end}"
+                );
             });
         }
         while let Some(r) = tasks.join_next().await {
@@ -253,7 +288,10 @@ fn prometheus_scrapes_our_metrics_and_promtool_accepts_them() {
     let port = free_port();
     let mut prom = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -278,6 +316,10 @@ fn prometheus_scrapes_our_metrics_and_promtool_accepts_them() {
     let _ = prom.wait();
     assert!(found, "Prometheus never returned our series: {last}");
     let v: serde_json::Value = serde_json::from_str(&last).unwrap();
-    let blocks: f64 = v["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    let blocks: f64 = v["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(blocks >= 3.0, "{last}");
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chorus_protocol::unixfs::{FileImporter, ImportOptions, Layout, TreeBuilder};
+use chorus_protocol::unixfs::{FileImporter, ImportOptions, Layout, TreeBuilder, symlink_block};
 use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode, Session};
 use indicatif::ProgressBar;
 
@@ -71,12 +71,23 @@ pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
                 for rel in dirs {
                     tree.add_dir(rel)?;
                 }
-                for rel in files {
+                for (rel, entry) in files {
                     let path = root.join(rel);
-                    let f = File::open(&path)
-                        .with_context(|| format!("cannot open {}", path.display()))?;
-                    let (cid, tsize) = import_reader(&opts, f, &mut sink)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let (cid, tsize) = match entry {
+                        Entry::File => {
+                            let f = File::open(&path)
+                                .with_context(|| format!("cannot open {}", path.display()))?;
+                            import_reader(&opts, f, &mut sink)
+                                .with_context(|| format!("cannot read {}", path.display()))?
+                        }
+                        Entry::Symlink(target) => {
+                            // Stored as a UnixFS symlink, not followed (as kubo does).
+                            let block = symlink_block(&opts, target)?;
+                            let (cid, len) = (*block.cid(), block.len() as u64);
+                            sink.put_all(vec![block])?;
+                            (cid, len)
+                        }
+                    };
                     tree.add(rel, cid, tsize)?;
                     lines.push((cid, format!("{}/{rel}", input.name)));
                 }
@@ -269,11 +280,18 @@ enum InputKind {
     File(PathBuf),
     Dir {
         root: PathBuf,
-        /// Relative `/`-separated paths of files, in walk order (sorted by name).
-        files: Vec<String>,
+        /// Relative `/`-separated paths of files and symlinks, in walk order (sorted by name).
+        files: Vec<(String, Entry)>,
         /// Relative paths of every directory below the root (so empty ones are kept).
         dirs: Vec<String>,
     },
+}
+
+/// A non-directory entry of a walked tree.
+enum Entry {
+    File,
+    /// A symbolic link and its target.
+    Symlink(String),
 }
 
 fn collect_inputs(args: &AddArgs) -> Result<Vec<Input>> {
@@ -342,12 +360,12 @@ fn base_name(path: &Path) -> Result<String> {
         .with_context(|| format!("{} is not valid UTF-8", path.display()))
 }
 
-/// Depth-first, name-sorted walk; symlinks are refused with a clear error.
+/// Depth-first, name-sorted walk; symlinks are recorded (not followed), special files refused.
 fn walk(
     dir: &Path,
     rel: &str,
     hidden: bool,
-    files: &mut Vec<String>,
+    files: &mut Vec<(String, Entry)>,
     dirs: &mut Vec<String>,
     total: &mut u64,
 ) -> Result<()> {
@@ -377,10 +395,23 @@ fn walk(
             walk(&entry.path(), &child, hidden, files, dirs, total)?;
         } else if ft.is_file() {
             *total += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            files.push(child);
+            files.push((child, Entry::File));
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .with_context(|| format!("cannot read link {}", entry.path().display()))?;
+            let target = target
+                .to_str()
+                .with_context(|| {
+                    format!(
+                        "link target of {} is not valid UTF-8",
+                        entry.path().display()
+                    )
+                })?
+                .to_owned();
+            files.push((child, Entry::Symlink(target)));
         } else {
             bail!(
-                "{} is a symlink or special file; only regular files and directories can be added",
+                "{} is a special file; only files, directories and symlinks can be added",
                 entry.path().display()
             );
         }

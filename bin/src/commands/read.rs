@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chorus_protocol::unixfs::{
-    NodeKind, StoreSource, UnixfsFile, list_directory, resolve_path, stat,
+    NodeKind, StoreSource, UnixfsFile, list_directory, read_symlink, resolve_path, stat,
 };
 use chorus_storage::{Cid, SledStore};
 use futures::StreamExt;
@@ -56,7 +56,7 @@ pub fn ls(paths: &RepoPaths, args: LsArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot list {}", args.path))?;
         let mut out = std::io::stdout().lock();
-        if node.kind != NodeKind::Directory {
+        if !matches!(node.kind, NodeKind::Directory | NodeKind::HamtShard) {
             // kubo lists a file as itself.
             writeln!(out, "{} {} {}", cid, node.size, args.path)?;
             return Ok(());
@@ -66,7 +66,9 @@ pub fn ls(paths: &RepoPaths, args: LsArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot stat {}/{}", args.path, entry.name))?;
             match child.kind {
-                NodeKind::Directory => writeln!(out, "{} - {}/", entry.cid, entry.name)?,
+                NodeKind::Directory | NodeKind::HamtShard => {
+                    writeln!(out, "{} - {}/", entry.cid, entry.name)?
+                }
                 _ => writeln!(out, "{} {} {}", entry.cid, child.size, entry.name)?,
             }
         }
@@ -109,7 +111,7 @@ async fn write_node(
             .await
             .with_context(|| format!("cannot fetch {cid}"))?;
         match node.kind {
-            NodeKind::Directory => {
+            NodeKind::Directory | NodeKind::HamtShard => {
                 std::fs::create_dir_all(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
                 for entry in list_directory(source, &cid).await? {
@@ -135,6 +137,11 @@ async fn write_node(
                 }
                 out.flush()
                     .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            NodeKind::Symlink => {
+                let target = read_symlink(source, &cid).await?;
+                std::os::unix::fs::symlink(&target, &path)
+                    .with_context(|| format!("cannot create symlink {}", path.display()))?;
             }
             other => bail!("cannot write {cid} to disk: it is a {other}"),
         }

@@ -29,7 +29,9 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Pin(c) => pin(&remote, c).await,
             Command::Dag(c) => dag(&remote, c).await,
             Command::Repo(c) => repo(&remote, c).await,
-            Command::Init | Command::Daemon(_) => bail!("this command does not run through the daemon"),
+            Command::Init | Command::Daemon(_) => {
+                bail!("this command does not run through the daemon")
+            }
         }
     })
 }
@@ -78,7 +80,10 @@ async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> R
         bail!("{} is neither a file nor a directory", path.display());
     }
     if !args.recursive {
-        bail!("{} is a directory, use -r to add directories", path.display());
+        bail!(
+            "{} is a directory, use -r to add directories",
+            path.display()
+        );
     }
     form = form.part("file", dir_part(name)?);
     let mut stack: Vec<(PathBuf, String)> = vec![(path.to_path_buf(), name.to_owned())];
@@ -103,9 +108,21 @@ async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> R
                 subdirs.push((e.path(), child));
             } else if ft.is_file() {
                 form = form.part("file", file_part(&e.path(), &child).await?);
+            } else if ft.is_symlink() {
+                let target = std::fs::read_link(e.path())
+                    .with_context(|| format!("cannot read link {}", e.path().display()))?;
+                let target = target.to_str().with_context(|| {
+                    format!("link target of {} is not valid UTF-8", e.path().display())
+                })?;
+                form = form.part(
+                    "file",
+                    Part::bytes(target.as_bytes().to_vec())
+                        .file_name(encode_name(&child))
+                        .mime_str("application/symlink")?,
+                );
             } else {
                 bail!(
-                    "{} is a symlink or special file; only regular files and directories can be added",
+                    "{} is a special file; only files, directories and symlinks can be added",
                     e.path().display()
                 );
             }
@@ -120,7 +137,11 @@ async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> R
 async fn ndjson(resp: reqwest::Response, mut each: impl FnMut(Value) -> Result<()>) -> Result<()> {
     let mut stream = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.try_next().await.context("the daemon's answer broke off")? {
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .context("the daemon's answer broke off")?
+    {
         buf.extend_from_slice(&chunk);
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -144,7 +165,11 @@ fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
 fn cid_field(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(o)) => o.get("/").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        Some(Value::Object(o)) => o
+            .get("/")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         _ => String::new(),
     }
 }
@@ -225,14 +250,21 @@ async fn add(remote: &Remote, args: AddArgs) -> Result<()> {
 async fn to_stdout(resp: reqwest::Response) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.try_next().await.context("the daemon's answer broke off")? {
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .context("the daemon's answer broke off")?
+    {
         out.write_all(&chunk)?;
     }
     Ok(out.flush()?)
 }
 
 async fn cat(remote: &Remote, args: CatArgs) -> Result<()> {
-    let mut q = vec![("arg", args.path.clone()), ("offset", args.offset.to_string())];
+    let mut q = vec![
+        ("arg", args.path.clone()),
+        ("offset", args.offset.to_string()),
+    ];
     if let Some(l) = args.length {
         q.push(("length", l.to_string()));
     }
@@ -247,10 +279,11 @@ async fn get(remote: &Remote, args: GetArgs) -> Result<()> {
     if dest.exists() && !dest.is_dir() || dest.is_dir() && dest.read_dir()?.next().is_some() {
         bail!("{} already exists", dest.display());
     }
-    let resp = remote.post("get", &[("arg", args.path.clone())], None).await?;
-    let reader = tokio_util::io::StreamReader::new(
-        resp.bytes_stream().map_err(std::io::Error::other),
-    );
+    let resp = remote
+        .post("get", &[("arg", args.path.clone())], None)
+        .await?;
+    let reader =
+        tokio_util::io::StreamReader::new(resp.bytes_stream().map_err(std::io::Error::other));
     let dest2 = dest.clone();
     tokio::task::spawn_blocking(move || unpack(tokio_util::io::SyncIoBridge::new(reader), &dest2))
         .await
@@ -269,10 +302,17 @@ fn unpack(reader: impl std::io::Read, dest: &Path) -> Result<()> {
         let mut parts = path.components();
         parts.next();
         let rel: PathBuf = parts.collect();
-        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
             bail!("refusing unsafe path {} in the archive", path.display());
         }
-        let target = if rel.as_os_str().is_empty() { dest.to_path_buf() } else { dest.join(rel) };
+        let target = if rel.as_os_str().is_empty() {
+            dest.to_path_buf()
+        } else {
+            dest.join(rel)
+        };
         if entry.header().entry_type().is_dir() {
             std::fs::create_dir_all(&target)?;
         } else {
@@ -291,8 +331,18 @@ fn unpack(reader: impl std::io::Read, dest: &Path) -> Result<()> {
 async fn ls(remote: &Remote, args: LsArgs) -> Result<()> {
     let v = remote.json("ls", &[("arg", args.path.clone())]).await?;
     let mut out = std::io::stdout().lock();
-    for obj in v.get("Objects").and_then(Value::as_array).into_iter().flatten() {
-        for link in obj.get("Links").and_then(Value::as_array).into_iter().flatten() {
+    for obj in v
+        .get("Objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for link in obj
+            .get("Links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let hash = str_field(link, "Hash");
             let name = str_field(link, "Name");
             let size = link.get("Size").and_then(Value::as_u64).unwrap_or(0);
@@ -309,7 +359,12 @@ async fn ls(remote: &Remote, args: LsArgs) -> Result<()> {
 async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        BlockCommand::Put { file, cid_codec, mhtype, pin } => {
+        BlockCommand::Put {
+            file,
+            cid_codec,
+            mhtype,
+            pin,
+        } => {
             let part = match file.as_deref().filter(|p| p.as_os_str() != "-") {
                 Some(p) => file_part(p, "block").await?,
                 None => {
@@ -318,8 +373,14 @@ async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
                     Part::bytes(data).file_name("block")
                 }
             };
-            let q = [("cid-codec", cid_codec), ("mhtype", mhtype), ("pin", bool_arg(pin))];
-            let resp = remote.post("block/put", &q, Some(Form::new().part("file", part))).await?;
+            let q = [
+                ("cid-codec", cid_codec),
+                ("mhtype", mhtype),
+                ("pin", bool_arg(pin)),
+            ];
+            let resp = remote
+                .post("block/put", &q, Some(Form::new().part("file", part)))
+                .await?;
             let v: Value = resp.json().await?;
             writeln!(out, "{}", str_field(&v, "Key"))?;
         }
@@ -363,18 +424,32 @@ async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
             q.push(("recursive", bool_arg(recursive)));
             let v = remote.json("pin/add", &q).await?;
             let how = if recursive { "recursively" } else { "directly" };
-            for p in v.get("Pins").and_then(Value::as_array).into_iter().flatten() {
+            for p in v
+                .get("Pins")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 writeln!(out, "pinned {} {how}", p.as_str().unwrap_or_default())?;
             }
         }
         PinCommand::Rm { paths } => {
             let q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
             let v = remote.json("pin/rm", &q).await?;
-            for p in v.get("Pins").and_then(Value::as_array).into_iter().flatten() {
+            for p in v
+                .get("Pins")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 writeln!(out, "unpinned {}", p.as_str().unwrap_or_default())?;
             }
         }
-        PinCommand::Ls { paths, pin_type, quiet } => {
+        PinCommand::Ls {
+            paths,
+            pin_type,
+            quiet,
+        } => {
             let t = match pin_type {
                 PinTypeArg::All => "all",
                 PinTypeArg::Recursive => "recursive",
@@ -403,7 +478,9 @@ async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
         DagCommand::Export { cid, .. } => {
             to_stdout(remote.post("dag/export", &[("arg", cid)], None).await?).await
         }
-        DagCommand::Import { files, pin_roots, .. } => {
+        DagCommand::Import {
+            files, pin_roots, ..
+        } => {
             let mut form = Form::new();
             if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") {
                 let mut data = Vec::new();
@@ -415,7 +492,11 @@ async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
                 }
             }
             let resp = remote
-                .post("dag/import", &[("pin-roots", bool_arg(pin_roots))], Some(form))
+                .post(
+                    "dag/import",
+                    &[("pin-roots", bool_arg(pin_roots))],
+                    Some(form),
+                )
                 .await?;
             let mut out = std::io::stdout().lock();
             ndjson(resp, |v| {

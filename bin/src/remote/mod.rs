@@ -58,7 +58,12 @@ impl Remote {
 
     /// POSTs `path` with query `args` (and an optional multipart body); errors carry the
     /// daemon's own message.
-    async fn post(&self, path: &str, args: &[(&str, String)], form: Option<Form>) -> Result<Response> {
+    async fn post(
+        &self,
+        path: &str,
+        args: &[(&str, String)],
+        form: Option<Form>,
+    ) -> Result<Response> {
         let url = format!("{}/{path}", self.base);
         let mut req = self.http.post(&url).query(args);
         if let Some(t) = &self.token {

@@ -175,7 +175,10 @@ impl Daemon {
             format!("{}:{}", parts[2], parts[4])
         };
         loop {
-            let line = lines.next().expect("daemon exited before it was ready").unwrap();
+            let line = lines
+                .next()
+                .expect("daemon exited before it was ready")
+                .unwrap();
             if line.starts_with("API server listening on") {
                 api = addr(&line);
             } else if line.starts_with("Gateway server listening on") {
@@ -188,7 +191,12 @@ impl Daemon {
         }
         // Keep draining stdout so the daemon never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Daemon { child, api, gateway, metrics }
+        Daemon {
+            child,
+            api,
+            gateway,
+            metrics,
+        }
     }
 
     /// Sends SIGTERM and returns the exit status.
@@ -250,5 +258,9 @@ pub fn run_node_script(script: &str, args: &[&str]) -> String {
 
 /// A free TCP port on 127.0.0.1 (for tools that cannot bind port 0 and report it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -25,7 +25,8 @@ pub use dir::{
 };
 pub use hamt::{HAMT_FANOUT, HAMT_HASH_MURMUR3, murmur3_x64_64};
 pub use reader::{
-    DirEntry, Stat, UnixfsFile, list_directory, lookup, parse_ipfs_path, resolve_path, stat,
+    DirEntry, Stat, UnixfsFile, list_directory, lookup, parse_ipfs_path, read_symlink,
+    resolve_path, stat,
 };
 pub use source::{BlockSource, LocalGetError, StoreSource};
 pub use symlink::symlink_block;

@@ -133,6 +133,29 @@ async fn hamt_lookup<S: BlockSource + ?Sized>(
     }
 }
 
+/// The target of a UnixFS symlink node (as `ipfs get` recreates it).
+pub async fn read_symlink<S: BlockSource + ?Sized>(
+    source: &S,
+    cid: &Cid,
+) -> Result<String, ReadError> {
+    let block = fetch(source, cid).await?;
+    match decode(&block)? {
+        Decoded::Symlink { target } => {
+            String::from_utf8(target.to_vec()).map_err(|_| ReadError::Corrupt {
+                cid: *cid,
+                reason: "symlink target is not UTF-8",
+            })
+        }
+        other => Err(ReadError::Unsupported {
+            cid: *cid,
+            what: match other.kind() {
+                NodeKind::Directory | NodeKind::HamtShard => "a directory is not a symlink",
+                _ => "a file is not a symlink",
+            },
+        }),
+    }
+}
+
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
