@@ -39,7 +39,8 @@ pub use fetch::{BlockFetcher, FetchError, FetcherSource, LocalFetcher};
 pub use metered_store::MeteredBlockstore;
 pub use metrics::{
     BlockstoreMetrics, Face, GcMetrics, HttpMetrics, METRIC_PREFIX, NodeMetrics,
-    OPENMETRICS_CONTENT_TYPE, PinMetrics, encode_registry,
+    OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, PinMetrics, encode_registry,
+    to_prometheus_text, wants_openmetrics,
 };
 pub use server::{HttpServer, ServeError};
 pub use status::metrics_router;

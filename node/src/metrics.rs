@@ -338,6 +338,67 @@ pub fn encode_registry(registry: &Registry) -> Result<String, std::fmt::Error> {
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Content type of [`to_prometheus_text`]'s output (the classic text format).
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Converts an OpenMetrics exposition to the classic Prometheus text format (0.0.4), for
+/// scrapers and linters that do not ask for OpenMetrics (`promtool check metrics`): counter
+/// families are named with their `_total` suffix, `info` becomes a gauge named `_info`,
+/// `unknown` becomes `untyped`, and `# UNIT` / `# EOF` lines are dropped.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut kinds: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+        {
+            kinds.insert(name, kind);
+        }
+    }
+    let renamed = |name: &str| -> String {
+        match kinds.get(name).copied() {
+            Some("counter") => format!("{name}_total"),
+            Some("info") => format!("{name}_info"),
+            _ => name.to_owned(),
+        }
+    };
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+        {
+            let kind = match kind {
+                "info" => "gauge",
+                "unknown" | "gaugehistogram" | "stateset" => "untyped",
+                other => other,
+            };
+            out.push_str(&format!("# TYPE {} {kind}\n", renamed(name)));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ")
+            && let Some((name, help)) = rest.split_once(' ')
+        {
+            out.push_str(&format!("# HELP {} {help}\n", renamed(name)));
+            continue;
+        }
+        // Samples: drop an exemplar (` # {...} v`), which 0.0.4 cannot carry.
+        let sample = match line.find(" # {") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        out.push_str(sample);
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether an `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +450,30 @@ mod tests {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn classic_text_format() {
+        let mut registry = Registry::default();
+        let m = NodeMetrics::register(&mut registry);
+        m.gc.record_run(1, 2, Duration::from_millis(1));
+        let text = to_prometheus_text(&encode_registry(&registry).unwrap());
+        assert!(text.contains("# TYPE chorus_gc_runs_total counter\n"));
+        assert!(text.contains("# HELP chorus_gc_runs_total Garbage-collection runs.\n"));
+        assert!(text.contains("chorus_gc_runs_total 1\n"));
+        assert!(text.contains("# TYPE chorus_gc_duration_seconds histogram\n"));
+        assert!(!text.contains("# UNIT"));
+        assert!(!text.contains("# EOF"));
+        let info = "# HELP x_build Build.\n# TYPE x_build info\nx_build_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(info),
+            "# HELP x_build_info Build.\n# TYPE x_build_info gauge\nx_build_info{v=\"1\"} 1\n"
+        );
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(None));
     }
 
     #[test]

@@ -3,19 +3,31 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
 use crate::context::NodeContext;
 use crate::http_metrics::{Tracker, track};
-use crate::metrics::{Face, OPENMETRICS_CONTENT_TYPE, encode_registry};
+use crate::metrics::{
+    Face, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, encode_registry,
+    to_prometheus_text, wants_openmetrics,
+};
 
-/// Renders the whole registry (ours and libp2p's).
-pub(crate) async fn metrics(State(ctx): State<NodeContext>) -> Response {
+/// Renders the whole registry (ours and libp2p's): OpenMetrics when the scraper asks for it
+/// (Prometheus does), the classic text format otherwise.
+pub(crate) async fn metrics(State(ctx): State<NodeContext>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     match encode_registry(ctx.registry()) {
-        Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], text).into_response(),
+        Ok(text) if wants_openmetrics(accept) => {
+            ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], text).into_response()
+        }
+        Ok(text) => (
+            [(header::CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE)],
+            to_prometheus_text(&text),
+        )
+            .into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to encode metrics\n",

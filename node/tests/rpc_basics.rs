@@ -173,14 +173,26 @@ async fn metrics_count_requests_on_both_listeners() {
     let (status, _) = post_json(&api.url("/api/v0/nope")).await;
     assert_eq!(status, 404);
 
-    for base in [&metrics, &api] {
-        let resp = reqwest::get(base.url("/metrics")).await.unwrap();
+    for (base, accept, content_type) in [
+        (
+            &metrics,
+            "application/openmetrics-text; version=1.0.0",
+            "application/openmetrics-text",
+        ),
+        (&api, "text/plain", "text/plain; version=0.0.4"),
+    ] {
+        let resp = reqwest::Client::new()
+            .get(base.url("/metrics"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         assert!(
             resp.headers()["content-type"]
                 .to_str()
                 .unwrap()
-                .starts_with("application/openmetrics-text")
+                .starts_with(content_type)
         );
         let text = resp.text().await.unwrap();
         assert!(
