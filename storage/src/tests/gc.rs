@@ -2,8 +2,8 @@
 //! importer that adds and pins DAGs.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::util::{dag_pb_node, raw_block};
 use crate::{Block, Blockstore, Cid, GcError, Multihash, PinMode, SledStore, StoreStat, codec};
@@ -211,9 +211,13 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     let store = SledStore::open(dir.path()).unwrap();
     let done = Arc::new(AtomicBool::new(false));
 
+    // Completed GC runs, so the importer can wait for some.
+    let progress = Arc::new((Mutex::new(0u64), Condvar::new()));
+
     let importer = {
         let store = store.clone();
         let done = done.clone();
+        let progress = progress.clone();
         std::thread::spawn(move || {
             let mut pinned = Vec::new();
             let mut unpinned = Vec::new();
@@ -228,6 +232,15 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
                     session.put(leaf).unwrap();
                 }
                 session.put(&root).unwrap();
+                // Let at least one whole GC run pass between the puts and the pin: only the
+                // session keeps the DAG alive meanwhile.
+                let (runs, ran) = &*progress;
+                let mut n = runs.lock().unwrap();
+                let target = *n + 2;
+                while *n < target {
+                    n = ran.wait(n).unwrap();
+                }
+                drop(n);
                 if i % 4 == 3 {
                     // Imported without a pin: garbage once the session ends.
                     unpinned.push(*root.cid());
@@ -248,6 +261,9 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     while !done.load(Ordering::SeqCst) {
         store.gc().unwrap();
         runs += 1;
+        let (n, ran) = &*progress;
+        *n.lock().unwrap() += 1;
+        ran.notify_all();
     }
     let (pinned, unpinned) = importer.join().unwrap();
     assert!(runs > 0);

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod corruption;
+mod crash;
 mod gc;
 mod model;
 mod space;
