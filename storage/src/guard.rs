@@ -83,10 +83,15 @@ impl Guard {
         }
     }
 
-    /// Ends puts registered by [`Guard::begin_puts`] (on success or failure).
+    /// Ends puts registered by [`Guard::begin_puts`] (on success or failure). A put that
+    /// started before a GC run and ends during it counts as written during the run.
     pub(crate) fn end_puts<'a>(&self, mhs: impl IntoIterator<Item = &'a Multihash>) {
         let mut st = self.lock();
+        let st = &mut *st;
         for mh in mhs {
+            if let Some(w) = st.gc_written.as_mut() {
+                w.insert(*mh);
+            }
             if let Some(n) = st.inflight.get_mut(mh) {
                 *n -= 1;
                 if *n == 0 {
@@ -94,7 +99,6 @@ impl Guard {
                 }
             }
         }
-        drop(st);
         self.puts_done.notify_all();
     }
 
@@ -150,5 +154,60 @@ impl Guard {
     /// Records that the pin set changed; call after the change is written.
     pub(crate) fn bump_pins(&self) {
         self.lock().pin_generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HashAlg, hash_data};
+
+    fn mh(n: u8) -> Multihash {
+        hash_data(HashAlg::Sha2_256, &[n]).unwrap()
+    }
+
+    #[test]
+    fn puts_protect_while_in_flight_and_through_a_gc_run() {
+        let g = Guard::default();
+        let (a, b, c) = (mh(1), mh(2), mh(3));
+        g.begin_puts(None, [&a, &b]);
+        assert!(g.lock().is_protected(&a) && g.lock().is_inflight(&b));
+        g.start_gc();
+        // `a` started before the run and ends during it; `c` runs entirely during it.
+        g.end_puts([&a]);
+        g.begin_puts(None, [&c]);
+        g.end_puts([&c]);
+        assert!(g.lock().is_protected(&a) && g.lock().is_protected(&c));
+        assert!(!g.lock().is_inflight(&a));
+        g.finish_gc();
+        assert!(!g.lock().is_protected(&a) && !g.lock().is_protected(&c));
+        assert!(g.lock().is_protected(&b), "still in flight");
+        g.end_puts([&b]);
+        assert!(!g.lock().is_protected(&b));
+    }
+
+    #[test]
+    fn sessions_protect_what_they_touch_until_closed() {
+        let g = Guard::default();
+        let (a, b) = (mh(1), mh(2));
+        let s = g.open_session();
+        let other = g.open_session();
+        g.begin_puts(Some(s), [&a]);
+        g.end_puts([&a]);
+        g.protect(s, &b);
+        assert!(g.lock().is_protected(&a) && g.lock().is_protected(&b));
+        g.close_session(other);
+        assert!(g.lock().is_protected(&a));
+        g.close_session(s);
+        assert!(!g.lock().is_protected(&a) && !g.lock().is_protected(&b));
+        assert_eq!(g.session_count(), 0);
+    }
+
+    #[test]
+    fn pin_generation_moves_on_every_change() {
+        let g = Guard::default();
+        let before = g.lock().pin_generation();
+        g.bump_pins();
+        assert_eq!(g.lock().pin_generation(), before + 1);
     }
 }

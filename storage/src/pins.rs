@@ -63,13 +63,19 @@ pub enum PinError {
     },
     /// The pin database failed.
     #[error("pin database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(String),
     /// A stored pin could not be decoded.
     #[error("undecodable pin entry {key}")]
     CorruptEntry {
         /// The raw key, hex-encoded.
         key: String,
     },
+}
+
+impl From<sled::Error> for PinError {
+    fn from(e: sled::Error) -> Self {
+        PinError::Db(e.to_string())
+    }
 }
 
 /// The pin set of a [`crate::SledStore`], keyed by CID (as kubo lists pins).
