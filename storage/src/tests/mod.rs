@@ -4,6 +4,7 @@
 mod conformance;
 mod corruption;
 mod crash;
+mod format;
 mod gc;
 mod model;
 mod space;
