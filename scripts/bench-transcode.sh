@@ -3,7 +3,7 @@
 #
 # Generates a 5-minute stereo 44.1 kHz track (a tone over pink noise, so the encoders have
 # real work), then transcodes it RUNS times each way, interleaved, and reports the best wall
-# time of each:
+# time and CPU time of each:
 #   chorus: the transcode worker (release build) doing HLS AAC-LC 320k/48k/6 s + MP3 320k
 #   ffmpeg: one CLI invocation producing the same two outputs
 # and prints the speed ratio (ffmpeg time / chorus time; >= 0.95 is the target) and chorus's
@@ -41,54 +41,54 @@ ffmpeg -hide_banner -loglevel error -nostdin -y \
     -filter_complex "amix=inputs=2,aformat=channel_layouts=stereo" \
     -ar 44100 -c:a pcm_s16le "$SRC"
 
-now() { python3 -c 'import time; print(time.monotonic())'; }
+# Runs a shell command; prints "<wall seconds> <cpu seconds>" (CPU = user + sys of the
+# children, which a busy machine disturbs far less than wall time).
+measure() {
+    python3 - "$1" <<'PY'
+import resource, subprocess, sys, time
+start = time.monotonic()
+subprocess.run(["bash", "-c", sys.argv[1]], check=True)
+wall = time.monotonic() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.3f} {usage.ru_utime + usage.ru_stime:.3f}")
+PY
+}
 
 run_chorus() {
     local out="$WORK/chorus-$1"
     local job
     job=$(printf '{"input":"%s","output_dir":"%s"}' "$SRC" "$out")
-    local start end
-    start=$(now)
-    if ! echo "$job" | "${WORKER[@]}" | tail -n 1 | grep -q '"type":"done"'; then
-        echo "chorus transcode failed" >&2
-        exit 1
-    fi
-    end=$(now)
-    python3 -c "print($end - $start)"
+    measure "echo '$job' | ${WORKER[*]} | tail -n 1 | grep -q '\"type\":\"done\"'"
 }
 
 run_ffmpeg() {
     local out="$WORK/ffmpeg-$1"
     mkdir -p "$out/320k"
-    local start end
-    start=$(now)
-    ffmpeg -hide_banner -loglevel error -nostdin -y -i "$SRC" \
+    measure "ffmpeg -hide_banner -loglevel error -nostdin -y -i '$SRC' \
         -map 0:a -ar 48000 -ac 2 -c:a aac -b:a 320k -fflags +bitexact -flags:a +bitexact \
         -f hls -hls_time 6 -hls_playlist_type vod \
-        -hls_segment_filename "$out/320k/seg%05d.ts" "$out/320k/index.m3u8" \
+        -hls_segment_filename '$out/320k/seg%05d.ts' '$out/320k/index.m3u8' \
         -map 0:a -ar 48000 -ac 2 -c:a libmp3lame -b:a 320k -fflags +bitexact \
-        "$out/download.mp3"
-    end=$(now)
-    python3 -c "print($end - $start)"
+        '$out/download.mp3'"
 }
 
-best_chorus=""
-best_ffmpeg=""
+results="$WORK/results"
 for i in $(seq 1 "$RUNS"); do
-    c=$(run_chorus "$i")
-    f=$(run_ffmpeg "$i")
-    echo "run $i: chorus ${c}s, ffmpeg ${f}s" >&2
-    best_chorus=$(python3 -c "print(min(x for x in [$c, ${best_chorus:-$c}]))")
-    best_ffmpeg=$(python3 -c "print(min(x for x in [$f, ${best_ffmpeg:-$f}]))")
+    read -r cw cc < <(run_chorus "$i")
+    read -r fw fc < <(run_ffmpeg "$i")
+    echo "run $i: chorus wall ${cw}s cpu ${cc}s, ffmpeg wall ${fw}s cpu ${fc}s" >&2
+    echo "$cw $cc $fw $fc" >> "$results"
     rm -rf "$WORK/chorus-$i" "$WORK/ffmpeg-$i"
 done
 
-python3 - "$best_chorus" "$best_ffmpeg" "$DURATION" <<'PY'
+python3 - "$results" "$DURATION" <<'PY'
 import sys
-chorus, ffmpeg, duration = (float(x) for x in sys.argv[1:])
-print(f"source:           {duration:.0f} s stereo 44.1 kHz WAV")
-print(f"chorus wall time: {chorus:.3f} s (best of runs)")
-print(f"ffmpeg wall time: {ffmpeg:.3f} s (best of runs)")
-print(f"speed ratio:      {ffmpeg / chorus:.3f}x the ffmpeg CLI (target >= 0.95)")
-print(f"realtime factor:  {duration / chorus:.1f}x (chorus), {duration / ffmpeg:.1f}x (ffmpeg)")
+rows = [[float(x) for x in line.split()] for line in open(sys.argv[1])]
+duration = float(sys.argv[2])
+cw, cc, fw, fc = (min(r[i] for r in rows) for i in range(4))
+print(f"source:           {duration:.0f} s stereo 44.1 kHz WAV, {len(rows)} runs, best of each")
+print(f"chorus:           wall {cw:.3f} s, cpu {cc:.3f} s")
+print(f"ffmpeg CLI:       wall {fw:.3f} s, cpu {fc:.3f} s")
+print(f"speed ratio:      {fw / cw:.3f} by wall time, {fc / cc:.3f} by CPU time (target >= 0.95)")
+print(f"realtime factor:  {duration / cw:.1f}x chorus, {duration / fw:.1f}x ffmpeg (wall)")
 PY

@@ -10,6 +10,8 @@
 //! Outputs are deterministic: the same input bytes and [`TranscodeConfig`] give the same
 //! output bytes (bit-exact encoders and muxers, no timestamps or version strings).
 
+#![warn(missing_docs)]
+
 mod av;
 mod config;
 mod encode;

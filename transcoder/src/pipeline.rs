@@ -100,6 +100,12 @@ pub fn transcode(
 
 /// Size and emptiness checks that need no libav.
 fn check_input_file(input: &Path, config: &TranscodeConfig) -> Result<u64, TranscodeError> {
+    if input.to_str().is_none() {
+        return Err(TranscodeError::Input {
+            path: input.to_path_buf(),
+            source: non_utf8_path(),
+        });
+    }
     let meta = std::fs::metadata(input).map_err(|source| TranscodeError::Input {
         path: input.to_path_buf(),
         source,
@@ -135,6 +141,9 @@ fn prepare_output_dir(dir: &Path) -> Result<PathBuf, TranscodeError> {
     };
     std::fs::create_dir_all(dir).map_err(output_err)?;
     let dir = dir.canonicalize().map_err(output_err)?;
+    if dir.to_str().is_none() {
+        return Err(output_err(non_utf8_path()));
+    }
     let mut entries = std::fs::read_dir(&dir).map_err(output_err)?;
     if entries.next().is_some() {
         return Err(output_err(std::io::Error::new(
@@ -143,6 +152,11 @@ fn prepare_output_dir(dir: &Path) -> Result<PathBuf, TranscodeError> {
         )));
     }
     Ok(dir)
+}
+
+/// libavformat takes paths as C strings, and ffmpeg-next panics on non-UTF-8 ones.
+fn non_utf8_path() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid UTF-8")
 }
 
 /// Best-effort removal of everything inside `dir` after a failure.
@@ -179,6 +193,10 @@ fn open_source(path: &Path, size: u64, config: &TranscodeConfig) -> Result<Sourc
     ffmpeg_next::init().map_err(|e| TranscodeError::encode("initialising libav", e))?;
     let path = path
         .canonicalize()
+        .and_then(|p| match p.to_str() {
+            Some(_) => Ok(p),
+            None => Err(non_utf8_path()),
+        })
         .map_err(|source| TranscodeError::Input {
             path: path.to_path_buf(),
             source,

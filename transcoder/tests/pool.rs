@@ -59,6 +59,14 @@ async fn runs_a_job_in_a_worker_and_streams_progress() {
     assert_eq!(done.track.renditions[0].segments.len(), 2);
     assert!(done.stats.realtime_factor > 0.0);
 
+    // The worker process writes exactly what an in-process transcode writes.
+    let local = dir.path().join("local");
+    chorus_transcoder::transcode(&job.input, &local, &job.config, &mut |_| {}).unwrap();
+    assert!(
+        common::tree(&local) == common::tree(&job.output_dir),
+        "outputs differ"
+    );
+
     assert_eq!(pool.metrics().jobs(Outcome::Ok), 1);
     assert_eq!(pool.metrics().running(), 0);
     assert_eq!(pool.metrics().queued(), 0);
