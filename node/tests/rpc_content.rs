@@ -516,3 +516,64 @@ async fn get_streams_a_tar() {
     let (status, _) = post_json(&api.url(&format!("/api/v0/get?arg={root}&compress=true"))).await;
     assert_eq!(status, 400);
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length body; returns its head.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.unwrap();
+        assert_eq!(n, 1, "connection closed before a response head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.unwrap();
+    head
+}
+
+#[tokio::test]
+async fn keep_alive_connection_survives_a_chunked_upload() {
+    use tokio::io::AsyncWriteExt;
+    let ctx = context();
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
+    let (ct, body) = common::multipart_body(&[file("a.txt", b"hello\n")], true);
+    let mut stream = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let mut req = format!(
+        "POST /api/v0/add HTTP/1.1\r\nHost: {}\r\nContent-Type: {ct}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
+        api.addr
+    )
+    .into_bytes();
+    for chunk in body.chunks(50) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&req).await.unwrap();
+    let head = read_response(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+
+    // The same connection answers the next request.
+    let next = format!(
+        "POST /api/v0/version HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+        api.addr
+    );
+    stream.write_all(next.as_bytes()).await.unwrap();
+    let head = read_response(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}

@@ -105,7 +105,7 @@ pub(crate) async fn add(
 
     let (session, session_store) = ctx.session();
     let store = (!only_hash).then_some(session_store);
-    let mut parts = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body)?;
     let mut tree = TreeBuilder::new(&opts).map_err(|e| ApiError::invalid("options", "", e))?;
     let mut lines = Vec::new();
     let mut files: Vec<(String, Cid, u64)> = Vec::new();
@@ -184,6 +184,8 @@ pub(crate) async fn add(
         }
         files.push((name, summary.root, summary.tsize));
     }
+    drop(parts);
+    rest.drain().await;
 
     // The roots to pin and, with --quieter, to print.
     let mut roots: Vec<(String, Cid, u64)> = Vec::new();

@@ -66,7 +66,7 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     let (codec, v0, alg) = put_target(&args)?;
     let pin = args.bool("pin", false)?;
-    let mut parts = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body)?;
     let mut blocks = Vec::new();
     while let Some(mut field) = parts.next_field().await.map_err(body_error)? {
         let mut data = Vec::new();
@@ -87,6 +87,8 @@ pub(crate) async fn put(
         .map_err(|e| ApiError::Failed(e.to_string()))?;
         blocks.push(block);
     }
+    drop(parts);
+    rest.drain().await;
     if blocks.is_empty() {
         return Err(ApiError::InvalidBody {
             reason: "no block data in the request (expected a multipart file)".to_owned(),

@@ -66,7 +66,7 @@ pub(crate) async fn import(
     let stats = args.bool("stats", false)?;
     let silent = args.bool("silent", false)?;
     let (session, store) = ctx.session();
-    let mut parts = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body)?;
     let mut roots = Vec::new();
     let (mut blocks, mut bytes) = (0u64, 0u64);
     while let Some(field) = parts.next_field().await.map_err(body_error)? {
@@ -77,6 +77,8 @@ pub(crate) async fn import(
         bytes += imported.bytes;
         roots.extend(imported.roots);
     }
+    drop(parts);
+    rest.drain().await;
     let mut lines = Vec::new();
     let fetcher = ctx.fetcher();
     for root in roots {

@@ -1,13 +1,17 @@
 //! Response helpers shared by the content commands: kubo's streaming headers, NDJSON bodies,
 //! blocking store calls, multipart request bodies and path arguments.
 
-use axum::body::Body;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use axum::body::{Body, BodyDataStream};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chorus_protocol::unixfs::{parse_ipfs_path, resolve_path};
 use chorus_storage::Cid;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -63,12 +67,49 @@ where
         })?
 }
 
+/// Bytes after the closing multipart boundary read (and discarded) so the connection can be
+/// reused; anything longer is not a well-formed upload and the connection is closed instead.
+const MAX_EPILOGUE: usize = 64 * 1024;
+
+/// The request body shared between multer and the final drain.
+#[derive(Clone)]
+struct SharedBody(Arc<Mutex<BodyDataStream>>);
+
+impl Stream for SharedBody {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *body).poll_next(cx)
+    }
+}
+
+/// What is left of an upload after its multipart parts: drained before answering, because
+/// multer stops at the closing boundary and an unread rest (epilogue, the chunked-encoding
+/// terminator) would make the server drop a keep-alive connection clients then reuse.
+pub(crate) struct UploadRest(SharedBody);
+
+impl UploadRest {
+    /// Reads the rest of the body (bounded by [`MAX_EPILOGUE`]).
+    pub(crate) async fn drain(self) {
+        let mut body = self.0;
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.len();
+            if seen > MAX_EPILOGUE {
+                break;
+            }
+        }
+    }
+}
+
 /// The multipart reader of a request body; any `multipart/*` type is accepted (kubo clients
-/// send `form-data`, some older ones `mixed`), the boundary may be quoted.
+/// send `form-data`, some older ones `mixed`), the boundary may be quoted. Call
+/// [`UploadRest::drain`] once the parts are read.
 pub(crate) fn multipart(
     headers: &HeaderMap,
     body: Body,
-) -> Result<multer::Multipart<'static>, ApiError> {
+) -> Result<(multer::Multipart<'static>, UploadRest), ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -78,7 +119,11 @@ pub(crate) fn multipart(
     let boundary = boundary(ct).ok_or_else(|| ApiError::InvalidBody {
         reason: format!("expected a multipart body with a boundary, got {ct:?}"),
     })?;
-    Ok(multer::Multipart::new(body.into_data_stream(), boundary))
+    let shared = SharedBody(Arc::new(Mutex::new(body.into_data_stream())));
+    Ok((
+        multer::Multipart::new(shared.clone(), boundary),
+        UploadRest(shared),
+    ))
 }
 
 fn boundary(content_type: &str) -> Option<String> {
