@@ -51,6 +51,28 @@ async fn serves_files_with_caching_headers() {
     assert_eq!(cached.headers()[header::ETAG], format!("\"{cid}\""));
     assert!(cached.bytes().await.unwrap().is_empty());
 
+    let named = client()
+        .get(format!("{url}?filename=track.mp3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.headers()[header::CONTENT_TYPE], "audio/mpeg");
+    assert_eq!(
+        named.headers()[header::CONTENT_DISPOSITION],
+        "inline; filename=\"track.mp3\"; filename*=UTF-8''track%2Emp3"
+    );
+    let download = client()
+        .get(format!("{url}?filename=track.mp3&download=true"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        download.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; ")
+    );
+
     let head = client().head(&url).send().await.unwrap();
     assert_eq!(head.status().as_u16(), 200);
     assert_eq!(head.headers()[header::CONTENT_LENGTH], "10000");

@@ -145,6 +145,10 @@ struct Resolved {
     terminal: Cid,
     /// The raw URL path (`X-Ipfs-Path`).
     url_path: String,
+    /// `?filename=`: the name for `Content-Disposition` (and the content type).
+    filename: Option<String>,
+    /// `?download=true`: `attachment` instead of `inline`.
+    download: bool,
 }
 
 impl Resolved {
@@ -164,6 +168,36 @@ impl Resolved {
         let roots: Vec<String> = self.roots.iter().map(Cid::to_string).collect();
         set(h, "x-ipfs-roots", &roots.join(","));
     }
+}
+
+/// `?filename=` and `?download=` of the path-gateway spec.
+fn download_params(query: Option<&str>) -> (Option<String>, bool) {
+    let mut filename = None;
+    let mut download = false;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "filename" if !v.is_empty() => filename = Some(v.into_owned()),
+            "download" => download = v == "true",
+            _ => {}
+        }
+    }
+    (filename, download)
+}
+
+/// `Content-Disposition` with an ASCII fallback and the RFC 6266 UTF-8 form of `name`.
+fn content_disposition(kind: &str, name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 fn set<K: header::IntoHeaderName>(h: &mut HeaderMap, name: K, value: &str) {
@@ -220,11 +254,14 @@ async fn respond(
             .map_err(GatewayError::from_read)?;
         roots.push(terminal);
     }
+    let (filename, download) = download_params(uri.query());
     let resolved = Resolved {
         path,
         roots,
         terminal,
         url_path: url_path.clone(),
+        filename,
+        download,
     };
     let block = source
         .0
@@ -264,11 +301,18 @@ fn raw_response(resolved: &Resolved, block: Block, req: &HeaderMap) -> Response 
         header::CONTENT_TYPE,
         HeaderValue::from_static(RAW_MEDIA_TYPE),
     );
-    set(
-        h,
-        header::CONTENT_DISPOSITION,
-        &format!("attachment; filename=\"{cid}.bin\""),
-    );
+    match &resolved.filename {
+        Some(name) => set(
+            h,
+            header::CONTENT_DISPOSITION,
+            &content_disposition("attachment", name),
+        ),
+        None => set(
+            h,
+            header::CONTENT_DISPOSITION,
+            &format!("attachment; filename=\"{cid}.bin\""),
+        ),
+    }
     r
 }
 
@@ -302,11 +346,18 @@ fn car_response(
     let h = r.headers_mut();
     resolved.common_headers(h, &etag);
     set(h, header::CONTENT_TYPE, &content_type);
-    set(
-        h,
-        header::CONTENT_DISPOSITION,
-        &format!("attachment; filename=\"{root}.car\""),
-    );
+    match &resolved.filename {
+        Some(name) => set(
+            h,
+            header::CONTENT_DISPOSITION,
+            &content_disposition("attachment", name),
+        ),
+        None => set(
+            h,
+            header::CONTENT_DISPOSITION,
+            &format!("attachment; filename=\"{root}.car\""),
+        ),
+    }
     r
 }
 
@@ -411,6 +462,7 @@ async fn file_response(
         return Ok(r);
     }
     let size = file.size();
+    let name = resolved.filename.as_deref().unwrap_or(name);
     let content_type = match from_extension(name) {
         Some(t) => t,
         None => {
@@ -448,6 +500,18 @@ async fn file_response(
     set(h, header::CONTENT_TYPE, &content_type);
     set(h, header::CONTENT_LENGTH, &len.to_string());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(filename) = &resolved.filename {
+        let kind = if resolved.download {
+            "attachment"
+        } else {
+            "inline"
+        };
+        set(
+            h,
+            header::CONTENT_DISPOSITION,
+            &content_disposition(kind, filename),
+        );
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         set(
             h,
@@ -456,4 +520,27 @@ async fn file_response(
         );
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_parameters() {
+        assert_eq!(
+            download_params(Some("filename=a%20b.mp3&download=true")),
+            (Some("a b.mp3".to_owned()), true)
+        );
+        assert_eq!(download_params(Some("filename=&download=1")), (None, false));
+        assert_eq!(download_params(None), (None, false));
+        assert_eq!(
+            content_disposition("inline", "a \"b\".mp3"),
+            "inline; filename=\"a _b_.mp3\"; filename*=UTF-8''a%20%22b%22%2Emp3"
+        );
+        assert_eq!(
+            content_disposition("attachment", "é.txt"),
+            "attachment; filename=\"_.txt\"; filename*=UTF-8''%C3%A9%2Etxt"
+        );
+    }
 }
