@@ -1,14 +1,19 @@
 //! Chorus node: the HTTP faces of a chorus daemon (kubo-compatible RPC API, path and trustless
-//! gateway, metrics and health) and the state they share.
+//! gateway, metrics and health), the libp2p network, and the state they share.
 //!
 //! Wiring, as the daemon does it:
 //! 1. register [`NodeMetrics`] (and libp2p's metrics) into one `Registry`, then freeze it in an
 //!    `Arc`;
-//! 2. wrap the store in a [`MeteredBlockstore`], pick a [`BlockFetcher`] ([`LocalFetcher`]
-//!    offline) and build a [`NodeContext`];
+//! 2. build a [`NodeContext`] over the opened `SledStore` ([`NodeContext::new`] wraps it in a
+//!    [`MeteredBlockstore`] and starts offline with a [`LocalFetcher`]); the network later
+//!    installs its Bitswap-backed [`BlockFetcher`] with [`NodeContext::set_fetcher`] and reports
+//!    its addresses with [`NodeContext::set_swarm_info`];
 //! 3. build routers with [`rpc::router`], [`gateway::router`] and [`metrics_router`], bind each
-//!    with [`HttpServer::bind`], then [`HttpServer::serve`] them with a shared shutdown signal
-//!    and call [`NodeContext::set_ready`].
+//!    with [`HttpServer::bind`] (the API address checked first with [`check_api_bind`] or
+//!    [`rpc::ApiConfig::check_bind`]), then [`HttpServer::serve`] them with a shared shutdown
+//!    signal and call [`NodeContext::set_ready`].
+//!
+//! `examples/serve.rs` does all of this in 70 lines for trying the faces with real clients.
 
 // Errors carry CIDs (a 64-byte digest capacity each) for context, as the house style asks; they
 // are the cold path, so their size is accepted rather than boxed at every layer.
