@@ -98,6 +98,7 @@ mod tests {
     #[test]
     fn second_process_gets_locked_error() {
         let dir = tempfile::tempdir().unwrap();
+        let spawning = crate::tests::util::spawning();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -110,6 +111,7 @@ mod tests {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        drop(spawning);
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         loop {
             let line = lines.next().expect("child exited before locking").unwrap();
@@ -139,6 +141,7 @@ mod tests {
     #[test]
     fn same_process_second_handle_is_refused() {
         let dir = tempfile::tempdir().unwrap();
+        let _no_spawns = crate::tests::util::no_spawns();
         let first = RepoLock::acquire(dir.path()).unwrap();
         assert!(matches!(
             RepoLock::acquire(dir.path()),

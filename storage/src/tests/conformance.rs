@@ -129,6 +129,7 @@ fn sled_store_conforms_all_inline_and_all_files() {
 fn sled_store_keeps_everything_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let blocks: Vec<Block> = (0..20).map(|i| raw_block(i, (i as usize) * 3000)).collect();
+    let _no_spawns = super::util::no_spawns();
     {
         let store = SledStore::open(dir.path()).unwrap();
         store.put_many(&blocks).unwrap();

@@ -46,6 +46,7 @@ fn crash_child_helper() {
 #[test]
 fn flushed_data_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
+    let spawning = super::util::spawning();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -58,6 +59,7 @@ fn flushed_data_survives_sigkill() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    drop(spawning);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("child exited before flushing").unwrap();

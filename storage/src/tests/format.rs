@@ -5,6 +5,7 @@ use crate::{FORMAT_VERSION, SledStore, StoreError};
 #[test]
 fn unknown_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
+    let _no_spawns = super::util::no_spawns();
     drop(SledStore::open(dir.path()).unwrap());
     {
         let db = sled::open(dir.path().join("index")).unwrap();

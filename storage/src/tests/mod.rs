@@ -8,4 +8,4 @@ mod format;
 mod gc;
 mod model;
 mod space;
-mod util;
+pub(crate) mod util;

@@ -117,6 +117,7 @@ proptest! {
         let store = Box::new(SledStore::open(&path).unwrap());
         run(&ops, store, &mut |old| {
             // The old handle must be gone (lock released) before the reopen.
+            let _no_spawns = super::util::no_spawns();
             drop(old);
             Box::new(SledStore::open(&path).unwrap())
         });

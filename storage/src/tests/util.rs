@@ -27,3 +27,25 @@ pub(crate) fn dag_pb_node(links: &[Cid], tag: &[u8]) -> Block {
     };
     Block::from_data_v0(node.into_bytes()).unwrap()
 }
+
+/// Orders child-process spawns against tests that close a store and reopen it.
+///
+/// A spawned child briefly holds copies of every descriptor of this process (until its exec
+/// closes them, which has happened when `spawn` returns), and an `flock` lives as long as any
+/// copy: a store closed in that window still looks locked. Spawners hold the write side across
+/// `spawn`; close-then-reopen sequences hold the read side.
+pub(crate) static SPAWN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Read side of [`SPAWN`].
+pub(crate) fn no_spawns() -> std::sync::RwLockReadGuard<'static, ()> {
+    SPAWN
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Write side of [`SPAWN`].
+pub(crate) fn spawning() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SPAWN
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
