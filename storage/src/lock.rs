@@ -15,7 +15,10 @@ pub const LOCK_FILE: &str = "repo.lock";
 /// `flock` locks belong to the open file description, so a second `RepoLock` on the same
 /// directory fails even inside the same process, and the kernel releases the lock when the
 /// process dies (even by SIGKILL): a stale lock file never blocks a restart. Dropping the value
-/// releases the lock.
+/// releases the lock — unless a child process is being spawned at that moment: until its
+/// `exec` it holds a copy of every descriptor (std opens them close-on-exec, so the copy goes
+/// when `Command::spawn` returns). Code that closes and reopens a store while other threads
+/// spawn processes must order the two (this crate's tests use a lock for that).
 #[derive(Debug)]
 pub struct RepoLock {
     file: File,
