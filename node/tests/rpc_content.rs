@@ -375,6 +375,7 @@ async fn dag_export_import_refs_and_files_stat() {
     )
     .await;
     let root = lines.last().unwrap()["Hash"].as_str().unwrap().to_owned();
+    let x_tsize: u64 = lines[0]["Size"].as_str().unwrap().parse().unwrap();
     let car = reqwest::Client::new()
         .post(api_a.url(&format!("/api/v0/dag/export?arg={root}")))
         .send()
@@ -418,7 +419,28 @@ async fn dag_export_import_refs_and_files_stat() {
     assert_eq!(st["Type"], "file");
     assert_eq!(st["Size"], 5000);
     assert_eq!(st["Blocks"], 5);
-    assert!(st["CumulativeSize"].as_u64().unwrap() > 5000);
+    assert_eq!(
+        st["CumulativeSize"], x_tsize,
+        "files/stat agrees with add's Tsize"
+    );
+
+    // Raw leaves are sized from the index; the total still matches add's Tsize.
+    let raw = ndjson(
+        post_multipart(
+            &api_a.url("/api/v0/add?cid-version=1&chunker=size-1000"),
+            &[file("r.bin", &pattern(4500, 2))],
+            false,
+        )
+        .await,
+    )
+    .await;
+    let raw_cid = raw[0]["Hash"].as_str().unwrap();
+    let (_, st) = post_json(&api_a.url(&format!("/api/v0/files/stat?arg=/ipfs/{raw_cid}"))).await;
+    assert_eq!(
+        st["CumulativeSize"].to_string(),
+        raw[0]["Size"].as_str().unwrap()
+    );
+    assert_eq!(st["Blocks"], 5);
     let (status, _) = post_json(&api_a.url("/api/v0/files/stat?arg=/mfs/path")).await;
     assert_eq!(status, 400);
 

@@ -1,7 +1,7 @@
 //! Depth-first walks over dag-pb/raw DAGs, shared by `pin add`, `pin ls`, `refs`,
 //! `files/stat` and `dag import`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chorus_protocol::car::block_links;
@@ -43,51 +43,76 @@ pub(crate) async fn get_protected(
     Ok(block)
 }
 
+/// Size of a block known to have no links (raw codec): an index lookup through `store` (which
+/// protects it), fetching it only when missing, so walking a big file does not read its data.
+async fn leaf_size(
+    store: &Arc<dyn Blockstore>,
+    fetcher: &Arc<dyn BlockFetcher>,
+    cid: Cid,
+) -> Result<u64, ApiError> {
+    let s = store.clone();
+    let size = super::respond::blocking("reading a block size", move || {
+        s.size(cid.hash())
+            .map_err(|e| ApiError::store("reading the size of", &cid, e))
+    })
+    .await?;
+    match size {
+        Some(n) => Ok(n),
+        None => Ok(get_protected(store, fetcher, cid).await?.len() as u64),
+    }
+}
+
+/// One step of the iterative depth-first walk.
+enum Step {
+    /// Visit a node (pre-order).
+    Enter(Cid),
+    /// All of a node's children are done (post-order): its cumulative size is known.
+    Exit(Cid),
+}
+
 /// Every block of the DAG under `root` (each once), fetching missing ones. Returns the edges
 /// `(parent, child)` in depth-first pre-order and the total of block sizes counted per link
-/// (the DAG's cumulative size).
+/// (the DAG's cumulative size). Iterative, so a hostile deep DAG cannot overflow the stack.
 pub(crate) async fn walk(
     store: &Arc<dyn Blockstore>,
     fetcher: &Arc<dyn BlockFetcher>,
     root: Cid,
 ) -> Result<Walked, ApiError> {
     let mut out = Walked::default();
-    let mut sizes: std::collections::HashMap<Cid, (u64, Vec<Cid>)> = Default::default();
-    let mut stack = vec![root];
-    let mut seen = HashSet::new();
-    while let Some(cid) = stack.pop() {
-        if !seen.insert(cid) {
-            continue;
+    let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
+    let mut totals: HashMap<Cid, u64> = HashMap::new();
+    let mut stack = vec![Step::Enter(root)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Enter(cid) => {
+                if nodes.contains_key(&cid) {
+                    continue;
+                }
+                let (own, children) = if cid.codec() == codec::RAW {
+                    (leaf_size(store, fetcher, cid).await?, Vec::new())
+                } else {
+                    let block = get_protected(store, fetcher, cid).await?;
+                    (block.len() as u64, links(&block)?)
+                };
+                out.edges.extend(children.iter().map(|c| (cid, *c)));
+                stack.push(Step::Exit(cid));
+                stack.extend(children.iter().rev().map(|c| Step::Enter(*c)));
+                nodes.insert(cid, (own, children));
+            }
+            Step::Exit(cid) => {
+                let Some((own, children)) = nodes.get(&cid) else {
+                    continue;
+                };
+                // Cumulative size counts a block once per link to it, like dag-pb Tsize.
+                let total = children.iter().fold(*own, |acc, c| {
+                    acc.saturating_add(totals.get(c).copied().unwrap_or(0))
+                });
+                totals.insert(cid, total);
+            }
         }
-        let block = get_protected(store, fetcher, cid).await?;
-        let children = links(&block)?;
-        for c in &children {
-            out.edges.push((cid, *c));
-        }
-        stack.extend(children.iter().rev());
-        sizes.insert(cid, (block.len() as u64, children));
     }
-    // Cumulative size counts a block once per link to it, like dag-pb Tsize.
-    fn total(
-        cid: &Cid,
-        sizes: &std::collections::HashMap<Cid, (u64, Vec<Cid>)>,
-        memo: &mut std::collections::HashMap<Cid, u64>,
-    ) -> u64 {
-        if let Some(t) = memo.get(cid) {
-            return *t;
-        }
-        let Some((own, children)) = sizes.get(cid) else {
-            return 0;
-        };
-        let mut t = *own;
-        for c in children {
-            t = t.saturating_add(total(c, sizes, memo));
-        }
-        memo.insert(*cid, t);
-        t
-    }
-    out.cumulative_size = total(&root, &sizes, &mut Default::default());
-    out.blocks = seen.len() as u64;
+    out.cumulative_size = totals.get(&root).copied().unwrap_or(0);
+    out.blocks = nodes.len() as u64;
     Ok(out)
 }
 
@@ -111,7 +136,8 @@ pub(crate) fn local_descendants(store: &dyn Blockstore, root: &Cid, into: &mut H
             continue;
         };
         for child in links(&block).unwrap_or_default() {
-            if into.insert(child) {
+            // Raw leaves have no links: no need to read them.
+            if into.insert(child) && child.codec() != codec::RAW {
                 stack.push(child);
             }
         }
