@@ -136,8 +136,9 @@ impl AudioEncoder {
         }
         for channel in 0..self.channels {
             self.fifo
-                .pop_channel(channel, frame.plane_mut::<f32>(channel));
+                .peek_channel(channel, frame.plane_mut::<f32>(channel));
         }
+        self.fifo.consume(samples);
         frame.set_pts(Some(self.next_pts));
         self.next_pts += samples as i64;
         self.encoder

@@ -1,46 +1,55 @@
 //! A planar `f32` sample queue that turns arbitrary-sized decoded chunks into encoder frames.
 
-use std::collections::VecDeque;
-
-/// Samples waiting for an encoder, one queue per channel.
+/// Samples waiting for an encoder, one buffer per channel with a shared read offset.
 ///
 /// Bounded by use: the pipeline drains it after every push, so it never holds more than one
-/// decoded chunk plus one encoder frame.
+/// decoded chunk plus one encoder frame (consumed space is reclaimed on the next push).
 #[derive(Debug)]
 pub(crate) struct PlanarFifo {
-    planes: Vec<VecDeque<f32>>,
+    planes: Vec<Vec<f32>>,
+    start: usize,
 }
 
 impl PlanarFifo {
     /// An empty queue for `channels` channels.
     pub(crate) fn new(channels: usize) -> Self {
         Self {
-            planes: (0..channels).map(|_| VecDeque::new()).collect(),
+            planes: vec![Vec::new(); channels],
+            start: 0,
         }
     }
 
     /// Samples queued per channel.
     pub(crate) fn len(&self) -> usize {
-        self.planes.first().map_or(0, VecDeque::len)
+        self.planes.first().map_or(0, |p| p.len() - self.start)
     }
 
     /// Appends one chunk; `planes` must hold one equally long slice per channel.
     pub(crate) fn push(&mut self, planes: &[&[f32]]) {
+        if self.start > 0 {
+            for plane in &mut self.planes {
+                plane.drain(..self.start);
+            }
+            self.start = 0;
+        }
         for (queue, plane) in self.planes.iter_mut().zip(planes) {
-            queue.extend(plane.iter().copied());
+            queue.extend_from_slice(plane);
         }
     }
 
-    /// Moves the oldest `dest.len()` samples of one channel into `dest` (fewer if not queued).
-    ///
-    /// Callers pop the same count from every channel so the channels stay aligned.
-    pub(crate) fn pop_channel(&mut self, channel: usize, dest: &mut [f32]) {
-        if let Some(queue) = self.planes.get_mut(channel) {
-            let n = dest.len().min(queue.len());
-            for (d, s) in dest.iter_mut().zip(queue.drain(..n)) {
-                *d = s;
-            }
+    /// Copies the oldest `dest.len()` samples of `channel` into `dest` without consuming them
+    /// (fewer if fewer are queued; the rest of `dest` is left as it was).
+    pub(crate) fn peek_channel(&self, channel: usize, dest: &mut [f32]) {
+        if let Some(plane) = self.planes.get(channel) {
+            let queued = &plane[self.start..];
+            let n = dest.len().min(queued.len());
+            dest[..n].copy_from_slice(&queued[..n]);
         }
+    }
+
+    /// Drops the oldest `samples` samples of every channel.
+    pub(crate) fn consume(&mut self, samples: usize) {
+        self.start += samples.min(self.len());
     }
 }
 
@@ -48,21 +57,30 @@ impl PlanarFifo {
 mod tests {
     use super::*;
 
+    fn pop(fifo: &mut PlanarFifo, n: usize) -> (Vec<f32>, Vec<f32>) {
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        fifo.peek_channel(0, &mut a);
+        fifo.peek_channel(1, &mut b);
+        fifo.consume(n);
+        (a, b)
+    }
+
     #[test]
     fn keeps_order_across_uneven_chunks() {
         let mut fifo = PlanarFifo::new(2);
         fifo.push(&[&[1.0, 2.0, 3.0], &[-1.0, -2.0, -3.0]]);
         fifo.push(&[&[4.0], &[-4.0]]);
         assert_eq!(fifo.len(), 4);
-        let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
-        fifo.pop_channel(0, &mut a);
-        fifo.pop_channel(1, &mut b);
-        assert_eq!((a, b), ([1.0, 2.0, 3.0], [-1.0, -2.0, -3.0]));
+        assert_eq!(
+            pop(&mut fifo, 3),
+            (vec![1.0, 2.0, 3.0], vec![-1.0, -2.0, -3.0])
+        );
         assert_eq!(fifo.len(), 1);
-        let (mut a, mut b) = ([0.0; 1], [0.0; 1]);
-        fifo.pop_channel(0, &mut a);
-        fifo.pop_channel(1, &mut b);
-        assert_eq!((a, b), ([4.0], [-4.0]));
+        fifo.push(&[&[5.0, 6.0], &[-5.0, -6.0]]);
+        assert_eq!(pop(&mut fifo, 2), (vec![4.0, 5.0], vec![-4.0, -5.0]));
+        assert_eq!(pop(&mut fifo, 1), (vec![6.0], vec![-6.0]));
+        assert_eq!(fifo.len(), 0);
+        fifo.consume(10);
         assert_eq!(fifo.len(), 0);
     }
 }
