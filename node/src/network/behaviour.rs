@@ -3,14 +3,19 @@
 
 use chorus_protocol::bitswap;
 use libp2p::{
-    StreamProtocol, connection_limits, identify, identity::Keypair, kad, ping,
-    swarm::NetworkBehaviour,
+    StreamProtocol, connection_limits, identify,
+    identity::Keypair,
+    kad, ping,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
 use super::config::{KadMode, NetworkConfig};
 
 /// The public IPFS DHT protocol (Amino).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+
+/// The LAN DHT protocol kubo serves to peers on private and loopback addresses.
+pub const LAN_KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/lan/kad/1.0.0");
 
 /// The `ProtocolVersion` identify announces, as kubo does.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
@@ -22,6 +27,7 @@ pub(crate) struct ChorusBehaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) lan_kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) bitswap: bitswap::Behaviour,
 }
 
@@ -38,21 +44,26 @@ impl ChorusBehaviour {
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
                 .with_agent_version(config.agent_version.clone()),
         );
-        let mut kad = kad::Behaviour::with_config(
-            peer_id,
-            kad::store::MemoryStore::new(peer_id),
-            kad::Config::new(KAD_PROTOCOL),
-        );
-        kad.set_mode(match config.kad_mode {
+        let mode = match config.kad_mode {
             KadMode::Auto => None,
             KadMode::Client => Some(kad::Mode::Client),
             KadMode::Server => Some(kad::Mode::Server),
-        });
+        };
+        let kad = new_kad(peer_id, KAD_PROTOCOL, mode);
+        // kubo's LAN DHT serves from the start (no reachability check on a LAN).
+        let lan_mode = match config.kad_mode {
+            KadMode::Client => Some(kad::Mode::Client),
+            KadMode::Auto | KadMode::Server => Some(kad::Mode::Server),
+        };
+        let lan_kad = config
+            .lan_dht
+            .then(|| new_kad(peer_id, LAN_KAD_PROTOCOL, lan_mode));
         ChorusBehaviour {
             limits: connection_limits::Behaviour::new(limits),
             identify,
             ping: ping::Behaviour::default(),
             kad,
+            lan_kad: lan_kad.into(),
             bitswap: bitswap::Behaviour::new(bitswap::Config::default()),
         }
     }
@@ -65,10 +76,28 @@ impl ChorusBehaviour {
             .map(|p| p.to_string())
             .collect();
         protocols.extend(self.kad.protocol_names().iter().map(|p| p.to_string()));
+        if let Some(lan) = self.lan_kad.as_ref() {
+            protocols.extend(lan.protocol_names().iter().map(|p| p.to_string()));
+        }
         protocols.push(identify::PROTOCOL_NAME.to_string());
         protocols.push(identify::PUSH_PROTOCOL_NAME.to_string());
         protocols.push(ping::PROTOCOL_NAME.to_string());
         protocols.sort();
         protocols
     }
+}
+
+/// A Kademlia behaviour on `protocol`. Inbound records are filtered (handed to the actor,
+/// which stores them and reports provider announcements).
+fn new_kad(
+    peer_id: libp2p::PeerId,
+    protocol: StreamProtocol,
+    mode: Option<kad::Mode>,
+) -> kad::Behaviour<kad::store::MemoryStore> {
+    let mut config = kad::Config::new(protocol);
+    config.set_record_filtering(kad::StoreInserts::FilterBoth);
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), config);
+    kad.set_mode(mode);
+    kad
 }

@@ -44,8 +44,8 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 256;
 /// Who serves the DHT: kubo's `Routing.Type` reduced to what a Kademlia node decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KadMode {
-    /// Client until an external address is confirmed, then server (rust-libp2p's automatic
-    /// mode; kubo's `auto`/`dht`).
+    /// Public DHT: server while an announced address is public, client otherwise (kubo's
+    /// `auto`/`dht` decide by AutoNAT reachability). The LAN DHT always serves.
     #[default]
     Auto,
     /// Only query, never answer (kubo's `dhtclient`).
@@ -66,6 +66,12 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// See [`KadMode`].
     pub kad_mode: KadMode,
+    /// Addresses announced to peers (identify, provider records), as kubo's
+    /// `Addresses.Announce`: when empty (the default), every listen address is announced.
+    pub announce: Vec<Multiaddr>,
+    /// Also run kubo's LAN DHT (`/ipfs/lan/kad/1.0.0`), which is the only DHT kubo serves to
+    /// peers on private and loopback addresses (default: on).
+    pub lan_dht: bool,
     /// See [`DEFAULT_FETCH_TIMEOUT`].
     pub fetch_timeout: Duration,
     /// See [`DEFAULT_COMMAND_CAPACITY`].
@@ -97,6 +103,8 @@ impl Default for NetworkConfig {
             ],
             bootstrap: Vec::new(),
             kad_mode: KadMode::Auto,
+            announce: Vec::new(),
+            lan_dht: true,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             max_concurrent_lookups: DEFAULT_MAX_CONCURRENT_LOOKUPS,
@@ -125,6 +133,18 @@ impl NetworkConfig {
     /// Sets the DHT mode.
     pub fn with_kad_mode(mut self, mode: KadMode) -> Self {
         self.kad_mode = mode;
+        self
+    }
+
+    /// Announces only `addrs` instead of the listen addresses.
+    pub fn with_announce(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.announce = addrs;
+        self
+    }
+
+    /// Runs the LAN DHT too, or not.
+    pub fn with_lan_dht(mut self, on: bool) -> Self {
+        self.lan_dht = on;
         self
     }
 

@@ -40,6 +40,14 @@ pub enum NetworkEvent {
         /// The CIDs.
         cids: Vec<Cid>,
     },
+    /// A peer announced itself as a provider to us (we store the record and answer
+    /// lookups with it).
+    ProviderAnnounced {
+        /// The announcing peer.
+        provider: PeerId,
+        /// What it provides.
+        multihash: chorus_storage::Multihash,
+    },
     /// A block we wanted arrived from `peer` (verified).
     BlockReceived {
         /// Who sent it.

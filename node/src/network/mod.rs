@@ -131,6 +131,8 @@ impl Network {
             events: events.clone(),
             fetch_timeout: config.fetch_timeout,
             max_lookups: config.max_concurrent_lookups,
+            kad_mode: config.kad_mode,
+            announce: config.announce.clone(),
             listeners,
             ready,
         });
