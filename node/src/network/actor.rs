@@ -28,6 +28,7 @@ use super::config::KadMode;
 use super::error::{CommandError, StartError};
 use super::event::NetworkEvent;
 use super::handle::{Command, ConnectedPeer};
+use super::metrics::NetworkMetrics;
 use super::serve::{Answer, lookup};
 use crate::context::SwarmInfo;
 use crate::fetch::FetchError;
@@ -100,6 +101,7 @@ pub(crate) struct Actor {
     max_lookups: usize,
     kad_mode: KadMode,
     announce_listen_addrs: bool,
+    metrics: Option<NetworkMetrics>,
     session: Session,
     fetches: HashMap<Cid, Fetch>,
     provider_searches: HashMap<QueryKey, Cid>,
@@ -126,6 +128,7 @@ pub(crate) struct ActorParts {
     pub(crate) max_lookups: usize,
     pub(crate) kad_mode: KadMode,
     pub(crate) announce: Vec<Multiaddr>,
+    pub(crate) metrics: Option<NetworkMetrics>,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
 }
@@ -150,6 +153,7 @@ impl Actor {
             max_lookups: parts.max_lookups.max(1),
             kad_mode: parts.kad_mode,
             announce_listen_addrs: parts.announce.is_empty(),
+            metrics: parts.metrics,
             session,
             fetches: HashMap::new(),
             provider_searches: HashMap::new(),
@@ -207,6 +211,12 @@ impl Actor {
                     self.apply(actions);
                     self.sweep_abandoned();
                 }
+            }
+            if let Some(m) = &self.metrics {
+                m.peers
+                    .set(i64::try_from(self.connections.len()).unwrap_or(i64::MAX));
+                m.fetches_in_flight
+                    .set(i64::try_from(self.fetches.len()).unwrap_or(i64::MAX));
             }
         }
         info!("network stopped");
@@ -335,6 +345,9 @@ impl Actor {
 
     /// Starts a provider lookup of `cid` on every DHT.
     fn get_providers(&mut self, cid: &Cid) -> Vec<QueryKey> {
+        if let Some(m) = &self.metrics {
+            m.provider_lookups.inc();
+        }
         DHTS.iter()
             .filter_map(|dht| {
                 let kad = self.kad_mut(*dht)?;
@@ -366,6 +379,9 @@ impl Actor {
         if queries.is_empty() {
             let _ = reply.send(Err(CommandError::NoDhtPeers { cid }));
             return;
+        }
+        if let Some(m) = &self.metrics {
+            m.provides.inc();
         }
         let op = self.op_id();
         for q in &queries {
@@ -457,6 +473,9 @@ impl Actor {
                         }
                     }
                     debug!(%cid, "fetch timed out");
+                    if let Some(m) = &self.metrics {
+                        m.fetch_timeouts.inc();
+                    }
                 }
             }
         }
@@ -480,13 +499,16 @@ impl Actor {
 
     fn answer(&mut self, task: Task, answer: Answer) {
         let bitswap = &mut self.swarm.behaviour_mut().bitswap;
-        match answer {
-            Answer::Block(block) => {
-                bitswap.send_block(&task.peer, block);
-            }
-            Answer::Presence(presence) => {
-                bitswap.send_presence(&task.peer, &task.cid, presence);
-            }
+        let (blocks, presences) = match answer {
+            Answer::Block(block) => (u64::from(bitswap.send_block(&task.peer, block)), 0),
+            Answer::Presence(presence) => (
+                0,
+                u64::from(bitswap.send_presence(&task.peer, &task.cid, presence)),
+            ),
+        };
+        if let Some(m) = &self.metrics {
+            m.blocks_served.inc_by(blocks);
+            m.presences_served.inc_by(presences);
         }
     }
 
@@ -509,12 +531,19 @@ impl Actor {
     // ----- swarm events -----
 
     fn on_swarm_event(&mut self, event: SwarmEvent<ChorusBehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            m.record(&event);
+        }
         match event {
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Bitswap(e)) => self.on_bitswap(e),
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Kad(e)) => self.on_kad(Dht::Wan, e),
             SwarmEvent::Behaviour(ChorusBehaviourEvent::LanKad(e)) => self.on_kad(Dht::Lan, e),
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Identify(e)) => self.on_identify(e),
-            SwarmEvent::Behaviour(ChorusBehaviourEvent::Ping(_)) => {}
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Ping(e)) => {
+                if let Some(m) = &self.metrics {
+                    m.record(&e);
+                }
+            }
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::NewListenAddr {
                 listener_id,
@@ -669,6 +698,9 @@ impl Actor {
             }
             bitswap::Event::Block { peer, block } => {
                 let cid = *block.cid();
+                if let Some(m) = &self.metrics {
+                    m.blocks_received.inc();
+                }
                 self.session.on_block(&cid);
                 self.emit(NetworkEvent::BlockReceived { peer, cid });
                 if let Some(fetch) = self.fetches.get_mut(&cid) {
@@ -700,6 +732,9 @@ impl Actor {
     }
 
     fn on_identify(&mut self, event: identify::Event) {
+        if let Some(m) = &self.metrics {
+            m.record(&event);
+        }
         if let identify::Event::Received { peer_id, info, .. } = event {
             if info.protocols.contains(&KAD_PROTOCOL) {
                 let kad = &mut self.swarm.behaviour_mut().kad;
@@ -723,6 +758,9 @@ impl Actor {
     }
 
     fn on_kad(&mut self, dht: Dht, event: kad::Event) {
+        if let Some(m) = &self.metrics {
+            m.record(&event);
+        }
         let (id, result, step) = match event {
             kad::Event::OutboundQueryProgressed {
                 id, result, step, ..

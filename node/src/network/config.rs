@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+use super::metrics::NetworkMetrics;
+
 /// TCP listen address of kubo's default `Addresses.Swarm`.
 pub const DEFAULT_TCP_LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
 
@@ -88,6 +90,8 @@ pub struct NetworkConfig {
     pub idle_connection_timeout: Duration,
     /// The identify agent version (default `chorus/<version>`).
     pub agent_version: String,
+    /// Where to count (default: nowhere).
+    pub metrics: Option<NetworkMetrics>,
 }
 
 impl Default for NetworkConfig {
@@ -113,6 +117,7 @@ impl Default for NetworkConfig {
             max_pending_connections: DEFAULT_MAX_PENDING_CONNECTIONS,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             agent_version: concat!("chorus/", env!("CARGO_PKG_VERSION")).to_owned(),
+            metrics: None,
         }
     }
 }
@@ -177,6 +182,12 @@ impl NetworkConfig {
     /// Sets how long unused connections stay open.
     pub fn with_idle_connection_timeout(mut self, timeout: Duration) -> Self {
         self.idle_connection_timeout = timeout;
+        self
+    }
+
+    /// Counts into `metrics` (see [`NetworkMetrics::register`]).
+    pub fn with_metrics(mut self, metrics: NetworkMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 

@@ -31,6 +31,7 @@ mod error;
 mod event;
 mod fetcher;
 mod handle;
+mod metrics;
 mod serve;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use error::{CommandError, StartError};
 pub use event::NetworkEvent;
 pub use fetcher::BitswapFetcher;
 pub use handle::{ConnectedPeer, NetworkHandle};
+pub use metrics::NetworkMetrics;
 
 use actor::{Actor, ActorParts};
 use behaviour::ChorusBehaviour;
@@ -133,6 +135,7 @@ impl Network {
             max_lookups: config.max_concurrent_lookups,
             kad_mode: config.kad_mode,
             announce: config.announce.clone(),
+            metrics: config.metrics.clone(),
             listeners,
             ready,
         });
