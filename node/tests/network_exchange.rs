@@ -169,3 +169,16 @@ async fn dropping_the_last_fetch_sends_cancel() {
     b.net.shutdown().await;
     a.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_one_lookup_at_a_time_answers_every_want() {
+    let a = TestPeer::start(NetworkConfig::loopback().with_max_concurrent_lookups(1)).await;
+    let b = TestPeer::new().await;
+    let data = test_bytes(200 * 1024, 3);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+    connect(&b, &a).await;
+    let read = b.read_file(&root).await;
+    assert!(read == data, "bytes differ");
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

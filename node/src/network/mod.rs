@@ -41,7 +41,7 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, t
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
+pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_PROVIDED_KEYS};
 pub use config::{DEFAULT_EVENT_CAPACITY, KadMode, NetworkConfig};
 pub use error::{CommandError, StartError};
 pub use event::NetworkEvent;
