@@ -67,7 +67,16 @@ async fn finds_the_provider_through_the_dht_when_only_a_middle_peer_is_known() {
         "C starts knowing only B"
     );
 
-    // The DHT answers with A ...
+    // The DHT knows where A is ...
+    let addrs = c.net.handle().find_peer(a.id()).await.unwrap();
+    let a_addr = a.tcp_addr().await;
+    assert!(
+        addrs
+            .iter()
+            .any(|x| a_addr.to_string().starts_with(&x.to_string())),
+        "{addrs:?} lacks {a_addr}"
+    );
+    // ... and answers with A as the provider ...
     let providers = c.net.handle().find_providers(root, 5).await.unwrap();
     assert_eq!(providers, vec![a.id()]);
     // ... and a fetch finds A the same way, dials it, and reads the whole file.

@@ -68,6 +68,14 @@ struct FindOp {
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
+/// A `find_peer` command in progress, over one closest-peers query per DHT.
+struct FindPeerOp {
+    peer: PeerId,
+    pending: usize,
+    addrs: Vec<Multiaddr>,
+    reply: oneshot::Sender<Result<Vec<Multiaddr>, CommandError>>,
+}
+
 /// A `provide` command in progress, over one announcement per DHT that has peers.
 struct ProvideOp {
     cid: Cid,
@@ -110,6 +118,8 @@ pub(crate) struct Actor {
     find_queries: HashMap<QueryKey, u64>,
     provide_ops: HashMap<u64, ProvideOp>,
     provide_queries: HashMap<QueryKey, u64>,
+    find_peer_ops: HashMap<u64, FindPeerOp>,
+    find_peer_queries: HashMap<QueryKey, u64>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, CommandError>>>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr, bool)>>,
     listen_addrs: Vec<Multiaddr>,
@@ -162,6 +172,8 @@ impl Actor {
             find_queries: HashMap::new(),
             provide_ops: HashMap::new(),
             provide_queries: HashMap::new(),
+            find_peer_ops: HashMap::new(),
+            find_peer_queries: HashMap::new(),
             dials: HashMap::new(),
             connections: HashMap::new(),
             listen_addrs: Vec::new(),
@@ -284,6 +296,7 @@ impl Actor {
                 );
             }
             Command::Provide { cid, reply } => self.provide(cid, reply),
+            Command::FindPeer { peer, reply } => self.find_peer(peer, reply),
             Command::Fetch { cid, reply } => self.fetch(cid, reply),
             Command::Release { cid } => self.release(&cid),
             Command::Wantlist { peer, reply } => {
@@ -396,6 +409,65 @@ impl Actor {
                 reply,
             },
         );
+    }
+
+    fn find_peer(
+        &mut self,
+        peer: PeerId,
+        reply: oneshot::Sender<Result<Vec<Multiaddr>, CommandError>>,
+    ) {
+        if let Some(conns) = self.connections.get(&peer) {
+            let mut addrs: Vec<Multiaddr> = conns.iter().map(|(_, a, _)| a.clone()).collect();
+            addrs.dedup();
+            let _ = reply.send(Ok(addrs));
+            return;
+        }
+        let queries: Vec<QueryKey> = DHTS
+            .iter()
+            .filter_map(|dht| {
+                let kad = self.kad_mut(*dht)?;
+                Some((*dht, kad.get_closest_peers(peer)))
+            })
+            .collect();
+        let op = self.op_id();
+        for q in &queries {
+            self.find_peer_queries.insert(*q, op);
+        }
+        self.find_peer_ops.insert(
+            op,
+            FindPeerOp {
+                peer,
+                pending: queries.len(),
+                addrs: Vec::new(),
+                reply,
+            },
+        );
+    }
+
+    fn on_closest_peers(&mut self, key: QueryKey, peers: Vec<kad::PeerInfo>) {
+        let Some(op_id) = self.find_peer_queries.remove(&key) else {
+            return;
+        };
+        let Some(op) = self.find_peer_ops.get_mut(&op_id) else {
+            return;
+        };
+        op.pending = op.pending.saturating_sub(1);
+        for info in peers.into_iter().filter(|i| i.peer_id == op.peer) {
+            for addr in info.addrs {
+                if !op.addrs.contains(&addr) {
+                    op.addrs.push(addr);
+                }
+            }
+        }
+        if op.pending == 0
+            && let Some(op) = self.find_peer_ops.remove(&op_id)
+        {
+            let _ = op.reply.send(if op.addrs.is_empty() {
+                Err(CommandError::PeerNotFound { peer: op.peer })
+            } else {
+                Ok(op.addrs)
+            });
+        }
     }
 
     fn fetch(&mut self, cid: Cid, reply: FetchReply) {
@@ -807,6 +879,23 @@ impl Actor {
                     } else {
                         Err(CommandError::ProvideTimeout { cid })
                     });
+                }
+            }
+            kad::QueryResult::GetClosestPeers(result) => {
+                let peers = match result {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                if step.last {
+                    self.on_closest_peers(key, peers);
+                } else if let Some(op) = self
+                    .find_peer_queries
+                    .get(&key)
+                    .and_then(|id| self.find_peer_ops.get_mut(id))
+                {
+                    for info in peers.into_iter().filter(|i| i.peer_id == op.peer) {
+                        op.addrs.extend(info.addrs);
+                    }
                 }
             }
             other => trace!(?dht, result = ?other, "kad query progressed"),

@@ -66,6 +66,12 @@ pub enum CommandError {
         /// The CID.
         cid: Cid,
     },
+    /// No DHT lookup found the peer.
+    #[error("peer {peer} not found")]
+    PeerNotFound {
+        /// The peer.
+        peer: PeerId,
+    },
     /// The peer is not connected.
     #[error("peer {peer} is not connected")]
     NotConnected {

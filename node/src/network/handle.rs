@@ -43,6 +43,10 @@ pub(crate) enum Command {
         limit: usize,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    FindPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<Vec<Multiaddr>, CommandError>>,
+    },
     Provide {
         cid: Cid,
         reply: oneshot::Sender<Result<(), CommandError>>,
@@ -163,6 +167,12 @@ impl NetworkHandle {
     ) -> Result<Vec<PeerId>, CommandError> {
         self.ask(|reply| Command::FindProviders { cid, limit, reply })
             .await
+    }
+
+    /// Addresses of `peer`: those of its open connections, else those the DHT lookups of
+    /// the peer id (on each DHT) return.
+    pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, CommandError> {
+        self.ask(|reply| Command::FindPeer { peer, reply }).await?
     }
 
     /// Announces this node as a provider of `cid` (keyed by its multihash) to the DHT peers
