@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -33,6 +34,21 @@ fn main() -> ExitCode {
             eprintln!("Error: {}", output::one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Block-sized buffers (256 KiB) are above glibc's default mmap threshold, so every block would
+/// be a fresh mmap (or a brk grow/trim) and 64 page faults: measured, that doubled the time of
+/// `add --only-hash`. Raising the thresholds lets freed block buffers be reused.
+fn tune_allocator() {
+    /// Allocations below this come from the heap (glibc's cap for the dynamic threshold).
+    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+    /// Free heap kept instead of returned to the kernel: a few batches of blocks.
+    const TRIM_THRESHOLD: libc::c_int = 128 << 20;
+    // SAFETY: mallopt only changes allocator tunables; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 

@@ -21,7 +21,7 @@ use crate::repo::RepoPaths;
 /// Blocks buffered before one `put_many` (at 256 KiB chunks: 16 MiB).
 const PUT_BATCH: usize = 64;
 /// Read buffer target: large reads keep syscalls off the profile.
-const READ_BUFFER: usize = 4 << 20;
+const READ_BUFFER: usize = 1 << 20;
 
 pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
     paths.ensure_initialized()?;
