@@ -5,7 +5,6 @@
 
 mod network_common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_node::network::{NetworkConfig, NetworkEvent, NetworkMetrics};
@@ -136,10 +135,13 @@ async fn dropping_the_last_fetch_sends_cancel() {
     let cid = *missing_block().cid();
     let mut a_events = a.net.handle().subscribe();
 
-    // Two callers want the same block: one want goes out.
-    let fetcher: Arc<dyn BlockFetcher> = Arc::new(b.net.fetcher());
-    let first = tokio::spawn(fetcher.fetch(cid));
-    let second = tokio::spawn(fetcher.fetch(cid));
+    // Two callers want the same block: one want goes out. Polling each fetch once puts its
+    // command in the actor's queue, so later commands are handled after both.
+    let handle = b.net.handle();
+    let mut first = Box::pin(handle.fetch(cid));
+    let mut second = Box::pin(handle.fetch(cid));
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    assert!(futures::poll!(second.as_mut()).is_pending());
     let b_id = b.id();
     wait_for(&mut a_events, |e| {
         matches!(e, NetworkEvent::WantsReceived { peer, cids } if *peer == b_id && cids.contains(&cid))
@@ -155,13 +157,11 @@ async fn dropping_the_last_fetch_sends_cancel() {
     );
 
     // Dropping one caller keeps the want for the other.
-    first.abort();
-    assert!(first.await.unwrap_err().is_cancelled());
-    assert_eq!(b.net.handle().wantlist(None).await.unwrap(), vec![cid]);
+    drop(first);
+    assert_eq!(handle.wantlist(None).await.unwrap(), vec![cid]);
 
     // Dropping the last one cancels it at the peer.
-    second.abort();
-    assert!(second.await.unwrap_err().is_cancelled());
+    drop(second);
     wait_for(&mut a_events, |e| {
         matches!(e, NetworkEvent::WantsCancelled { peer, cids } if *peer == b_id && cids.contains(&cid))
     })
@@ -190,4 +190,52 @@ async fn a_server_with_one_lookup_at_a_time_answers_every_want() {
     assert!(read == data, "bytes differ");
     b.net.shutdown().await;
     a.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peering_peer_is_redialed_after_it_drops_the_connection() {
+    let b = TestPeer::new().await;
+    let b_addr = b.tcp_addr().await;
+    let b_id = b.id();
+    let mut b_events = b.net.handle().subscribe();
+    let a = TestPeer::start(
+        NetworkConfig::loopback().with_peering(vec![b_addr], Duration::from_millis(100)),
+    )
+    .await;
+    let a_id = a.id();
+    let mut a_events = a.net.handle().subscribe();
+    // A dials B by itself at start.
+    wait_for(
+        &mut b_events,
+        |e| matches!(e, NetworkEvent::PeerConnected { peer } if *peer == a_id),
+    )
+    .await;
+    assert!(
+        a.net
+            .handle()
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer == b_id)
+    );
+
+    b.net.handle().disconnect(a_id).await.unwrap();
+    wait_for(
+        &mut a_events,
+        |e| matches!(e, NetworkEvent::PeerDisconnected { peer } if *peer == b_id),
+    )
+    .await;
+    wait_for(
+        &mut a_events,
+        |e| matches!(e, NetworkEvent::PeerConnected { peer } if *peer == b_id),
+    )
+    .await;
+    let peers = a.net.handle().peers().await.unwrap();
+    assert!(
+        peers.iter().any(|p| p.peer == b_id && p.outbound),
+        "A redialed B"
+    );
+    a.net.shutdown().await;
+    b.net.shutdown().await;
 }

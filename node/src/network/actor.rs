@@ -29,6 +29,7 @@ use super::error::{CommandError, StartError};
 use super::event::NetworkEvent;
 use super::handle::{Command, ConnectedPeer};
 use super::metrics::NetworkMetrics;
+use super::peering::Peering;
 use super::serve::{Answer, lookup};
 use crate::context::SwarmInfo;
 use crate::fetch::FetchError;
@@ -110,6 +111,7 @@ pub(crate) struct Actor {
     kad_mode: KadMode,
     announce_listen_addrs: bool,
     metrics: Option<NetworkMetrics>,
+    peering: Peering,
     session: Session,
     fetches: HashMap<Cid, Fetch>,
     provider_searches: HashMap<QueryKey, Cid>,
@@ -139,6 +141,7 @@ pub(crate) struct ActorParts {
     pub(crate) kad_mode: KadMode,
     pub(crate) announce: Vec<Multiaddr>,
     pub(crate) metrics: Option<NetworkMetrics>,
+    pub(crate) peering: Peering,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
 }
@@ -164,6 +167,7 @@ impl Actor {
             kad_mode: parts.kad_mode,
             announce_listen_addrs: parts.announce.is_empty(),
             metrics: parts.metrics,
+            peering: parts.peering,
             session,
             fetches: HashMap::new(),
             provider_searches: HashMap::new(),
@@ -190,6 +194,9 @@ impl Actor {
             actor.swarm.add_external_address(addr);
         }
         actor.update_wan_mode();
+        for (peer, addrs) in actor.peering.all() {
+            actor.dial_sticky(peer, addrs);
+        }
         actor.check_startup();
         actor
     }
@@ -222,6 +229,11 @@ impl Actor {
                     let actions = self.session.tick(Instant::now());
                     self.apply(actions);
                     self.sweep_abandoned();
+                    for (peer, addrs) in self.peering.due(Instant::now()) {
+                        if !self.swarm.is_connected(&peer) {
+                            self.dial_sticky(peer, addrs);
+                        }
+                    }
                 }
             }
             if let Some(m) = &self.metrics {
@@ -409,6 +421,20 @@ impl Actor {
                 reply,
             },
         );
+    }
+
+    /// Dials a peering peer; a failure schedules the next attempt.
+    fn dial_sticky(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!(%peer, error = %e, "peering dial not started");
+            if !self.swarm.is_connected(&peer) {
+                self.peering.lost(&peer, Instant::now());
+            }
+        }
     }
 
     fn find_peer(
@@ -672,6 +698,7 @@ impl Actor {
                     let _ = reply.send(Ok(peer_id));
                 }
                 if num_established.get() == 1 {
+                    self.peering.connected(&peer_id);
                     self.emit(NetworkEvent::PeerConnected { peer: peer_id });
                     let actions = self.session.add_peer(peer_id);
                     self.apply(actions);
@@ -691,6 +718,7 @@ impl Actor {
                 }
                 if num_established == 0 {
                     debug!(peer = %peer_id, "disconnected");
+                    self.peering.lost(&peer_id, Instant::now());
                     self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
                     let actions = self.session.remove_peer(&peer_id, Instant::now());
                     self.apply(actions);
@@ -702,6 +730,11 @@ impl Actor {
                 error,
             } => {
                 debug!(peer = ?peer_id, error = %error, "dial failed");
+                if let Some(peer) = peer_id
+                    && !self.swarm.is_connected(&peer)
+                {
+                    self.peering.lost(&peer, Instant::now());
+                }
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let target = peer_id.map_or_else(|| "peer".to_owned(), |p| p.to_string());
                     let _ = reply.send(Err(CommandError::Dial {

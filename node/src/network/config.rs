@@ -66,6 +66,12 @@ pub struct NetworkConfig {
     /// Peers dialed and added to the DHT at start; each address must end in `/p2p/<id>`.
     /// Empty by default: the default configuration dials nobody.
     pub bootstrap: Vec<Multiaddr>,
+    /// Peers kept connected and redialed with backoff when lost (kubo's `Peering.Peers`);
+    /// each address must end in `/p2p/<id>`. Empty by default.
+    pub peering: Vec<Multiaddr>,
+    /// First redial delay of a lost peering peer (see
+    /// [`DEFAULT_PEERING_INITIAL_BACKOFF`](super::peering::DEFAULT_PEERING_INITIAL_BACKOFF)).
+    pub peering_backoff: Duration,
     /// See [`KadMode`].
     pub kad_mode: KadMode,
     /// Addresses announced to peers (identify, provider records), as kubo's
@@ -106,6 +112,8 @@ impl Default for NetworkConfig {
                     .unwrap_or_else(|_| Multiaddr::empty()),
             ],
             bootstrap: Vec::new(),
+            peering: Vec::new(),
+            peering_backoff: super::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
             kad_mode: KadMode::Auto,
             announce: Vec::new(),
             lan_dht: true,
@@ -132,6 +140,14 @@ impl NetworkConfig {
     /// Dials and adds `addrs` (each ending in `/p2p/<id>`) to the DHT at start.
     pub fn with_bootstrap(mut self, addrs: Vec<Multiaddr>) -> Self {
         self.bootstrap = addrs;
+        self
+    }
+
+    /// Keeps `addrs` (each ending in `/p2p/<id>`) connected, redialing after `backoff`
+    /// (doubling up to ten minutes) when a connection is lost.
+    pub fn with_peering(mut self, addrs: Vec<Multiaddr>, backoff: Duration) -> Self {
+        self.peering = addrs;
+        self.peering_backoff = backoff;
         self
     }
 

@@ -25,6 +25,12 @@ pub enum StartError {
         /// The address.
         addr: Multiaddr,
     },
+    /// A peering address does not end in `/p2p/<peer id>`.
+    #[error("peering address {addr} does not end in /p2p/<peer id>")]
+    PeeringAddress {
+        /// The address.
+        addr: Multiaddr,
+    },
     /// No listener came up (every one failed while binding).
     #[error("no listen address could be bound: {0}")]
     NoListener(String),

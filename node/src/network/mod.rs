@@ -32,6 +32,7 @@ mod event;
 mod fetcher;
 mod handle;
 mod metrics;
+pub mod peering;
 mod serve;
 
 use std::sync::Arc;
@@ -123,6 +124,20 @@ impl Network {
             tracing::warn!(error = ?e, "DHT bootstrap not started");
         }
 
+        let mut peering = Vec::new();
+        for addr in &config.peering {
+            let mut dial_addr = addr.clone();
+            let Some(Protocol::P2p(peer)) = dial_addr.pop() else {
+                return Err(StartError::PeeringAddress { addr: addr.clone() });
+            };
+            peering.push((peer, dial_addr));
+        }
+        let peering = peering::Peering::new(
+            peering,
+            config.peering_backoff,
+            peering::DEFAULT_PEERING_MAX_BACKOFF,
+        );
+
         let (tx, commands) = mpsc::channel(config.command_capacity.max(1));
         let (events, _) = broadcast::channel(DEFAULT_EVENT_CAPACITY);
         let (ready, ready_rx) = oneshot::channel();
@@ -136,6 +151,7 @@ impl Network {
             kad_mode: config.kad_mode,
             announce: config.announce.clone(),
             metrics: config.metrics.clone(),
+            peering,
             listeners,
             ready,
         });
