@@ -239,3 +239,36 @@ async fn a_peering_peer_is_redialed_after_it_drops_the_connection() {
     a.net.shutdown().await;
     b.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_brings_blocks_into_the_store() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let blocks: Vec<Block> = (0..20u8)
+        .map(|i| Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![i; 2000]).unwrap())
+        .collect();
+    a.store.put_many(&blocks).unwrap();
+    connect(&b, &a).await;
+    let mut events = b.net.handle().subscribe();
+    let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+    b.net.fetcher().prefetch(&cids);
+    let mut pending: std::collections::HashSet<_> = cids.iter().copied().collect();
+    while !pending.is_empty() {
+        if let NetworkEvent::BlockReceived { cid, .. } = wait_for(&mut events, |e| {
+            matches!(e, NetworkEvent::BlockReceived { .. })
+        })
+        .await
+        {
+            pending.remove(&cid);
+        }
+    }
+    // Each block is stored before its waiters hear of it; a fetch now reads it locally
+    // (or joins the want still being stored).
+    for block in &blocks {
+        let got = b.net.fetcher().fetch(*block.cid()).await.unwrap();
+        assert_eq!(got.data(), block.data());
+    }
+    assert_eq!(b.store.stat().unwrap().blocks, 20);
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chorus_storage::{Block, Blockstore, Cid};
 use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
 use crate::fetch::{BlockFetcher, FetchError};
@@ -16,12 +17,39 @@ use crate::fetch::{BlockFetcher, FetchError};
 pub struct BitswapFetcher {
     store: Arc<dyn Blockstore>,
     network: NetworkHandle,
+    prefetch_slots: Arc<Semaphore>,
 }
+
+/// Prefetches running at once per fetcher: a UnixFS node links at most 174 children (kubo's
+/// default), so a reader's window of upcoming blocks fits, while a client asking for a huge
+/// directory cannot start unbounded work.
+pub const MAX_PREFETCHES: usize = 256;
 
 impl BitswapFetcher {
     /// A fetcher reading `store` and asking `network` for what it lacks.
     pub fn new(store: Arc<dyn Blockstore>, network: NetworkHandle) -> Self {
-        BitswapFetcher { store, network }
+        BitswapFetcher {
+            store,
+            network,
+            prefetch_slots: Arc::new(Semaphore::new(MAX_PREFETCHES)),
+        }
+    }
+
+    /// Starts fetching `cids` in the background (those not in the local store), so later
+    /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. Best effort:
+    /// past [`MAX_PREFETCHES`] running, the rest are skipped; failures are dropped (the later
+    /// fetch reports its own). Needs a tokio runtime.
+    pub fn prefetch(&self, cids: &[Cid]) {
+        for cid in cids {
+            let Ok(permit) = self.prefetch_slots.clone().try_acquire_owned() else {
+                return;
+            };
+            let fetch = self.fetch(*cid);
+            tokio::spawn(async move {
+                let _ = fetch.await;
+                drop(permit);
+            });
+        }
     }
 }
 

@@ -46,7 +46,7 @@ pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, LAN_KAD_PROTOCOL, M
 pub use config::{DEFAULT_EVENT_CAPACITY, KadMode, NetworkConfig};
 pub use error::{CommandError, StartError};
 pub use event::NetworkEvent;
-pub use fetcher::BitswapFetcher;
+pub use fetcher::{BitswapFetcher, MAX_PREFETCHES};
 pub use handle::{ConnectedPeer, NetworkHandle};
 pub use metrics::NetworkMetrics;
 
