@@ -272,3 +272,24 @@ async fn prefetch_brings_blocks_into_the_store() {
     b.net.shutdown().await;
     a.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_over_quic() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let data = test_bytes(120 * 1024, 5);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+    let addr = a.quic_addr().await;
+    assert_eq!(b.net.handle().connect(addr).await.unwrap(), a.id());
+    let peers = b.net.handle().peers().await.unwrap();
+    assert!(
+        peers
+            .iter()
+            .all(|p| p.address.to_string().contains("/quic-v1")),
+        "{peers:?}"
+    );
+    let read = b.read_file(&root).await;
+    assert!(read == data, "bytes differ");
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

@@ -225,3 +225,31 @@ impl NetworkConfig {
             .with_kad_mode(KadMode::Server)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_configuration_dials_nobody_and_listens_like_kubo() {
+        let c = NetworkConfig::default();
+        assert!(c.bootstrap.is_empty());
+        assert!(c.peering.is_empty());
+        let listen: Vec<String> = c.listen.iter().map(|a| a.to_string()).collect();
+        assert_eq!(listen, vec![DEFAULT_TCP_LISTEN, DEFAULT_QUIC_LISTEN]);
+        assert_eq!(c.kad_mode, KadMode::Auto);
+        assert!(c.agent_version.starts_with("chorus/"));
+    }
+
+    #[test]
+    fn loopback_stays_on_127_0_0_1() {
+        let c = NetworkConfig::loopback();
+        assert_eq!(c.kad_mode, KadMode::Server);
+        assert!(c.bootstrap.is_empty());
+        assert!(
+            c.listen
+                .iter()
+                .all(|a| a.to_string().starts_with("/ip4/127.0.0.1/"))
+        );
+    }
+}

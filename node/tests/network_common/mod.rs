@@ -67,6 +67,17 @@ impl TestPeer {
             .expect("a TCP listen address")
     }
 
+    /// The node's QUIC-v1 address with `/p2p/<id>`.
+    pub async fn quic_addr(&self) -> Multiaddr {
+        self.net
+            .dial_addrs()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.to_string().contains("/quic-v1"))
+            .expect("a QUIC listen address")
+    }
+
     /// Reads a whole UnixFS file through this node's fetcher (local store, then network).
     pub async fn read_file(&self, root: &Cid) -> Vec<u8> {
         let fetcher: Arc<dyn BlockFetcher> = Arc::new(self.net.fetcher());
