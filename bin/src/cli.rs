@@ -53,6 +53,35 @@ pub enum Command {
     Repo(RepoCommand),
     /// Run the node: RPC API, gateway, metrics (and later the libp2p network).
     Daemon(DaemonArgs),
+    /// Audio tracks: transcode to HLS and store as one UnixFS directory.
+    #[command(subcommand)]
+    Track(TrackCommand),
+    /// Internal: the isolated transcoding worker (one job on stdin, reports on stdout).
+    #[command(name = "transcode-worker", hide = true)]
+    TranscodeWorker,
+}
+
+/// `chorus track ...`.
+#[derive(Debug, Subcommand)]
+pub enum TrackCommand {
+    /// Transcode an audio file into HLS (+ MP3 download), store it as one directory, pin it,
+    /// and print the track's root CID.
+    Add {
+        /// The audio file (wav, aiff, flac, mp3, ogg, opus, m4a, ...).
+        file: PathBuf,
+        /// Extra HLS rendition bitrates in kbps besides the default 320 (e.g. `--rendition 128`).
+        #[arg(long = "rendition", value_name = "KBPS")]
+        renditions: Vec<u32>,
+        /// Show progress (default: when stderr is a terminal).
+        #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
+              default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
+        progress: Option<bool>,
+    },
+    /// Print a track's `track.json`.
+    Info {
+        /// The track's root CID.
+        cid: String,
+    },
 }
 
 /// `chorus daemon`.
@@ -123,6 +152,29 @@ pub struct AddArgs {
     #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
           default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
     pub progress: Option<bool>,
+}
+
+impl AddArgs {
+    /// `add -r -Q --pin=true <dir>` with every other option at its default (config applies).
+    pub fn for_directory(dir: PathBuf) -> Self {
+        AddArgs {
+            paths: vec![dir],
+            recursive: true,
+            wrap: false,
+            quiet: false,
+            quieter: true,
+            only_hash: false,
+            pin: true,
+            cid_version: None,
+            raw_leaves: None,
+            chunker: None,
+            hidden: false,
+            trickle: false,
+            hash: None,
+            stdin_name: String::new(),
+            progress: Some(false),
+        }
+    }
 }
 
 /// `chorus cat`.

@@ -158,6 +158,23 @@ pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
     Ok(())
 }
 
+/// The CID `chorus add` would give `path` with the repo's default options, storing nothing.
+pub fn hash_file(paths: &RepoPaths, path: &Path) -> Result<Cid> {
+    let config = paths.load_config()?;
+    let args = AddArgs::for_directory(path.to_path_buf());
+    let opts = import_options(&config.import, &args)?;
+    let bar = ProgressBar::hidden();
+    let mut sink = Sink {
+        session: None,
+        batch: Vec::new(),
+        bar: &bar,
+    };
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (cid, _) = import_reader(&opts, f, &mut sink)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(cid)
+}
+
 /// The import options: config defaults, overridden by flags.
 fn import_options(cfg: &ImportConfig, args: &AddArgs) -> Result<ImportOptions> {
     let mut opts = ImportOptions::default();

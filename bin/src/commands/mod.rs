@@ -6,6 +6,7 @@ mod dag;
 mod pin;
 mod read;
 mod repo;
+mod track;
 
 use anyhow::Result;
 
@@ -14,6 +15,11 @@ use crate::repo::{RepoPaths, resolve_path};
 
 /// Runs one CLI invocation.
 pub fn run(cli: Cli) -> Result<()> {
+    if matches!(cli.command, Command::TranscodeWorker) {
+        // Needs no repo; stdout is the worker protocol, so nothing else may print there.
+        std::process::exit(chorus_transcoder::worker_main());
+    }
+    let cli_repo = cli.repo.clone();
     let paths = RepoPaths::new(resolve_path(cli.repo.as_deref())?);
     if crate::remote::applies_to(&cli.command)
         && let Some(remote) = crate::remote::Remote::connect(&paths)?
@@ -36,6 +42,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dag(cmd) => dag::run(&paths, cmd),
         Command::Repo(cmd) => repo::run(&paths, cmd),
         Command::Daemon(args) => crate::daemon::run(&paths, args),
+        Command::Track(cmd) => track::run(cli_repo, &paths, cmd),
+        Command::TranscodeWorker => std::process::exit(chorus_transcoder::worker_main()),
     }
 }
 

@@ -29,7 +29,7 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Pin(c) => pin(&remote, c).await,
             Command::Dag(c) => dag(&remote, c).await,
             Command::Repo(c) => repo(&remote, c).await,
-            Command::Init | Command::Daemon(_) => {
+            Command::Init | Command::Daemon(_) | Command::Track(_) | Command::TranscodeWorker => {
                 bail!("this command does not run through the daemon")
             }
         }

@@ -102,5 +102,8 @@ impl Remote {
 
 /// Whether `command` can run through the daemon (everything but `init` and `daemon`).
 pub fn applies_to(command: &Command) -> bool {
-    !matches!(command, Command::Init | Command::Daemon(_))
+    !matches!(
+        command,
+        Command::Init | Command::Daemon(_) | Command::Track(_) | Command::TranscodeWorker
+    )
 }
