@@ -293,3 +293,39 @@ async fn fetches_over_quic() {
     b.net.shutdown().await;
     a.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_queue_announces_every_block() {
+    let a = TestPeer::start(NetworkConfig::loopback().with_provide_queue_capacity(30)).await;
+    let b = TestPeer::new().await;
+    let blocks: Vec<Block> = (0..40u8)
+        .map(|i| Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![i; 100]).unwrap())
+        .collect();
+    a.store.put_many(&blocks).unwrap();
+    connect(&a, &b).await;
+    let mut events = b.net.handle().subscribe();
+    let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+    // The queue takes 30; the rest waits for room.
+    let accepted = a.net.handle().provide_later(cids.clone()).await.unwrap();
+    assert!(accepted >= 30 && accepted < 40, "{accepted}");
+    let mut rest = cids[accepted..].to_vec();
+    let mut pending: std::collections::HashSet<_> = cids.iter().map(|c| *c.hash()).collect();
+    let a_id = a.id();
+    while !pending.is_empty() {
+        if !rest.is_empty() {
+            let n = a.net.handle().provide_later(rest.clone()).await.unwrap();
+            rest.drain(..n);
+        }
+        if let NetworkEvent::ProviderAnnounced { multihash, .. } = wait_for(
+            &mut events,
+            |e| matches!(e, NetworkEvent::ProviderAnnounced { provider, .. } if *provider == a_id),
+        )
+        .await
+        {
+            pending.remove(&multihash);
+        }
+    }
+    assert!(rest.is_empty());
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

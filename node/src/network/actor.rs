@@ -1,7 +1,7 @@
 //! The network actor: the one task that owns the libp2p `Swarm`, serves peers' wants, runs
 //! the fetch session and the DHT queries, and answers [`Command`]s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,15 @@ struct ProvideOp {
     cid: Cid,
     pending: usize,
     succeeded: bool,
-    reply: oneshot::Sender<Result<(), CommandError>>,
+    /// `None` for announcements from the background queue.
+    reply: Option<ProvideReply>,
 }
+
+type ProvideReply = oneshot::Sender<Result<(), CommandError>>;
+
+/// Announcements from the background queue running at once: boxo's provider runs a small
+/// fixed pool of workers; eight DHT queries in flight keep a node responsive on two cores.
+const MAX_BACKGROUND_PROVIDES: usize = 8;
 
 /// The result of storing a fetched block.
 struct Stored {
@@ -122,6 +129,10 @@ pub(crate) struct Actor {
     provide_queries: HashMap<QueryKey, u64>,
     find_peer_ops: HashMap<u64, FindPeerOp>,
     find_peer_queries: HashMap<QueryKey, u64>,
+    provide_queue: VecDeque<Cid>,
+    provide_queued: HashSet<chorus_storage::Multihash>,
+    provide_queue_capacity: usize,
+    background_provides: usize,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, CommandError>>>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr, bool)>>,
     listen_addrs: Vec<Multiaddr>,
@@ -142,6 +153,7 @@ pub(crate) struct ActorParts {
     pub(crate) announce: Vec<Multiaddr>,
     pub(crate) metrics: Option<NetworkMetrics>,
     pub(crate) peering: Peering,
+    pub(crate) provide_queue_capacity: usize,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
 }
@@ -178,6 +190,10 @@ impl Actor {
             provide_queries: HashMap::new(),
             find_peer_ops: HashMap::new(),
             find_peer_queries: HashMap::new(),
+            provide_queue: VecDeque::new(),
+            provide_queued: HashSet::new(),
+            provide_queue_capacity: parts.provide_queue_capacity,
+            background_provides: 0,
             dials: HashMap::new(),
             connections: HashMap::new(),
             listen_addrs: Vec::new(),
@@ -307,7 +323,23 @@ impl Actor {
                     },
                 );
             }
-            Command::Provide { cid, reply } => self.provide(cid, reply),
+            Command::Provide { cid, reply } => {
+                self.provide(cid, Some(reply));
+            }
+            Command::ProvideLater { cids, reply } => {
+                let mut accepted = 0;
+                for cid in cids {
+                    if self.provide_queue.len() >= self.provide_queue_capacity {
+                        break;
+                    }
+                    if self.provide_queued.insert(*cid.hash()) {
+                        self.provide_queue.push_back(cid);
+                    }
+                    accepted += 1;
+                }
+                let _ = reply.send(accepted);
+                self.pump_provides();
+            }
             Command::FindPeer { peer, reply } => self.find_peer(peer, reply),
             Command::Fetch { cid, reply } => self.fetch(cid, reply),
             Command::Release { cid } => self.release(&cid),
@@ -382,7 +414,41 @@ impl Actor {
     }
 
     /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
-    fn provide(&mut self, cid: Cid, reply: oneshot::Sender<Result<(), CommandError>>) {
+    /// Starts announcements from the background queue up to the concurrency bound.
+    fn pump_provides(&mut self) {
+        while self.background_provides < MAX_BACKGROUND_PROVIDES {
+            let Some(cid) = self.provide_queue.pop_front() else {
+                break;
+            };
+            self.provide_queued.remove(cid.hash());
+            if self.provide(cid, None) {
+                self.background_provides += 1;
+            }
+        }
+    }
+
+    /// Sends `result` to the caller, or frees a background slot.
+    fn finish_provide(
+        &mut self,
+        cid: Cid,
+        reply: Option<ProvideReply>,
+        result: Result<(), CommandError>,
+    ) {
+        match reply {
+            Some(reply) => {
+                let _ = reply.send(result);
+            }
+            None => {
+                if let Err(e) = result {
+                    debug!(%cid, error = %e, "background announcement failed");
+                }
+            }
+        }
+    }
+
+    /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
+    /// Returns whether an announcement is under way (else `reply` was answered).
+    fn provide(&mut self, cid: Cid, reply: Option<ProvideReply>) -> bool {
         let mut queries = Vec::new();
         for dht in DHTS {
             let Some(kad) = self.kad_mut(dht) else {
@@ -393,17 +459,18 @@ impl Actor {
                 Ok(id) if known > 0 => queries.push((dht, id)),
                 Ok(_) => {}
                 Err(e) => {
-                    let _ = reply.send(Err(CommandError::ProviderStore {
+                    let error = CommandError::ProviderStore {
                         cid,
                         reason: e.to_string(),
-                    }));
-                    return;
+                    };
+                    self.finish_provide(cid, reply, Err(error));
+                    return false;
                 }
             }
         }
         if queries.is_empty() {
-            let _ = reply.send(Err(CommandError::NoDhtPeers { cid }));
-            return;
+            self.finish_provide(cid, reply, Err(CommandError::NoDhtPeers { cid }));
+            return false;
         }
         if let Some(m) = &self.metrics {
             m.provides.inc();
@@ -421,6 +488,7 @@ impl Actor {
                 reply,
             },
         );
+        true
     }
 
     /// Dials a peering peer; a failure schedules the next attempt.
@@ -907,11 +975,16 @@ impl Actor {
                     && let Some(op) = self.provide_ops.remove(&op_id)
                 {
                     let cid = op.cid;
-                    let _ = op.reply.send(if op.succeeded {
+                    if op.reply.is_none() {
+                        self.background_provides = self.background_provides.saturating_sub(1);
+                    }
+                    let result = if op.succeeded {
                         Ok(())
                     } else {
                         Err(CommandError::ProvideTimeout { cid })
-                    });
+                    };
+                    self.finish_provide(cid, op.reply, result);
+                    self.pump_provides();
                 }
             }
             kad::QueryResult::GetClosestPeers(result) => {

@@ -39,6 +39,10 @@ pub const DEFAULT_MAX_PENDING_CONNECTIONS: u32 = 64;
 /// so we keep idle ones for ten minutes (our own number).
 pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// CIDs waiting in the background provide queue: as many as one DHT's store may provide
+/// ([`MAX_PROVIDED_KEYS`](super::MAX_PROVIDED_KEYS)).
+pub const DEFAULT_PROVIDE_QUEUE_CAPACITY: usize = 65_536;
+
 /// Events buffered per subscriber of [`NetworkHandle::subscribe`](super::NetworkHandle::subscribe)
 /// before the slowest one starts missing events (it is told how many).
 pub const DEFAULT_EVENT_CAPACITY: usize = 256;
@@ -86,6 +90,8 @@ pub struct NetworkConfig {
     pub command_capacity: usize,
     /// See [`DEFAULT_MAX_CONCURRENT_LOOKUPS`].
     pub max_concurrent_lookups: usize,
+    /// See [`DEFAULT_PROVIDE_QUEUE_CAPACITY`].
+    pub provide_queue_capacity: usize,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: u32,
     /// See [`DEFAULT_MAX_CONNECTIONS_PER_PEER`].
@@ -120,6 +126,7 @@ impl Default for NetworkConfig {
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             max_concurrent_lookups: DEFAULT_MAX_CONCURRENT_LOOKUPS,
+            provide_queue_capacity: DEFAULT_PROVIDE_QUEUE_CAPACITY,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_connections: DEFAULT_MAX_PENDING_CONNECTIONS,
@@ -184,6 +191,12 @@ impl NetworkConfig {
     /// Sets how many blockstore lookups for peers run at once.
     pub fn with_max_concurrent_lookups(mut self, n: usize) -> Self {
         self.max_concurrent_lookups = n;
+        self
+    }
+
+    /// Sets how many CIDs the background provide queue holds.
+    pub fn with_provide_queue_capacity(mut self, n: usize) -> Self {
+        self.provide_queue_capacity = n;
         self
     }
 

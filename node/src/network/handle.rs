@@ -51,6 +51,10 @@ pub(crate) enum Command {
         cid: Cid,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    ProvideLater {
+        cids: Vec<Cid>,
+        reply: oneshot::Sender<usize>,
+    },
     Fetch {
         cid: Cid,
         reply: oneshot::Sender<Result<Block, FetchError>>,
@@ -179,6 +183,16 @@ impl NetworkHandle {
     /// closest to it; waits until the announcement was sent.
     pub async fn provide(&self, cid: Cid) -> Result<(), CommandError> {
         self.ask(|reply| Command::Provide { cid, reply }).await?
+    }
+
+    /// Queues `cids` for announcement in the background (a bounded number of DHT queries at
+    /// once; duplicates of queued CIDs are merged). Returns how many were accepted: the
+    /// queue holds at most [`NetworkConfig::provide_queue_capacity`](super::NetworkConfig)
+    /// CIDs and the rest is refused (ask again later). The queue lives in memory: a restart
+    /// forgets what was not announced yet.
+    pub async fn provide_later(&self, cids: Vec<Cid>) -> Result<usize, CommandError> {
+        self.ask(|reply| Command::ProvideLater { cids, reply })
+            .await
     }
 
     /// Our wantlist (`peer = None`), or the wantlist `peer` has sent us.

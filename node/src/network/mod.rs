@@ -152,6 +152,7 @@ impl Network {
             announce: config.announce.clone(),
             metrics: config.metrics.clone(),
             peering,
+            provide_queue_capacity: config.provide_queue_capacity,
             listeners,
             ready,
         });
