@@ -1,25 +1,35 @@
 //! The IPFS peer: one actor task owns the libp2p `Swarm` (TCP + QUIC-v1, noise, yamux,
-//! identify, ping, Kademlia on `/ipfs/kad/1.0.0`, connection limits, Bitswap) and everything
-//! else talks to it through a cloneable [`NetworkHandle`] (bounded command queue, oneshot
-//! replies).
+//! identify with agent `chorus/<version>`, ping, Kademlia on `/ipfs/kad/1.0.0` and kubo's
+//! LAN DHT `/ipfs/lan/kad/1.0.0`, connection limits, Bitswap) and everything else talks to
+//! it through a cloneable [`NetworkHandle`] (bounded command queue, oneshot replies).
 //!
-//! - [`config`]: [`NetworkConfig`] and the documented defaults.
+//! - [`config`]: [`NetworkConfig`] and the documented defaults. The default dials nobody.
 //! - `behaviour`: the composed libp2p behaviour.
-//! - `actor`: the swarm task — serves peers' wants from the blockstore with bounded
-//!   concurrency, runs the fetch session (WANT_HAVE to connected peers, WANT_BLOCK to those
-//!   that have it, DHT provider lookups when nobody does), provides and finds providers.
-//! - [`NetworkHandle`]: commands; [`BitswapFetcher`]: the gateway's block source.
+//! - `actor`: the swarm task. Serves peers' wants from the blockstore on the blocking pool
+//!   with bounded concurrency; runs the fetch session (WANT_HAVE to connected peers,
+//!   WANT_BLOCK to those that have it, DHT provider lookups keyed by multihash when nobody
+//!   does, dialing the providers found; timeout; CANCEL when the last caller drops); stores
+//!   fetched blocks; provides (now, or through a bounded background queue) and finds
+//!   providers and peers; keeps [`peering`] peers connected.
+//! - [`NetworkHandle`]: commands and [`NetworkEvent`]s; [`BitswapFetcher`]: the gateway's
+//!   block source (local store first); [`NetworkMetrics`]: Prometheus families.
 //!
 //! Wiring, as the daemon does it:
 //! ```no_run
-//! # async fn demo(keypair: libp2p::identity::Keypair, ctx: chorus_node::NodeContext)
-//! # -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(keypair: libp2p::identity::Keypair, repo: chorus_storage::SledStore,
+//! #     identity: chorus_node::NodeIdentity) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use chorus_node::network::{Network, NetworkConfig};
-//! let network = Network::start(keypair, ctx.store(), NetworkConfig::default()).await?;
+//! use chorus_node::network::{Network, NetworkConfig, NetworkMetrics};
+//! use chorus_node::{NodeContext, NodeMetrics};
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let node_metrics = NodeMetrics::register(&mut registry);
+//! let net_metrics = NetworkMetrics::register(&mut registry);
+//! let ctx = NodeContext::new(repo, identity, node_metrics, Arc::new(registry))?;
+//! let config = NetworkConfig::default().with_metrics(net_metrics);
+//! let network = Network::start(keypair, ctx.store(), config).await?;
 //! ctx.set_fetcher(Arc::new(network.fetcher()));
 //! ctx.set_swarm_info(network.handle().swarm_info().await?);
-//! // ... serve ...
+//! // ... serve; announce new roots with `network.handle().provide_later(cids)` ...
 //! network.shutdown().await;
 //! # Ok(()) }
 //! ```
