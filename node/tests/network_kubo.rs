@@ -162,8 +162,8 @@ impl Drop for Kubo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chorus_fetches_a_file_added_on_kubo() {
     let mut kubo = Kubo::start().await;
-    // Four 256 KiB chunks under a dag-pb root (kubo defaults).
-    let data = test_bytes(900 * 1024, 7);
+    // 25 chunks of 256 KiB under a dag-pb root (kubo defaults).
+    let data = test_bytes(6 * 1024 * 1024 + 17, 7);
     let path = kubo.dir.path().join("input.bin");
     std::fs::write(&path, &data).unwrap();
     let added = kubo.ask(format!("add {}", path.display())).await;
@@ -185,7 +185,7 @@ async fn chorus_fetches_a_file_added_on_kubo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubo_fetches_a_file_added_on_chorus() {
     let chorus = TestPeer::new().await;
-    let data = test_bytes(900 * 1024, 8);
+    let data = test_bytes(6 * 1024 * 1024 + 17, 8);
     let import = import_bytes(&Default::default(), &data).unwrap();
     chorus.store.put_many(&import.1).unwrap();
     let root = import.0.root;
