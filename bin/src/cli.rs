@@ -53,12 +53,85 @@ pub enum Command {
     Repo(RepoCommand),
     /// Run the node: RPC API, gateway, metrics (and later the libp2p network).
     Daemon(DaemonArgs),
+    /// This node's identity and addresses, as kubo's JSON.
+    Id,
+    /// Peers to dial at start-up (`swarm.bootstrap` in the config).
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
+    /// Connections of the running daemon.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+    /// Content and peer routing (DHT) through the running daemon.
+    #[command(subcommand)]
+    Routing(RoutingCommand),
     /// Audio tracks: transcode to HLS and store as one UnixFS directory.
     #[command(subcommand)]
     Track(TrackCommand),
     /// Internal: the isolated transcoding worker (one job on stdin, reports on stdout).
     #[command(name = "transcode-worker", hide = true)]
     TranscodeWorker,
+}
+
+/// `chorus bootstrap ...`.
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Print the bootstrap list.
+    List,
+    /// Add peers (multiaddrs with /p2p/<id>), or kubo's public list with `--default`.
+    Add {
+        /// Multiaddrs to add.
+        addrs: Vec<String>,
+        /// Add kubo's default public bootstrap peers (to join the public IPFS network).
+        #[arg(long)]
+        default: bool,
+    },
+    /// Remove peers, or all of them with `--all`.
+    Rm {
+        /// Multiaddrs to remove.
+        addrs: Vec<String>,
+        /// Empty the list.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `chorus swarm ...`.
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
+    /// Connected peers.
+    Peers,
+    /// Open a connection to a peer (multiaddr ending in /p2p/<id>).
+    Connect {
+        /// Multiaddrs.
+        #[arg(required = true)]
+        addrs: Vec<String>,
+    },
+    /// Known addresses of connected peers.
+    Addrs,
+}
+
+/// `chorus routing ...`.
+#[derive(Debug, Subcommand)]
+pub enum RoutingCommand {
+    /// Find peers that provide a CID.
+    Findprovs {
+        /// The CID.
+        cid: String,
+        /// Stop after this many providers.
+        #[arg(short = 'n', long = "num-providers", default_value_t = 20)]
+        num_providers: u32,
+    },
+    /// Announce that this node provides a CID.
+    Provide {
+        /// The CIDs.
+        #[arg(required = true)]
+        cids: Vec<String>,
+    },
+    /// Find a peer's addresses.
+    Findpeer {
+        /// The peer id.
+        peer: String,
+    },
 }
 
 /// `chorus track ...`.
@@ -99,6 +172,9 @@ pub struct DaemonArgs {
     /// Metrics address (`""` disables the separate listener).
     #[arg(long = "metrics-addr", value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// libp2p listen multiaddr, repeatable (replaces `swarm.listen` of the config).
+    #[arg(long = "swarm-addr", value_name = "MULTIADDR")]
+    pub swarm_addrs: Vec<String>,
 }
 
 /// `chorus add`.

@@ -33,6 +33,50 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The Prometheus listener.
     pub metrics: MetricsConfig,
+    /// The libp2p network.
+    pub swarm: SwarmConfig,
+}
+
+/// kubo's public bootstrap peers (`ipfs bootstrap add --default`), for joining the public
+/// network. Never in the default config: a fresh chorus dials nobody.
+pub const KUBO_DEFAULT_BOOTSTRAP: &[&str] = &[
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+    "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+    "/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+];
+
+/// `[swarm]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SwarmConfig {
+    /// Listen multiaddrs (TCP and QUIC-v1).
+    pub listen: Vec<String>,
+    /// Peers dialed at start-up (kubo's `Bootstrap`).
+    pub bootstrap: Vec<String>,
+    /// Peers kept connected, redialed with backoff (kubo's `Peering.Peers`).
+    pub peering: Vec<String>,
+    /// DHT mode, like kubo's `Routing.Type`: auto, dht, dhtclient, dhtserver, none.
+    pub routing: String,
+    /// Seconds the gateway, `cat`, `get` and `pin add` wait for a block from the network.
+    pub fetch_timeout_secs: u64,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".to_owned(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".to_owned(),
+            ],
+            bootstrap: Vec::new(),
+            peering: Vec::new(),
+            routing: "auto".to_owned(),
+            fetch_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[identity]`.
@@ -140,9 +184,25 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
+    /// Writes the config back (every key, with comments), atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, self.to_commented_toml())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
     /// The file `chorus init` writes: every key with its value and a comment saying what it does.
     pub fn to_commented_toml(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "[]".to_owned()
+            } else {
+                let inner: Vec<String> = items.iter().map(|i| format!("  {},", q(i))).collect();
+                format!("[\n{}\n]", inner.join("\n"))
+            }
+        };
         let raw_leaves = match self.import.raw_leaves {
             Some(b) => format!("raw_leaves = {b}"),
             None => "# raw_leaves = false   # unset: true exactly when cid_version = 1 (as kubo)"
@@ -187,6 +247,20 @@ address = {gateway_addr}
 [metrics]
 # Prometheus /metrics and /health; empty string disables this listener (both stay on the API).
 address = {metrics_addr}
+
+[swarm]
+# libp2p listen addresses (kubo's Addresses.Swarm): TCP and QUIC-v1.
+listen = {swarm_listen}
+# Peers dialed at start-up. Empty: this node dials nobody until told to.
+# `chorus bootstrap add --default` adds kubo's public list (to join the public network).
+bootstrap = {swarm_bootstrap}
+# Peers kept connected and redialed with backoff (kubo's Peering.Peers), as /.../p2p/<id>.
+peering = {swarm_peering}
+# DHT mode (kubo's Routing.Type): auto (server once publicly reachable), dht (= auto),
+# dhtclient, dhtserver, none (no DHT: bitswap with connected peers only).
+routing = {swarm_routing}
+# Seconds the gateway, cat, get and pin add wait for a block from the network.
+fetch_timeout_secs = {fetch_timeout}
 "#,
             peer_id = q(&self.identity.peer_id),
             cid_version = self.import.cid_version,
@@ -200,6 +274,11 @@ address = {metrics_addr}
             reported_version = q(&self.api.reported_version),
             gateway_addr = q(&self.gateway.address),
             metrics_addr = q(&self.metrics.address),
+            swarm_listen = list(&self.swarm.listen),
+            swarm_bootstrap = list(&self.swarm.bootstrap),
+            swarm_peering = list(&self.swarm.peering),
+            swarm_routing = q(&self.swarm.routing),
+            fetch_timeout = self.swarm.fetch_timeout_secs,
         )
     }
 }
@@ -215,6 +294,10 @@ mod tests {
         let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
         assert_eq!(parsed, c);
         c.import.raw_leaves = Some(true);
+        c.swarm.bootstrap = KUBO_DEFAULT_BOOTSTRAP
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
         assert_eq!(parsed, c);
     }

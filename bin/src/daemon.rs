@@ -10,12 +10,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use chorus_node::network::{KadMode, Network, NetworkConfig, NetworkMetrics};
 use chorus_node::{
     HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, check_api_bind, gateway,
     metrics_router, rpc,
 };
 use chorus_storage::Blockstore;
+use libp2p::Multiaddr;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -83,14 +85,13 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .thread_name("chorus")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(
-        paths,
-        &config,
-        key,
-        store.clone(),
-        addrs,
-        args.offline,
-    ));
+    // Parse the network settings before anything binds, so a typo fails fast.
+    let network = if args.offline {
+        None
+    } else {
+        Some(network_config(&config, &args.swarm_addrs)?)
+    };
+    let result = runtime.block_on(serve(paths, &config, key, store.clone(), addrs, network));
     // Whatever happened, leave the store durable and the api file gone.
     let flushed = store.flush().context("cannot flush the store on shutdown");
     let _ = std::fs::remove_file(paths.api_file());
@@ -104,17 +105,36 @@ async fn serve(
     key: libp2p::identity::Keypair,
     store: chorus_storage::SledStore,
     addrs: Addrs,
-    offline: bool,
+    network_config: Option<NetworkConfig>,
 ) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
+    // Every family (ours and the network's) is registered before the registry is shared.
+    let network_config =
+        network_config.map(|c| c.with_metrics(NetworkMetrics::register(&mut registry)));
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
         .with_reported_version(config.api.reported_version.clone());
     let ctx = NodeContext::new(store, identity, metrics, registry)
         .context("cannot read the store's statistics")?;
-    // The libp2p network joins here (issue 4); until then the node serves local content only.
-    let _ = offline;
+    let network = if let Some(net_config) = network_config {
+        let network = Network::start(key.clone(), ctx.store(), net_config)
+            .await
+            .context("cannot start the libp2p network")?;
+        ctx.set_fetcher(Arc::new(network.fetcher()));
+        let info = network
+            .handle()
+            .swarm_info()
+            .await
+            .context("the network did not report its addresses")?;
+        for addr in &info.addresses {
+            println!("Swarm listening on {addr}");
+        }
+        ctx.set_swarm_info(info);
+        Some(network)
+    } else {
+        None
+    };
 
     let mut api_config = rpc::ApiConfig::default()
         .with_allow_get(config.api.allow_get)
@@ -200,7 +220,47 @@ async fn serve(
             );
         }
     }
+    if let Some(network) = network {
+        network.shutdown().await;
+    }
     Ok(())
+}
+
+/// The network settings: `[swarm]` of the config, `--swarm-addr` replacing its listen list.
+fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConfig> {
+    let parse = |list: &[String], what: &str| -> Result<Vec<Multiaddr>> {
+        list.iter()
+            .map(|a| {
+                a.parse::<Multiaddr>()
+                    .with_context(|| format!("invalid {what} multiaddr {a:?}"))
+            })
+            .collect()
+    };
+    let listen = if swarm_addrs.is_empty() {
+        parse(&config.swarm.listen, "swarm.listen")?
+    } else {
+        parse(swarm_addrs, "--swarm-addr")?
+    };
+    let kad_mode = match config.swarm.routing.as_str() {
+        "auto" | "dht" => Some(KadMode::Auto),
+        "dhtclient" => Some(KadMode::Client),
+        "dhtserver" => Some(KadMode::Server),
+        "none" => None,
+        other => bail!("invalid swarm.routing {other:?} (auto, dht, dhtclient, dhtserver or none)"),
+    };
+    let net = NetworkConfig::default()
+        .with_listen(listen)
+        .with_bootstrap(parse(&config.swarm.bootstrap, "swarm.bootstrap")?)
+        .with_peering(
+            parse(&config.swarm.peering, "swarm.peering")?,
+            chorus_node::network::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
+        )
+        .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)));
+    Ok(match kad_mode {
+        Some(mode) => net.with_kad_mode(mode),
+        // No DHT: client mode answers no queries, and no LAN DHT either.
+        None => net.with_kad_mode(KadMode::Client).with_lan_dht(false),
+    })
 }
 
 async fn bind(addr: SocketAddr, router: axum::Router, what: &str) -> Result<HttpServer> {

@@ -3,6 +3,7 @@
 mod add;
 mod block;
 mod dag;
+mod net;
 mod pin;
 mod read;
 mod repo;
@@ -43,6 +44,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Repo(cmd) => repo::run(&paths, cmd),
         Command::Daemon(args) => crate::daemon::run(&paths, args),
         Command::Track(cmd) => track::run(cli_repo, &paths, cmd),
+        Command::Id => net::id_offline(&paths),
+        Command::Bootstrap(cmd) => net::bootstrap(&paths, cmd),
+        Command::Swarm(_) | Command::Routing(_) => {
+            paths.ensure_initialized()?;
+            anyhow::bail!("{}", net::NEEDS_DAEMON)
+        }
         Command::TranscodeWorker => std::process::exit(chorus_transcoder::worker_main()),
     }
 }

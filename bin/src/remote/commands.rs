@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::Remote;
 use crate::cli::{
     AddArgs, BlockCommand, CatArgs, Command, DagCommand, GetArgs, LsArgs, PinCommand, PinTypeArg,
-    RepoCommand,
+    RepoCommand, RoutingCommand, SwarmCommand,
 };
 
 /// Runs `command` against the daemon.
@@ -29,7 +29,14 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Pin(c) => pin(&remote, c).await,
             Command::Dag(c) => dag(&remote, c).await,
             Command::Repo(c) => repo(&remote, c).await,
-            Command::Init | Command::Daemon(_) | Command::Track(_) | Command::TranscodeWorker => {
+            Command::Id => id(&remote).await,
+            Command::Swarm(c) => swarm(&remote, c).await,
+            Command::Routing(c) => routing(&remote, c).await,
+            Command::Init
+            | Command::Daemon(_)
+            | Command::Track(_)
+            | Command::TranscodeWorker
+            | Command::Bootstrap(_) => {
                 bail!("this command does not run through the daemon")
             }
         }
@@ -548,6 +555,117 @@ async fn repo(remote: &Remote, cmd: RepoCommand) -> Result<()> {
         }
         RepoCommand::Verify => {
             bail!("repo verify reads every block directly: stop the daemon first")
+        }
+    }
+    Ok(out.flush()?)
+}
+
+async fn id(remote: &Remote) -> Result<()> {
+    let v = remote.json("id", &[]).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    Ok(out.flush()?)
+}
+
+async fn swarm(remote: &Remote, cmd: SwarmCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        SwarmCommand::Peers => {
+            let v = remote.json("swarm/peers", &[]).await?;
+            for p in v
+                .get("Peers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                writeln!(out, "{}/p2p/{}", str_field(p, "Addr"), str_field(p, "Peer"))?;
+            }
+        }
+        SwarmCommand::Connect { addrs } => {
+            let q: Vec<(&str, String)> = addrs.into_iter().map(|a| ("arg", a)).collect();
+            let v = remote.json("swarm/connect", &q).await?;
+            for s in v
+                .get("Strings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                writeln!(out, "{}", s.as_str().unwrap_or_default())?;
+            }
+        }
+        SwarmCommand::Addrs => {
+            let v = remote.json("swarm/addrs", &[]).await?;
+            if let Some(peers) = v.get("Addrs").and_then(Value::as_object) {
+                for (peer, addrs) in peers {
+                    let addrs = addrs.as_array().cloned().unwrap_or_default();
+                    writeln!(out, "{peer} ({})", addrs.len())?;
+                    for a in addrs {
+                        writeln!(out, "\t{}", a.as_str().unwrap_or_default())?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out.flush()?)
+}
+
+async fn routing(remote: &Remote, cmd: RoutingCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        RoutingCommand::Findprovs { cid, num_providers } => {
+            let q = [("arg", cid), ("num-providers", num_providers.to_string())];
+            let resp = remote.post("routing/findprovs", &q, None).await?;
+            ndjson(resp, |v| {
+                // kubo's routing event type 4 = Provider.
+                if v.get("Type").and_then(Value::as_u64) == Some(4) {
+                    for r in v
+                        .get("Responses")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        writeln!(out, "{}", str_field(r, "ID"))?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        RoutingCommand::Provide { cids } => {
+            let q: Vec<(&str, String)> = cids.into_iter().map(|c| ("arg", c)).collect();
+            let resp = remote.post("routing/provide", &q, None).await?;
+            ndjson(resp, |v| {
+                let err = str_field(&v, "Extra");
+                if v.get("Type").and_then(Value::as_u64) == Some(3) && !err.is_empty() {
+                    bail!("{err}");
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        RoutingCommand::Findpeer { peer } => {
+            let resp = remote
+                .post("routing/findpeer", &[("arg", peer)], None)
+                .await?;
+            ndjson(resp, |v| {
+                for r in v
+                    .get("Responses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    for a in r
+                        .get("Addrs")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        writeln!(out, "{}", a.as_str().unwrap_or_default())?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
         }
     }
     Ok(out.flush()?)

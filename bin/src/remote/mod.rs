@@ -104,6 +104,10 @@ impl Remote {
 pub fn applies_to(command: &Command) -> bool {
     !matches!(
         command,
-        Command::Init | Command::Daemon(_) | Command::Track(_) | Command::TranscodeWorker
+        Command::Init
+            | Command::Daemon(_)
+            | Command::Track(_)
+            | Command::TranscodeWorker
+            | Command::Bootstrap(_)
     )
 }

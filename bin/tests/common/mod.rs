@@ -143,6 +143,8 @@ pub struct Daemon {
     pub api: String,
     pub gateway: String,
     pub metrics: String,
+    /// The libp2p listen addresses it printed (empty offline).
+    pub swarm: Vec<String>,
 }
 
 impl Daemon {
@@ -169,6 +171,7 @@ impl Daemon {
         let stdout = child.stdout.take().unwrap();
         let mut lines = std::io::BufReader::new(stdout).lines();
         let (mut api, mut gateway, mut metrics) = (String::new(), String::new(), String::new());
+        let mut swarm = Vec::new();
         let addr = |l: &str| {
             let ma = l.rsplit(' ').next().unwrap();
             let parts: Vec<&str> = ma.split('/').collect();
@@ -185,6 +188,8 @@ impl Daemon {
                 gateway = addr(&line);
             } else if line.starts_with("Metrics server listening on") {
                 metrics = addr(&line);
+            } else if let Some(a) = line.strip_prefix("Swarm listening on ") {
+                swarm.push(a.to_string());
             } else if line == "Daemon is ready" {
                 break;
             }
@@ -196,6 +201,7 @@ impl Daemon {
             api,
             gateway,
             metrics,
+            swarm,
         }
     }
 

@@ -1,0 +1,90 @@
+//! Two daemons on loopback: one finds the other through its bootstrap list and fetches content
+//! it does not have over Bitswap, for `cat` and for its gateway.
+
+mod common;
+
+use common::*;
+
+/// A repo whose DHT runs in server mode (loopback peers never confirm an external address).
+fn server_repo() -> Repo {
+    let repo = Repo::init();
+    let cfg = repo.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("routing = \"auto\"", "routing = \"dhtserver\""),
+    )
+    .unwrap();
+    repo
+}
+
+fn peer_id(repo: &Repo) -> String {
+    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
+    id["ID"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
+    let a = server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let a_addr = daemon_a
+        .swarm
+        .iter()
+        .find(|s| s.starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("A listens on loopback TCP")
+        .clone();
+    let data = pseudo_random(3_000_000, 41);
+    let f = write_file(a.dir.path(), "song.bin", &data);
+    let cid = a.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+
+    let b = server_repo();
+    let out = b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
+    assert!(out.contains(&a_id), "{out}");
+    assert!(b.ok(&["bootstrap", "list"]).contains(&a_id));
+    // B has nothing of the file; it must come over the network.
+    let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    assert_eq!(b.ok_bytes(&["cat", &cid]), data, "cat through B's daemon");
+    let ranged = b.ok_bytes(&["cat", "--offset", "2500000", "--length", "1000", &cid]);
+    assert_eq!(ranged, &data[2_500_000..2_501_000]);
+
+    // B's id reports where it listens, with /p2p/<id>.
+    let id: serde_json::Value = serde_json::from_str(&b.ok(&["id"])).unwrap();
+    let addrs = id["Addresses"].as_array().unwrap();
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("/p2p/12D3KooW")),
+        "{id}"
+    );
+
+    // Offline B cannot do network commands, and says why.
+    drop(daemon_b);
+    let err = b.fails(&["swarm", "peers"]);
+    assert!(err.contains("online"), "{err}");
+    drop(daemon_a);
+}
+
+#[test]
+fn the_gateway_of_one_daemon_serves_content_held_by_another() {
+    let a = server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let a_addr = daemon_a.swarm[0].clone();
+    let data = pseudo_random(1_500_000, 43);
+    let f = write_file(a.dir.path(), "t.bin", &data);
+    let cid = a.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+
+    let b = server_repo();
+    b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
+    let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-f"])
+        .arg(format!("http://{}/ipfs/{cid}", daemon_b.gateway))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, data);
+    drop(daemon_b);
+    drop(daemon_a);
+}
