@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 use crate::fetch::{BlockFetcher, LocalFetcher};
 use crate::metered_store::MeteredBlockstore;
 use crate::metrics::NodeMetrics;
+use crate::network::NetworkHandle;
 
 /// The version `/api/v0/version` reports by default. Old clients check it against a window
 /// (ipfshttpclient 0.7.0 wants 0.4.23 ≤ v < 0.8.0), so the binary makes it configurable.
@@ -94,6 +95,7 @@ struct Inner {
     started: Instant,
     ready: AtomicBool,
     swarm: std::sync::RwLock<SwarmInfo>,
+    network: std::sync::RwLock<Option<NetworkHandle>>,
 }
 
 /// What the network reports about itself through `/api/v0/id` (empty while offline).
@@ -131,6 +133,7 @@ impl NodeContext {
                 started: Instant::now(),
                 ready: AtomicBool::new(false),
                 swarm: std::sync::RwLock::new(SwarmInfo::default()),
+                network: std::sync::RwLock::new(None),
             }),
         };
         ctx.refresh_pin_metrics();
@@ -239,6 +242,24 @@ impl NodeContext {
         match self.inner.swarm.write() {
             Ok(mut guard) => *guard = info,
             Err(poisoned) => *poisoned.into_inner() = info,
+        }
+    }
+
+    /// The libp2p network, if one was installed with [`set_network`](Self::set_network); the
+    /// `swarm/*`, `routing/*` and `dht/*` RPC commands answer kubo's offline error without it.
+    pub fn network(&self) -> Option<NetworkHandle> {
+        match self.inner.network.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs the running network for the RPC commands that need it (the daemon calls
+    /// this once the swarm is up, next to [`set_fetcher`](Self::set_fetcher)).
+    pub fn set_network(&self, handle: NetworkHandle) {
+        match self.inner.network.write() {
+            Ok(mut guard) => *guard = Some(handle),
+            Err(poisoned) => *poisoned.into_inner() = Some(handle),
         }
     }
 }
