@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::args::Args;
 use super::error::ApiError;
 use crate::context::{NodeContext, PROTOCOL_VERSION};
+use crate::network::{CommandError, NetworkHandle};
+use libp2p::multiaddr::Protocol;
 
 /// kubo's `version` object.
 #[derive(Debug, Serialize)]
@@ -57,22 +59,33 @@ pub(crate) struct IdInfo {
     protocols: Vec<String>,
 }
 
+/// `id`: this node, with the swarm's announced addresses (each with `/p2p/<id>`) and
+/// protocols, read from the network when one is installed (else from
+/// [`NodeContext::swarm_info`]). With another peer's id as argument the node must be online:
+/// that peer's addresses are looked up (open connections, else the DHT) and its public key
+/// is decoded from the id when the id inlines it (Ed25519); its agent and protocols are not
+/// known and left empty.
 pub(crate) async fn id(
     State(ctx): State<NodeContext>,
     args: Args,
 ) -> Result<Json<IdInfo>, ApiError> {
     let identity = ctx.identity();
     let peer_id = identity.peer_id();
+    let network = ctx.network().filter(|n| n.is_running());
     if let Some(other) = args.positional().first()
         && other.trim() != peer_id.to_string()
     {
-        // Looking up another peer needs the network (identify / DHT).
-        if other.parse::<libp2p::PeerId>().is_err() {
-            return Err(ApiError::invalid("peerid", other, "not a valid peer ID"));
-        }
-        return Err(ApiError::Offline);
+        let other_id: libp2p::PeerId = other
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid("peerid", other, "not a valid peer ID"))?;
+        let network = network.ok_or(ApiError::Offline)?;
+        return remote_id(&network, other_id).await.map(Json);
     }
-    let swarm = ctx.swarm_info();
+    let swarm = match &network {
+        Some(n) => n.swarm_info().await.unwrap_or_else(|_| ctx.swarm_info()),
+        None => ctx.swarm_info(),
+    };
     Ok(Json(IdInfo {
         id: peer_id.to_string(),
         public_key: base64::engine::general_purpose::STANDARD
@@ -88,6 +101,45 @@ pub(crate) async fn id(
     }))
 }
 
+/// What `id <peer>` can say about another peer.
+async fn remote_id(network: &NetworkHandle, peer: libp2p::PeerId) -> Result<IdInfo, ApiError> {
+    let addrs = match network.find_peer(peer).await {
+        Ok(addrs) => addrs,
+        Err(CommandError::Stopped) => return Err(ApiError::Offline),
+        Err(CommandError::PeerNotFound { .. }) => {
+            return Err(ApiError::Failed("routing: not found".to_owned()));
+        }
+        Err(e) => return Err(ApiError::Failed(e.to_string())),
+    };
+    let mut addresses: Vec<String> = Vec::with_capacity(addrs.len());
+    for mut a in addrs {
+        if let Some(Protocol::P2p(_)) = a.iter().last() {
+            a.pop();
+        }
+        let a = format!("{a}/p2p/{peer}");
+        if !addresses.contains(&a) {
+            addresses.push(a);
+        }
+    }
+    // An identity multihash (code 0) carries the protobuf-encoded public key itself.
+    let multihash: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    let public_key = if multihash.code() == 0 {
+        libp2p::identity::PublicKey::try_decode_protobuf(multihash.digest())
+            .map(|k| base64::engine::general_purpose::STANDARD.encode(k.encode_protobuf()))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(IdInfo {
+        id: peer.to_string(),
+        public_key,
+        addresses,
+        agent_version: String::new(),
+        protocol_version: String::new(),
+        protocols: Vec::new(),
+    })
+}
+
 /// kubo's `stats/bw` object.
 #[derive(Debug, Serialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -98,8 +150,9 @@ pub(crate) struct BandwidthStats {
     rate_out: f64,
 }
 
-/// Bandwidth totals. Swarm traffic is the only traffic kubo counts here, so the offline node
-/// reports zeros; the network issue replaces this with its bandwidth sink.
+/// Bandwidth totals. kubo counts swarm traffic only; the chorus network does not meter its
+/// transports (no bandwidth sink in the swarm), so this reports zeros, online or not. The
+/// libp2p connection metrics on `/metrics` are the place to watch swarm activity.
 pub(crate) async fn stats_bw() -> Json<BandwidthStats> {
     Json(BandwidthStats::default())
 }
