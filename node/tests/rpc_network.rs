@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -317,6 +318,37 @@ async fn swarm_routing_and_id_through_the_api() {
             "{path}: {events:?}"
         );
     }
+
+    // recursive provide: the root at once, every linked block through the background queue
+    // (A, B's only DHT peer, receives an announcement for each).
+    let data = common::pattern(5000, 7);
+    let (root, blocks) = common::add_file(&b.ctx, &data, 1024);
+    assert!(blocks.len() > 2, "a file with links");
+    let mut expected: HashSet<chorus_storage::Multihash> =
+        blocks.iter().map(|blk| *blk.cid().hash()).collect();
+    let events = b
+        .ndjson(
+            "routing/provide",
+            &[("arg", &root.to_string()), ("recursive", "true")],
+        )
+        .await;
+    assert!(events.is_empty(), "{events:?}");
+    tokio::time::timeout(HANG_GUARD, async {
+        while !expected.is_empty() {
+            match a_events.recv().await {
+                Ok(NetworkEvent::ProviderAnnounced {
+                    provider,
+                    multihash,
+                }) if provider == b_id => {
+                    expected.remove(&multihash);
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("every block of the DAG announced");
 
     // disconnect: B leaves A's peer list.
     let (status, body) = a
