@@ -329,3 +329,44 @@ async fn the_background_queue_announces_every_block() {
     b.net.shutdown().await;
     a.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_announcements_wait_for_peers_and_survive_a_restart() {
+    let b = TestPeer::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn chorus_storage::Blockstore> =
+        std::sync::Arc::new(chorus_storage::SledStore::open(dir.path().join("repo")).unwrap());
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let config = NetworkConfig::loopback().with_provide_queue_dir(dir.path().join("queue"));
+    let blocks: Vec<Block> = (0..5u8)
+        .map(|i| Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![i; 10]).unwrap())
+        .collect();
+    let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+
+    // Alone: nothing can be announced, so everything stays queued through the restart.
+    let a = chorus_node::network::Network::start(key.clone(), store.clone(), config.clone())
+        .await
+        .unwrap();
+    assert_eq!(a.handle().provide_later(cids.clone()).await.unwrap(), 5);
+    a.shutdown().await;
+
+    let a = chorus_node::network::Network::start(key, store, config)
+        .await
+        .unwrap();
+    let a_id = a.peer_id();
+    let mut events = b.net.handle().subscribe();
+    a.handle().connect(b.tcp_addr().await).await.unwrap();
+    let mut pending: std::collections::HashSet<_> = cids.iter().map(|c| *c.hash()).collect();
+    while !pending.is_empty() {
+        if let NetworkEvent::ProviderAnnounced { multihash, .. } = wait_for(
+            &mut events,
+            |e| matches!(e, NetworkEvent::ProviderAnnounced { provider, .. } if *provider == a_id),
+        )
+        .await
+        {
+            pending.remove(&multihash);
+        }
+    }
+    a.shutdown().await;
+    b.net.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! The network actor: the one task that owns the libp2p `Swarm`, serves peers' wants, runs
 //! the fetch session and the DHT queries, and answers [`Command`]s.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use super::event::NetworkEvent;
 use super::handle::{Command, ConnectedPeer};
 use super::metrics::NetworkMetrics;
 use super::peering::Peering;
+use super::provide_queue::ProvideQueue;
 use super::serve::{Answer, lookup};
 use crate::context::SwarmInfo;
 use crate::fetch::FetchError;
@@ -82,8 +83,15 @@ struct ProvideOp {
     cid: Cid,
     pending: usize,
     succeeded: bool,
-    /// `None` for announcements from the background queue.
-    reply: Option<ProvideReply>,
+    origin: Origin,
+}
+
+/// Who asked for an announcement.
+enum Origin {
+    /// A `provide` command, waiting for the result.
+    Caller(ProvideReply),
+    /// The background queue's entry with this sequence number.
+    Queue(u64),
 }
 
 type ProvideReply = oneshot::Sender<Result<(), CommandError>>;
@@ -129,9 +137,7 @@ pub(crate) struct Actor {
     provide_queries: HashMap<QueryKey, u64>,
     find_peer_ops: HashMap<u64, FindPeerOp>,
     find_peer_queries: HashMap<QueryKey, u64>,
-    provide_queue: VecDeque<Cid>,
-    provide_queued: HashSet<chorus_storage::Multihash>,
-    provide_queue_capacity: usize,
+    queue: ProvideQueue,
     background_provides: usize,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, CommandError>>>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr, bool)>>,
@@ -153,7 +159,7 @@ pub(crate) struct ActorParts {
     pub(crate) announce: Vec<Multiaddr>,
     pub(crate) metrics: Option<NetworkMetrics>,
     pub(crate) peering: Peering,
-    pub(crate) provide_queue_capacity: usize,
+    pub(crate) queue: ProvideQueue,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
 }
@@ -190,9 +196,7 @@ impl Actor {
             provide_queries: HashMap::new(),
             find_peer_ops: HashMap::new(),
             find_peer_queries: HashMap::new(),
-            provide_queue: VecDeque::new(),
-            provide_queued: HashSet::new(),
-            provide_queue_capacity: parts.provide_queue_capacity,
+            queue: parts.queue,
             background_provides: 0,
             dials: HashMap::new(),
             connections: HashMap::new(),
@@ -257,8 +261,11 @@ impl Actor {
                     .set(i64::try_from(self.connections.len()).unwrap_or(i64::MAX));
                 m.fetches_in_flight
                     .set(i64::try_from(self.fetches.len()).unwrap_or(i64::MAX));
+                m.provide_queue
+                    .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
             }
         }
+        self.queue.flush();
         info!("network stopped");
         // Pending replies are dropped here: callers see the network as stopped.
     }
@@ -324,19 +331,14 @@ impl Actor {
                 );
             }
             Command::Provide { cid, reply } => {
-                self.provide(cid, Some(reply));
+                if let Err((Origin::Caller(reply), error)) =
+                    self.provide(cid, Origin::Caller(reply))
+                {
+                    let _ = reply.send(Err(error));
+                }
             }
             Command::ProvideLater { cids, reply } => {
-                let mut accepted = 0;
-                for cid in cids {
-                    if self.provide_queue.len() >= self.provide_queue_capacity {
-                        break;
-                    }
-                    if self.provide_queued.insert(*cid.hash()) {
-                        self.provide_queue.push_back(cid);
-                    }
-                    accepted += 1;
-                }
+                let accepted = cids.into_iter().take_while(|c| self.queue.push(*c)).count();
                 let _ = reply.send(accepted);
                 self.pump_provides();
             }
@@ -414,41 +416,30 @@ impl Actor {
     }
 
     /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
-    /// Starts announcements from the background queue up to the concurrency bound.
+    /// Starts announcements from the background queue up to the concurrency bound. Entries
+    /// wait (in order) while no DHT has peers.
     fn pump_provides(&mut self) {
         while self.background_provides < MAX_BACKGROUND_PROVIDES {
-            let Some(cid) = self.provide_queue.pop_front() else {
+            let Some((seq, cid)) = self.queue.pop() else {
                 break;
             };
-            self.provide_queued.remove(cid.hash());
-            if self.provide(cid, None) {
-                self.background_provides += 1;
-            }
-        }
-    }
-
-    /// Sends `result` to the caller, or frees a background slot.
-    fn finish_provide(
-        &mut self,
-        cid: Cid,
-        reply: Option<ProvideReply>,
-        result: Result<(), CommandError>,
-    ) {
-        match reply {
-            Some(reply) => {
-                let _ = reply.send(result);
-            }
-            None => {
-                if let Err(e) = result {
-                    debug!(%cid, error = %e, "background announcement failed");
+            match self.provide(cid, Origin::Queue(seq)) {
+                Ok(()) => self.background_provides += 1,
+                Err((_, CommandError::NoDhtPeers { .. })) => {
+                    self.queue.unpop(seq, cid);
+                    break;
+                }
+                Err((_, error)) => {
+                    debug!(%cid, %error, "background announcement dropped");
+                    self.queue.done(seq);
                 }
             }
         }
     }
 
     /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
-    /// Returns whether an announcement is under way (else `reply` was answered).
-    fn provide(&mut self, cid: Cid, reply: Option<ProvideReply>) -> bool {
+    /// On failure nothing is under way and `origin` comes back with the error.
+    fn provide(&mut self, cid: Cid, origin: Origin) -> Result<(), (Origin, CommandError)> {
         let mut queries = Vec::new();
         for dht in DHTS {
             let Some(kad) = self.kad_mut(dht) else {
@@ -463,14 +454,12 @@ impl Actor {
                         cid,
                         reason: e.to_string(),
                     };
-                    self.finish_provide(cid, reply, Err(error));
-                    return false;
+                    return Err((origin, error));
                 }
             }
         }
         if queries.is_empty() {
-            self.finish_provide(cid, reply, Err(CommandError::NoDhtPeers { cid }));
-            return false;
+            return Err((origin, CommandError::NoDhtPeers { cid }));
         }
         if let Some(m) = &self.metrics {
             m.provides.inc();
@@ -485,10 +474,10 @@ impl Actor {
                 cid,
                 pending: queries.len(),
                 succeeded: false,
-                reply,
+                origin,
             },
         );
-        true
+        Ok(())
     }
 
     /// Dials a peering peer; a failure schedules the next attempt.
@@ -942,6 +931,11 @@ impl Actor {
                 self.on_kad_inbound(dht, request);
                 return;
             }
+            kad::Event::RoutingUpdated { .. } => {
+                // Announcements waiting for a DHT peer may go now.
+                self.pump_provides();
+                return;
+            }
             other => {
                 trace!(?dht, event = ?other, "kad event");
                 return;
@@ -975,16 +969,23 @@ impl Actor {
                     && let Some(op) = self.provide_ops.remove(&op_id)
                 {
                     let cid = op.cid;
-                    if op.reply.is_none() {
-                        self.background_provides = self.background_provides.saturating_sub(1);
+                    match op.origin {
+                        Origin::Caller(reply) => {
+                            let _ = reply.send(if op.succeeded {
+                                Ok(())
+                            } else {
+                                Err(CommandError::ProvideTimeout { cid })
+                            });
+                        }
+                        Origin::Queue(seq) => {
+                            if !op.succeeded {
+                                debug!(%cid, "background announcement timed out");
+                            }
+                            self.queue.done(seq);
+                            self.background_provides = self.background_provides.saturating_sub(1);
+                            self.pump_provides();
+                        }
                     }
-                    let result = if op.succeeded {
-                        Ok(())
-                    } else {
-                        Err(CommandError::ProvideTimeout { cid })
-                    };
-                    self.finish_provide(cid, op.reply, result);
-                    self.pump_provides();
                 }
             }
             kad::QueryResult::GetClosestPeers(result) => {

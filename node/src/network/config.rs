@@ -92,6 +92,10 @@ pub struct NetworkConfig {
     pub max_concurrent_lookups: usize,
     /// See [`DEFAULT_PROVIDE_QUEUE_CAPACITY`].
     pub provide_queue_capacity: usize,
+    /// Where the provide queue persists (a sled database directory, e.g.
+    /// `<repo>/provide-queue`), so a restart resumes unfinished announcements; `None` (the
+    /// default) keeps it in memory.
+    pub provide_queue_dir: Option<std::path::PathBuf>,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: u32,
     /// See [`DEFAULT_MAX_CONNECTIONS_PER_PEER`].
@@ -127,6 +131,7 @@ impl Default for NetworkConfig {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             max_concurrent_lookups: DEFAULT_MAX_CONCURRENT_LOOKUPS,
             provide_queue_capacity: DEFAULT_PROVIDE_QUEUE_CAPACITY,
+            provide_queue_dir: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_connections: DEFAULT_MAX_PENDING_CONNECTIONS,
@@ -197,6 +202,12 @@ impl NetworkConfig {
     /// Sets how many CIDs the background provide queue holds.
     pub fn with_provide_queue_capacity(mut self, n: usize) -> Self {
         self.provide_queue_capacity = n;
+        self
+    }
+
+    /// Persists the provide queue in the sled database at `dir`.
+    pub fn with_provide_queue_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.provide_queue_dir = Some(dir.into());
         self
     }
 

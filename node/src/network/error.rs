@@ -31,6 +31,9 @@ pub enum StartError {
         /// The address.
         addr: Multiaddr,
     },
+    /// The persistent provide queue could not be opened.
+    #[error(transparent)]
+    ProvideQueue(#[from] super::provide_queue::QueueOpenError),
     /// No listener came up (every one failed while binding).
     #[error("no listen address could be bound: {0}")]
     NoListener(String),

@@ -188,8 +188,9 @@ impl NetworkHandle {
     /// Queues `cids` for announcement in the background (a bounded number of DHT queries at
     /// once; duplicates of queued CIDs are merged). Returns how many were accepted: the
     /// queue holds at most [`NetworkConfig::provide_queue_capacity`](super::NetworkConfig)
-    /// CIDs and the rest is refused (ask again later). The queue lives in memory: a restart
-    /// forgets what was not announced yet.
+    /// CIDs and the rest is refused (ask again later). Entries wait while no DHT has peers;
+    /// with [`NetworkConfig::provide_queue_dir`](super::NetworkConfig) they survive a
+    /// restart until announced.
     pub async fn provide_later(&self, cids: Vec<Cid>) -> Result<usize, CommandError> {
         self.ask(|reply| Command::ProvideLater { cids, reply })
             .await

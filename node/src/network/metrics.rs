@@ -32,6 +32,8 @@ pub struct NetworkMetrics {
     pub(crate) peers: Gauge,
     /// CIDs being fetched.
     pub(crate) fetches_in_flight: Gauge,
+    /// CIDs waiting in the background provide queue.
+    pub(crate) provide_queue: Gauge,
 }
 
 impl std::fmt::Debug for NetworkMetrics {
@@ -56,6 +58,7 @@ impl NetworkMetrics {
             provides: Counter::default(),
             peers: Gauge::default(),
             fetches_in_flight: Gauge::default(),
+            provide_queue: Gauge::default(),
         };
         let reg = registry
             .sub_registry_with_prefix(METRIC_PREFIX)
@@ -95,6 +98,11 @@ impl NetworkMetrics {
             "fetches_in_flight",
             "CIDs being fetched from the network",
             m.fetches_in_flight.clone(),
+        );
+        reg.register(
+            "provide_queue",
+            "CIDs waiting in the background provide queue",
+            m.provide_queue.clone(),
         );
         m
     }

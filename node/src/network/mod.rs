@@ -43,6 +43,7 @@ mod fetcher;
 mod handle;
 mod metrics;
 pub mod peering;
+mod provide_queue;
 mod serve;
 
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub use event::NetworkEvent;
 pub use fetcher::{BitswapFetcher, MAX_PREFETCHES};
 pub use handle::{ConnectedPeer, NetworkHandle};
 pub use metrics::NetworkMetrics;
+pub use provide_queue::QueueOpenError;
 
 use actor::{Actor, ActorParts};
 use behaviour::ChorusBehaviour;
@@ -148,6 +150,12 @@ impl Network {
             peering::DEFAULT_PEERING_MAX_BACKOFF,
         );
 
+        let queue = match &config.provide_queue_dir {
+            Some(dir) => provide_queue::ProvideQueue::open(dir, config.provide_queue_capacity)
+                .map_err(StartError::ProvideQueue)?,
+            None => provide_queue::ProvideQueue::in_memory(config.provide_queue_capacity),
+        };
+
         let (tx, commands) = mpsc::channel(config.command_capacity.max(1));
         let (events, _) = broadcast::channel(DEFAULT_EVENT_CAPACITY);
         let (ready, ready_rx) = oneshot::channel();
@@ -162,7 +170,7 @@ impl Network {
             announce: config.announce.clone(),
             metrics: config.metrics.clone(),
             peering,
-            provide_queue_capacity: config.provide_queue_capacity,
+            queue,
             listeners,
             ready,
         });
