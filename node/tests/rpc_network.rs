@@ -374,6 +374,36 @@ async fn swarm_routing_and_id_through_the_api() {
     assert_eq!(status, 500);
     assert_eq!(body["Message"], "cannot provide, no connected peers");
 
+    // A bare /p2p/<id> is looked up through the DHT: C knows only B, B still has A in its
+    // routing table, so C finds A's addresses and dials A.
+    let c = Node::start().await;
+    let mut c_events = c.net.handle().subscribe();
+    let (status, body) = c
+        .json("swarm/connect", &[("arg", &b_addr.to_string())])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        &mut c_events,
+        |e| matches!(e, NetworkEvent::PeerIdentified { peer, .. } if *peer == b_id),
+    )
+    .await;
+    let (status, body) = c
+        .json("swarm/connect", &[("arg", &format!("/p2p/{a_id}"))])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({ "Strings": [format!("connect {a_id} success")] })
+    );
+    let (_, body) = c.json("swarm/peers", &[]).await;
+    assert!(
+        body["Peers"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["Peer"] == a_id.to_string())),
+        "{body}"
+    );
+
+    c.net.shutdown().await;
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

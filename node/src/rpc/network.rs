@@ -216,8 +216,9 @@ pub(crate) async fn swarm_addrs_local(
     Ok(Json(Strings { strings }))
 }
 
-/// `swarm/connect?arg=<multiaddr>/p2p/<id>` (repeatable): dials each address in turn and
-/// fails with kubo's `connect <id> failure: …` at the first that does not connect.
+/// `swarm/connect?arg=<multiaddr>/p2p/<id>` (repeatable; a bare `/p2p/<id>` is looked up
+/// first): dials each address in turn and fails with kubo's `connect <id> failure: …` at
+/// the first that does not connect.
 pub(crate) async fn swarm_connect(
     State(ctx): State<NodeContext>,
     args: Args,
@@ -231,13 +232,37 @@ pub(crate) async fn swarm_connect(
                 "invalid peer address {addr}: it must end in /p2p/<peer id>"
             )));
         };
-        match handle.connect(addr).await {
+        match connect_one(&handle, addr, expected).await {
             Ok(peer) => strings.push(format!("connect {peer} success")),
             Err(CommandError::Stopped) => return Err(ApiError::Offline),
             Err(e) => return Err(ApiError::Failed(format!("connect {expected} failure: {e}"))),
         }
     }
     Ok(Json(Strings { strings }))
+}
+
+/// Dials `addr`; a bare `/p2p/<id>` is first looked up (open connections, else the DHT) and
+/// each address found is tried in turn, as kubo does.
+async fn connect_one(
+    handle: &NetworkHandle,
+    addr: Multiaddr,
+    peer: PeerId,
+) -> Result<PeerId, CommandError> {
+    if addr.iter().count() > 1 {
+        return handle.connect(addr).await;
+    }
+    let mut last = CommandError::PeerNotFound { peer };
+    for found in handle.find_peer(peer).await? {
+        match handle
+            .connect(transport_addr(&found).with(Protocol::P2p(peer)))
+            .await
+        {
+            Ok(connected) => return Ok(connected),
+            Err(CommandError::Stopped) => return Err(CommandError::Stopped),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// `swarm/disconnect?arg=<multiaddr>/p2p/<id>` (repeatable): closes every connection to each
