@@ -58,9 +58,15 @@ struct Helia {
 
 impl Helia {
     fn start() -> Helia {
+        Helia::start_with(&[])
+    }
+
+    /// Starts with extra argv (`--dht-client`).
+    fn start_with(args: &[&str]) -> Helia {
         let cache = test_cache().join("npm");
         let mut child = Command::new(node_bin())
             .arg(cache.join("helia_peer.mjs"))
+            .args(args)
             .current_dir(&cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -138,25 +144,6 @@ impl Helia {
         assert_eq!(w[2], len.to_string());
         (w[1].clone(), w[3].clone())
     }
-
-    #[allow(dead_code)] // used by the DHT tests below
-    /// Providers Helia finds for `cid` (stops after `n`).
-    fn findprovs(&mut self, cid: &str, n: usize) -> Vec<String> {
-        let cmd = format!("findprovs {cid} {n}");
-        writeln!(self.stdin, "{cmd}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut provs = Vec::new();
-        loop {
-            let line = self.next_line(&cmd);
-            if let Some(p) = line.strip_prefix("provider ") {
-                provs.push(p.to_string());
-            } else if line == "findprovs done" {
-                return provs;
-            } else {
-                panic!("Helia `{cmd}` answered {line:?}");
-            }
-        }
-    }
 }
 
 impl Drop for Helia {
@@ -180,14 +167,20 @@ fn chorus_cats_a_multi_block_file_added_by_helia() {
     let mut helia = Helia::start();
     let len = 3_500_000; // 1 MiB chunks: 4 raw leaves under a dag-pb root
     let (cid, _sha) = helia.add(len, 51);
-    assert!(cid.starts_with("bafy"), "Helia's unixfs default is CIDv1: {cid}");
+    assert!(
+        cid.starts_with("bafy"),
+        "Helia's unixfs default is CIDv1: {cid}"
+    );
 
     let repo = server_repo();
     repo.ok(&["bootstrap", "add", &helia.listen[0]]);
     let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let got = repo.ok_bytes(&["cat", &cid]);
     assert_eq!(got.len(), len);
-    assert!(got == pseudo_random(len, 51), "chorus cat differs from Helia's file");
+    assert!(
+        got == pseudo_random(len, 51),
+        "chorus cat differs from Helia's file"
+    );
     drop(daemon);
 }
 
@@ -198,7 +191,10 @@ fn helia_fetches_a_multi_block_file_added_by_chorus() {
     let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let data = pseudo_random(3_000_000, 52);
     let f = write_file(repo.dir.path(), "c.bin", &data);
-    let cid = repo.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+    let cid = repo
+        .ok(&["add", "-Q", f.to_str().unwrap()])
+        .trim()
+        .to_string();
     assert!(cid.starts_with("Qm"), "kubo-default add is CIDv0: {cid}");
 
     let mut helia = Helia::start();
@@ -209,4 +205,50 @@ fn helia_fetches_a_multi_block_file_added_by_chorus() {
     assert!(got == data, "Helia's bytes differ from what chorus added");
     drop(helia);
     drop(daemon);
+}
+
+/// Helia announces a file to chorus A over the DHT; chorus B, whose only peer is A (which does
+/// not have the file), finds Helia through A's provider record and fetches from it over Bitswap.
+/// Helia's DHT is in client mode, so A's routing table never names it: before the announcement
+/// B cannot find it at all (checked), which shows the provider record is what leads B to Helia.
+#[test]
+fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
+    let a = server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let mut helia = Helia::start_with(&["--dht-client"]);
+    helia.call(&format!("dial {}", dial_addr(&daemon_a, &a_id)), "dialed");
+    let w = helia.call("waitdht", "dht");
+    assert_eq!(w[1], "1", "Helia's routing table holds A");
+    let len = 2_500_000;
+    let (cid, _) = helia.add(len, 53);
+
+    let b = server_repo();
+    let cfg = b.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("fetch_timeout_secs = 30"), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("fetch_timeout_secs = 30", "fetch_timeout_secs = 8"),
+    )
+    .unwrap();
+    b.ok(&["bootstrap", "add", &dial_addr(&daemon_a, &a_id)]);
+    let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    // Not announced yet: B has no way to Helia.
+    let err = b.fails(&["cat", &cid]);
+    assert!(err.contains("could not be retrieved"), "{err}");
+
+    helia.call(&format!("provide {cid}"), "provided");
+    let got = b.ok_bytes(&["cat", &cid]);
+    assert_eq!(got.len(), len);
+    assert!(
+        got == pseudo_random(len, 53),
+        "chorus B's bytes differ from Helia's file"
+    );
+    drop(daemon_b);
+    drop(helia);
+    drop(daemon_a);
+    // A only relayed the provider record; it never held the file (asked with A offline).
+    let out = a.run(&["block", "stat", &cid]);
+    assert!(!out.status.success(), "A has the root block");
 }

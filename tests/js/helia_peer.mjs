@@ -1,7 +1,9 @@
 // A real Helia node (helia 7, libp2p 3) as a Bitswap/DHT peer for the chorus interop tests,
 // driven by one command per stdin line; every answer is one stdout line.
 //
-// Usage: node helia_peer.mjs            (run from the npm cache dir, next to node_modules)
+// Usage: node helia_peer.mjs [--dht-client]   (run from the npm cache dir, next to node_modules)
+// --dht-client: the DHT runs in client mode (does not serve /ipfs/kad/1.0.0, so DHT servers do
+// not put this node in their routing tables; it can still query and provide).
 //
 // On start it prints `peer <peer-id>`, one `listen <multiaddr>` per listen address (loopback
 // only) and `ready`. Commands:
@@ -38,6 +40,7 @@ import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 
 const TIMEOUT_MS = 60_000
+const dhtClient = process.argv.includes('--dht-client')
 
 // Same generator as bin/tests/common/mod.rs `pseudo_random`.
 function pseudoRandom (len, seed) {
@@ -69,7 +72,7 @@ const helia = withBitswap(withLibp2pLight(createHeliaLight({
     ping: ping(),
     dht: kadDHT({
       protocol: '/ipfs/kad/1.0.0',
-      clientMode: false,
+      clientMode: dhtClient,
       // keep loopback addresses (the default mapper drops private ones)
       peerInfoMapper: passthroughMapper
     })
