@@ -198,12 +198,20 @@ async fn a_peering_peer_is_redialed_after_it_drops_the_connection() {
     let b_addr = b.tcp_addr().await;
     let b_id = b.id();
     let mut b_events = b.net.handle().subscribe();
-    let a = TestPeer::start(
-        NetworkConfig::loopback().with_peering(vec![b_addr], Duration::from_millis(100)),
+    // A listens nowhere, so B cannot dial it back: every connection is A's doing.
+    let config = NetworkConfig::loopback()
+        .with_listen(Vec::new())
+        .with_peering(vec![b_addr], Duration::from_millis(100));
+    let store = std::sync::Arc::new(chorus_storage::MemoryStore::new());
+    let a = chorus_node::network::Network::start(
+        libp2p::identity::Keypair::generate_ed25519(),
+        store,
+        config,
     )
-    .await;
-    let a_id = a.id();
-    let mut a_events = a.net.handle().subscribe();
+    .await
+    .unwrap();
+    let a_id = a.peer_id();
+    let mut a_events = a.handle().subscribe();
     // A dials B by itself at start.
     wait_for(
         &mut b_events,
@@ -211,8 +219,7 @@ async fn a_peering_peer_is_redialed_after_it_drops_the_connection() {
     )
     .await;
     assert!(
-        a.net
-            .handle()
+        a.handle()
             .peers()
             .await
             .unwrap()
@@ -231,12 +238,12 @@ async fn a_peering_peer_is_redialed_after_it_drops_the_connection() {
         |e| matches!(e, NetworkEvent::PeerConnected { peer } if *peer == b_id),
     )
     .await;
-    let peers = a.net.handle().peers().await.unwrap();
+    let peers = a.handle().peers().await.unwrap();
     assert!(
         peers.iter().any(|p| p.peer == b_id && p.outbound),
         "A redialed B"
     );
-    a.net.shutdown().await;
+    a.shutdown().await;
     b.net.shutdown().await;
 }
 
