@@ -31,6 +31,7 @@ import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { peerIdFromCID } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -134,7 +135,9 @@ async function run (cmd, args) {
       const max = Number(args[1] ?? 1)
       let n = 0
       for await (const p of helia.routing.findProviders(CID.parse(args[0]), { signal })) {
-        console.log(`provider ${p.id.toString()}`)
+        // Helia 7 names providers by their libp2p-key CID
+        const cid = CID.asCID(p.id)
+        console.log(`provider ${cid != null ? peerIdFromCID(cid).toString() : p.id.toString()}`)
         if (++n >= max) break
       }
       return 'findprovs done'
