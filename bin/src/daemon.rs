@@ -122,6 +122,7 @@ async fn serve(
             .await
             .context("cannot start the libp2p network")?;
         ctx.set_fetcher(Arc::new(network.fetcher()));
+        ctx.set_network(network.handle());
         let info = network
             .handle()
             .swarm_info()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chorus_storage::{Blockstore, PinMode, Session, SledStore, StoreError};
+use chorus_storage::{Blockstore, Cid, PinMode, Session, SledStore, StoreError};
 use libp2p::identity::PublicKey;
 use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
@@ -251,6 +251,30 @@ impl NodeContext {
         match self.inner.network.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Announces new content (added, pinned or imported roots) to the DHT in the background
+    /// when online; a no-op offline. Never fails the caller: a full provide queue or a
+    /// stopped network is logged, and the reprovider announces pinned roots again later.
+    pub async fn announce(&self, cids: Vec<Cid>) {
+        let Some(network) = self.network() else {
+            return;
+        };
+        if cids.is_empty() {
+            return;
+        }
+        let wanted = cids.len();
+        match network.provide_later(cids).await {
+            Ok(accepted) if accepted < wanted => {
+                tracing::warn!(
+                    wanted,
+                    accepted,
+                    "provide queue full; the rest waits for the reprovider"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot queue provider records"),
         }
     }
 

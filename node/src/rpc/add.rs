@@ -261,6 +261,10 @@ pub(crate) async fn add(
         .await?;
         ctx.refresh_pin_metrics();
     }
+    if !only_hash {
+        ctx.announce(roots.iter().map(|(_, c, _)| *c).collect())
+            .await;
+    }
     drop(session);
     ndjson(&lines)
 }

@@ -81,6 +81,7 @@ pub(crate) async fn import(
     rest.drain().await;
     let mut lines = Vec::new();
     let fetcher = ctx.fetcher();
+    let imported_roots = roots.clone();
     for root in roots {
         let mut pin_error_msg = String::new();
         if pin_roots {
@@ -107,6 +108,7 @@ pub(crate) async fn import(
     if pin_roots {
         ctx.refresh_pin_metrics();
     }
+    ctx.announce(imported_roots).await;
     if stats {
         lines.push(ImportLine::Stats(StatsOut {
             block_count: blocks,

@@ -57,6 +57,7 @@ pub(crate) async fn add(State(ctx): State<NodeContext>, args: Args) -> Result<Re
     })
     .await?;
     ctx.refresh_pin_metrics();
+    ctx.announce(cids.clone()).await;
     ndjson(&[PinsOut {
         pins: cids.iter().map(Cid::to_string).collect(),
     }])
