@@ -110,8 +110,11 @@ async fn serve(
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
     // Every family (ours and the network's) is registered before the registry is shared.
-    let network_config =
-        network_config.map(|c| c.with_metrics(NetworkMetrics::register(&mut registry)));
+    // Queued provider records survive a restart in the repo.
+    let network_config = network_config.map(|c| {
+        c.with_metrics(NetworkMetrics::register(&mut registry))
+            .with_provide_queue_dir(paths.root().join("provide-queue"))
+    });
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
         .with_reported_version(config.api.reported_version.clone());

@@ -63,6 +63,12 @@ pub trait BlockFetcher: Send + Sync + 'static {
 
     /// Whether this fetcher can ask other peers (false: local store only).
     fn is_online(&self) -> bool;
+
+    /// Hint that `cids` will be asked for soon (a reader's upcoming in-range children), so a
+    /// network fetcher can start on them concurrently. Best effort; the default does nothing.
+    fn prefetch(&self, cids: &[Cid]) {
+        let _ = cids;
+    }
 }
 
 /// The offline fetcher: the local store and nothing else.
@@ -111,5 +117,9 @@ impl chorus_protocol::unixfs::BlockSource for FetcherSource {
         cid: &Cid,
     ) -> impl std::future::Future<Output = Result<Block, FetchError>> + Send {
         self.0.fetch(*cid)
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        self.0.prefetch(cids);
     }
 }

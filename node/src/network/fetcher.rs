@@ -44,9 +44,14 @@ impl BitswapFetcher {
             let Ok(permit) = self.prefetch_slots.clone().try_acquire_owned() else {
                 return;
             };
-            let fetch = self.fetch(*cid);
+            let (store, network, cid) = (self.store.clone(), self.network.clone(), *cid);
             tokio::spawn(async move {
-                let _ = fetch.await;
+                // Local blocks need no prefetch: an index lookup, not a read of the block.
+                let mh = *cid.hash();
+                let present = tokio::task::spawn_blocking(move || store.has(&mh)).await;
+                if !matches!(present, Ok(Ok(true))) {
+                    let _ = network.fetch(cid).await;
+                }
                 drop(permit);
             });
         }
@@ -71,5 +76,9 @@ impl BlockFetcher for BitswapFetcher {
 
     fn is_online(&self) -> bool {
         self.network.is_running()
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        BitswapFetcher::prefetch(self, cids);
     }
 }
