@@ -144,6 +144,24 @@ impl Helia {
         assert_eq!(w[2], len.to_string());
         (w[1].clone(), w[3].clone())
     }
+
+    /// Providers Helia finds for `cid` (stops after `n`).
+    fn findprovs(&mut self, cid: &str, n: usize) -> Vec<String> {
+        let cmd = format!("findprovs {cid} {n}");
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut provs = Vec::new();
+        loop {
+            let line = self.next_line(&cmd);
+            if let Some(p) = line.strip_prefix("provider ") {
+                provs.push(p.to_string());
+            } else if line == "findprovs done" {
+                return provs;
+            } else {
+                panic!("Helia `{cmd}` answered {line:?}");
+            }
+        }
+    }
 }
 
 impl Drop for Helia {
@@ -251,4 +269,42 @@ fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
     // A only relayed the provider record; it never held the file (asked with A offline).
     let out = a.run(&["block", "stat", &cid]);
     assert!(!out.status.success(), "A has the root block");
+}
+
+/// `chorus routing provide|findprovs` against Helia's DHT, each way.
+#[test]
+fn chorus_and_helia_find_each_other_as_providers_with_the_routing_commands() {
+    let repo = server_repo();
+    let id = peer_id(&repo);
+    let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let mut helia = Helia::start();
+    helia.call(&format!("dial {}", dial_addr(&daemon, &id)), "dialed");
+    let w = helia.call("waitdht", "dht");
+    assert_eq!(w[1], "1", "Helia's routing table holds chorus");
+
+    // Helia announces; chorus finds Helia.
+    let (helia_cid, _) = helia.add(1_200_000, 55);
+    helia.call(&format!("provide {helia_cid}"), "provided");
+    let provs = repo.ok(&["routing", "findprovs", "-n", "1", &helia_cid]);
+    assert_eq!(
+        provs.lines().collect::<Vec<_>>(),
+        vec![helia.peer.as_str()],
+        "chorus's providers for {helia_cid}"
+    );
+
+    // chorus announces; Helia finds chorus.
+    let data = pseudo_random(1_300_000, 56);
+    let f = write_file(repo.dir.path(), "p.bin", &data);
+    let cid = repo
+        .ok(&["add", "-Q", f.to_str().unwrap()])
+        .trim()
+        .to_string();
+    repo.ok(&["routing", "provide", &cid]);
+    assert_eq!(
+        helia.findprovs(&cid, 1),
+        vec![id.clone()],
+        "Helia's providers for {cid}"
+    );
+    drop(helia);
+    drop(daemon);
 }
