@@ -308,3 +308,47 @@ fn chorus_and_helia_find_each_other_as_providers_with_the_routing_commands() {
     drop(helia);
     drop(daemon);
 }
+
+/// The mirror of the test above: chorus B announces a file to chorus A; Helia, connected only to
+/// A, finds B through A's provider record, dials it and fetches the file over Bitswap. B and
+/// Helia are both DHT clients, so neither is in any routing table: B can announce only to A, and
+/// only A's provider record tells Helia where B is.
+#[test]
+fn helia_finds_chorus_as_a_provider_through_the_dht_and_fetches_from_it() {
+    let a = server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let mut helia = Helia::start_with(&["--dht-client"]);
+    helia.call(&format!("dial {}", dial_addr(&daemon_a, &a_id)), "dialed");
+    let w = helia.call("waitdht", "dht");
+    assert_eq!(w[1], "1", "Helia's routing table holds A");
+
+    let b = Repo::init();
+    let b_id = peer_id(&b);
+    let cfg = b.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("routing = \"auto\""), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("routing = \"auto\"", "routing = \"dhtclient\""),
+    )
+    .unwrap();
+    b.ok(&["bootstrap", "add", &dial_addr(&daemon_a, &a_id)]);
+    let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let data = pseudo_random(2_200_000, 57);
+    let f = write_file(b.dir.path(), "m.bin", &data);
+    let cid = b.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
+    b.ok(&["routing", "provide", &cid]);
+
+    assert_eq!(
+        helia.findprovs(&cid, 1),
+        vec![b_id.clone()],
+        "Helia's providers for {cid}"
+    );
+    let got = helia_cat(&mut helia, b.dir.path(), &cid);
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "Helia's bytes differ from what chorus B added");
+    drop(helia);
+    drop(daemon_b);
+    drop(daemon_a);
+}
