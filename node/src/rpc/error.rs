@@ -14,7 +14,7 @@ use crate::fetch::FetchError;
 
 /// kubo's message when a command needs the network (`ErrNotOnline`).
 pub const OFFLINE_MESSAGE: &str =
-    "this action must be run in online mode, try running 'ipfs daemon' first";
+    "this action must be run in online mode, try running 'chorus daemon' first";
 
 /// go-ipfs-cmds error codes carried in the `Code` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
