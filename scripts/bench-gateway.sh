@@ -19,6 +19,8 @@ cargo build --release -p chorus --locked >&2
 chorus="${CARGO_TARGET_DIR:-$PWD/target}/release/chorus"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# nginx workers run as an unprivileged user: the served files must be world-readable.
+chmod 755 "$work"
 mkdir -p "$work/www"
 head -c 100000 /dev/urandom >"$work/www/small.bin"
 head -c 10000000 /dev/urandom >"$work/www/large.bin"
@@ -58,7 +60,12 @@ NGINX
 mkdir -p "$work/tmp"
 nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
-until curl -sf "http://127.0.0.1:$ng_port/small.bin" -o /dev/null; do sleep 0.1; done
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$ng_port/small.bin" -o /dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$ng_port/small.bin" -o /dev/null ||
+  { echo "nginx does not serve the files:" >&2; cat "$work/nginx-error.log" >&2; exit 1; }
 
 # run URL -> "requests_per_sec mb_per_sec"
 run() {

@@ -299,7 +299,7 @@ fn prometheus_scrapes_our_metrics_and_promtool_accepts_them() {
         .unwrap();
     let query = format!("http://127.0.0.1:{port}/api/v1/query?query=chorus_blockstore_blocks");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut last = String::new();
+    let mut last;
     let found = loop {
         let out = Command::new("curl").args(["-s", &query]).output().unwrap();
         last = String::from_utf8_lossy(&out.stdout).into_owned();
