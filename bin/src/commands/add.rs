@@ -258,8 +258,7 @@ fn import_reader(
         if n == 0 {
             break;
         }
-        let mut data = &buf[..n];
-        importer.push_into(&mut data, &mut blocks)?;
+        importer.push_into(&buf[..n], &mut blocks)?;
         sink.put_all(std::mem::take(&mut blocks))?;
         sink.bar.inc(n as u64);
         if n < buf.len() {
