@@ -16,4 +16,5 @@ export CHORUS_TEST_CACHE="$PWD/.cache"
 # Debug builds with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked "$@"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast "$@"
