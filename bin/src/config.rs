@@ -35,6 +35,16 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The libp2p network.
     pub swarm: SwarmConfig,
+    /// The blockstore.
+    pub datastore: DatastoreConfig,
+}
+
+/// `[datastore]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatastoreConfig {
+    /// Re-hash every block on read (kubo's `Datastore.HashOnRead`, off by default as in kubo).
+    pub hash_on_read: bool,
 }
 
 /// kubo's public bootstrap peers (`ipfs bootstrap add --default`), for joining the public
@@ -261,6 +271,12 @@ peering = {swarm_peering}
 routing = {swarm_routing}
 # Seconds the gateway, cat, get and pin add wait for a block from the network.
 fetch_timeout_secs = {fetch_timeout}
+
+[datastore]
+# Re-hash every block on read (kubo's Datastore.HashOnRead; off by default, as in kubo).
+# Blocks are always verified when written; `chorus repo verify` re-hashes everything on demand.
+# On, every read also detects disk corruption, at about 3x the CPU cost of a read.
+hash_on_read = {hash_on_read}
 "#,
             peer_id = q(&self.identity.peer_id),
             cid_version = self.import.cid_version,
@@ -279,6 +295,7 @@ fetch_timeout_secs = {fetch_timeout}
             swarm_peering = list(&self.swarm.peering),
             swarm_routing = q(&self.swarm.routing),
             fetch_timeout = self.swarm.fetch_timeout_secs,
+            hash_on_read = self.datastore.hash_on_read,
         )
     }
 }

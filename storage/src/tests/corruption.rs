@@ -86,3 +86,44 @@ fn damaged_payloads_are_reported_and_never_served() {
         assert_eq!(store.get(b.cid()).unwrap().as_ref(), Some(b));
     }
 }
+
+#[test]
+fn without_read_verification_reads_trust_stored_bytes_and_verify_still_finds_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::Config::default().with_verify_reads(false);
+    let store = SledStore::open_with(dir.path(), config).unwrap();
+    let flipped = raw_block(7, 50_000);
+    let truncated = raw_block(8, 50_000);
+    store
+        .put_many(&[flipped.clone(), truncated.clone()])
+        .unwrap();
+    store.flush().unwrap();
+    // Intact bytes read back as they were written.
+    assert_eq!(store.get(flipped.cid()).unwrap().unwrap(), flipped);
+
+    let path = |b: &crate::Block| store.inner.payloads.path(b.cid().hash());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path(&flipped))
+        .unwrap();
+    f.seek(SeekFrom::Start(99)).unwrap();
+    f.write_all(&[flipped.data()[99] ^ 1]).unwrap();
+    drop(f);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path(&truncated))
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+
+    // The length check still holds on every read: a truncated payload is absent.
+    assert!(store.get(truncated.cid()).unwrap().is_none());
+    // Same-length damage is what this mode trusts; `verify` is where it is found.
+    let report = store.verify().unwrap();
+    assert!(report.corrupt.contains(flipped.cid().hash()), "{report:?}");
+    assert!(
+        report.corrupt.contains(truncated.cid().hash()),
+        "{report:?}"
+    );
+    assert_eq!(report.corrupt.len(), 2, "{report:?}");
+}
