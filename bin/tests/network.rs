@@ -44,6 +44,7 @@ fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
     assert!(b.ok(&["bootstrap", "list"]).contains(&a_id));
     // B has nothing of the file; it must come over the network.
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    wait_connected(&b, &a_id);
     assert_eq!(b.ok_bytes(&["cat", &cid]), data, "cat through B's daemon");
     let ranged = b.ok_bytes(&["cat", "--offset", "2500000", "--length", "1000", &cid]);
     assert_eq!(ranged, &data[2_500_000..2_501_000]);
@@ -78,6 +79,7 @@ fn the_gateway_of_one_daemon_serves_content_held_by_another() {
     let b = server_repo();
     b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    wait_connected(&b, &a_id);
     let out = std::process::Command::new("curl")
         .args(["-s", "-f"])
         .arg(format!("http://{}/ipfs/{cid}", daemon_b.gateway))

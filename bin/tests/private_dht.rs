@@ -43,6 +43,7 @@ fn e_finds_a_through_provider_records_and_fetches_a_multi_level_dag() {
     let e = server_repo();
     let a_id = peer_id(&a);
     let _daemon_a = start_knowing(&a, Some(&b_addr));
+    wait_connected(&a, &b_id);
     let _daemon_c = start_knowing(&c, Some(&b_addr));
     let _daemon_d = start_knowing(&d, Some(&b_addr));
 
@@ -74,6 +75,7 @@ fn e_finds_a_through_provider_records_and_fetches_a_multi_level_dag() {
     }
 
     let _daemon_e = start_knowing(&e, Some(&b_addr));
+    wait_connected(&e, &b_id);
     assert_eq!(
         e.ok(&["bootstrap", "list"]).trim(),
         b_addr,

@@ -270,3 +270,20 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits until the daemon of `repo` reports a connection to `peer` (bootstrap dials run in the
+/// background after `Daemon is ready`).
+pub fn wait_connected(repo: &Repo, peer: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = repo.run(&["swarm", "peers"]);
+        if String::from_utf8_lossy(&out.stdout).contains(peer) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never connected to {peer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
