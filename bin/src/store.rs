@@ -5,10 +5,16 @@ use chorus_storage::SledStore;
 
 use crate::repo::RepoPaths;
 
-/// Opens (creating if needed) the store of `paths`; takes the repo lock.
+/// Opens (creating if needed) the store of `paths` with the config's `[datastore]` settings;
+/// takes the repo lock.
 pub fn open(paths: &RepoPaths) -> Result<SledStore> {
-    let dir = paths.store();
-    SledStore::open(&dir)
+    let settings = if paths.config().is_file() {
+        paths.load_config()?.datastore
+    } else {
+        crate::config::DatastoreConfig::default()
+    };
+    let config = chorus_storage::Config::default().with_verify_reads(settings.hash_on_read);
+    SledStore::open_with(paths.store(), config)
         .with_context(|| format!("cannot open the repo at {}", paths.root().display()))
 }
 

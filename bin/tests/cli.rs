@@ -334,3 +334,49 @@ fn second_process_gets_lock_error_naming_pid() {
     assert!(out.status.success());
     assert!(repo.ok(&["repo", "stat"]).contains("NumObjects"));
 }
+
+#[test]
+fn hash_on_read_catches_same_length_corruption_that_verify_always_finds() {
+    let repo = Repo::init();
+    let data = pseudo_random(300_000, 61);
+    let f = write_file(repo.dir.path(), "c.bin", &data);
+    let cid = repo.ok(&["add", "-Q", "--raw-leaves", f.to_str().unwrap()]);
+    let cid = cid.trim();
+    // Flip one byte in one payload file, keeping its length.
+    let blocks = repo.path().join("store/blocks");
+    let victim = walk_files(&blocks)
+        .into_iter()
+        .find(|p| std::fs::metadata(p).unwrap().len() == 262_144)
+        .expect("the first 256 KiB leaf is a payload file");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+    // Default (kubo's HashOnRead=false): reads trust stored bytes; verify finds the damage.
+    assert!(repo.run(&["cat", cid]).status.success());
+    let out = repo.run(&["repo", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 corrupt"));
+    // With hash_on_read, the read itself refuses the damaged block.
+    let cfg = repo.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("hash_on_read = false", "hash_on_read = true"),
+    )
+    .unwrap();
+    let err = repo.fails(&["cat", cid]);
+    assert!(err.contains("corrupt"), "{err}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
