@@ -44,7 +44,10 @@ async fn fetches_a_multi_level_file_from_a_connected_peer() {
         .find_map(|l| l.strip_prefix("chorus_network_blocks_received_total "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no received counter in {text}"));
-    assert!(received >= blocks, "received {received} of {blocks}: {text}");
+    assert!(
+        received >= blocks,
+        "received {received} of {blocks}: {text}"
+    );
     assert!(
         text.contains("libp2p_swarm_connections_established_total"),
         "{text}"
