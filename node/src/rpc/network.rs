@@ -227,11 +227,7 @@ pub(crate) async fn swarm_connect(
     let handle = online(&ctx)?;
     let mut strings = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        let Some(expected) = peer_of(&addr) else {
-            return Err(ApiError::Failed(format!(
-                "invalid peer address {addr}: it must end in /p2p/<peer id>"
-            )));
-        };
+        let expected = required_peer(&addr)?;
         match connect_one(&handle, addr, expected).await {
             Ok(peer) => strings.push(format!("connect {peer} success")),
             Err(CommandError::Stopped) => return Err(ApiError::Offline),
@@ -239,6 +235,15 @@ pub(crate) async fn swarm_connect(
         }
     }
     Ok(Json(Strings { strings }))
+}
+
+/// The peer an address names, or kubo's error for an address without `/p2p/<id>`.
+fn required_peer(addr: &Multiaddr) -> Result<PeerId, ApiError> {
+    peer_of(addr).ok_or_else(|| {
+        ApiError::Failed(format!(
+            "invalid peer address {addr}: it must end in /p2p/<peer id>"
+        ))
+    })
 }
 
 /// Dials `addr`; a bare `/p2p/<id>` is first looked up (open connections, else the DHT) and
@@ -276,11 +281,7 @@ pub(crate) async fn swarm_disconnect(
     let handle = online(&ctx)?;
     let mut strings = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        let Some(peer) = peer_of(&addr) else {
-            return Err(ApiError::Failed(format!(
-                "invalid peer address {addr}: it must end in /p2p/<peer id>"
-            )));
-        };
+        let peer = required_peer(&addr)?;
         match handle.disconnect(peer).await {
             Ok(()) => strings.push(format!("disconnect {peer} success")),
             Err(CommandError::Stopped) => return Err(ApiError::Offline),
