@@ -10,7 +10,7 @@ APT_PACKAGES=(
   build-essential pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libavfilter-dev
   libavdevice-dev libswscale-dev
-  ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light curl jq psmisc bc
+  ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light curl jq psmisc bc chromium
 )
 
 missing=()

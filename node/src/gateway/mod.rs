@@ -6,6 +6,7 @@ mod conditional;
 mod content_type;
 mod error;
 mod listing;
+mod player;
 mod range;
 mod request;
 
@@ -23,6 +24,7 @@ use futures::TryStreamExt;
 pub use conditional::{IMMUTABLE_CACHE_CONTROL, if_none_match_matches};
 pub use content_type::{from_extension, sniff};
 pub use error::GatewayError;
+pub use player::{HLSJS_BUNDLE, HLSJS_BUNDLE_NAME, hlsjs_version};
 pub use range::{RangeOutcome, parse_range};
 pub use request::{
     CAR_MEDIA_TYPE, CarParams, ContentPath, DagScope, EntityBytes, RAW_MEDIA_TYPE, ResponseFormat,
@@ -90,6 +92,7 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
         .route("/ipfs/{*path}", get(serve_ipfs).options(preflight))
         .route("/ipfs", get(missing_cid))
         .route("/ipfs/", get(missing_cid))
+        .merge(player::routes())
         .fallback(not_found)
         .with_state(GatewayState { ctx, config })
         .layer(from_fn_with_state(tracker, track))
