@@ -1,0 +1,188 @@
+//! The transport limit the network benchmark compares Bitswap against: how fast one plain
+//! rust-libp2p stream moves bytes between two processes on loopback, over TCP + noise + yamux
+//! and over QUIC-v1, with the same libp2p version and transport defaults as the chorus swarm.
+//!
+//! ```text
+//! cargo run --release -p chorus-protocol --example stream_limit -- [SIZE_MIB]   # default 256
+//! ```
+//!
+//! The process spawns a copy of itself as the listener (a second process, as two nodes would
+//! be), dials it once per transport, opens one stream, writes `SIZE_MIB` MiB, half-closes and
+//! waits for the listener to acknowledge the byte count. Printed per transport:
+//! `stream <tcp|quic> <MiB> MiB in <s> s = <MB/s> MB/s`. The clock covers opening the stream,
+//! the write and the acknowledgement (not the connection's dial and handshake), so it is the
+//! ceiling for a transfer over an established connection, which is what a Bitswap fetch
+//! between two connected nodes is. Only 127.0.0.1 is ever dialed.
+
+use std::error::Error;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, multiaddr::Protocol, noise, tcp, yamux};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The benchmark's own protocol name.
+const PROTOCOL: StreamProtocol = StreamProtocol::new("/chorus/stream-limit/1.0.0");
+
+/// Bytes per write: 1 MiB, large enough that per-call overhead is negligible next to the
+/// transport's own framing (yamux splits into 16 KiB frames, QUIC into packets).
+const WRITE_SIZE: usize = 1024 * 1024;
+
+/// Default transfer, matching the network benchmark's default file (256 MiB).
+const DEFAULT_SIZE_MIB: usize = 256;
+
+/// How long a connection may sit idle before libp2p closes it; longer than any run here.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Builds a swarm with the transports of the chorus node (TCP with nodelay + noise + yamux
+/// defaults, QUIC-v1 defaults) and only the plain-stream behaviour.
+fn swarm() -> Result<Swarm<libp2p_stream::Behaviour>, Box<dyn Error>> {
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build())
+}
+
+/// The listener process: prints `peer <id>`, then `listen <addr>` per address, then `ready`;
+/// for each inbound stream reads to the end and answers with the byte count (8 bytes, big
+/// endian). Exits when stdin closes.
+async fn listen() -> Result<(), Box<dyn Error>> {
+    let mut swarm = swarm()?;
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    swarm.listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse()?)?;
+    let mut incoming = swarm.behaviour().new_control().accept(PROTOCOL)?;
+    println!("peer {}", swarm.local_peer_id());
+    let mut bound = 0;
+    while bound < 2 {
+        if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } =
+            swarm.select_next_some().await
+        {
+            println!("listen {address}");
+            bound += 1;
+        }
+    }
+    println!("ready");
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; WRITE_SIZE];
+                let mut total: u64 = 0;
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) => break,
+                        Ok(n) => total += n as u64,
+                        Err(e) => {
+                            eprintln!("listener: read failed: {e}");
+                            return;
+                        }
+                    }
+                }
+                if let Err(e) = stream.write_all(&total.to_be_bytes()).await {
+                    eprintln!("listener: ack failed: {e}");
+                }
+                let _ = stream.close().await;
+            });
+        }
+    });
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            _ = swarm.select_next_some() => {}
+            line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return Ok(()) },
+        }
+    }
+}
+
+/// Dials `peer` at `addr` from a fresh swarm (so the stream can only use this transport), and
+/// pushes `bytes` over one new stream; returns the seconds it took.
+async fn push(peer: PeerId, addr: Multiaddr, bytes: usize) -> Result<f64, Box<dyn Error>> {
+    let mut swarm = swarm()?;
+    let mut control = swarm.behaviour().new_control();
+    swarm.dial(addr.with(Protocol::P2p(peer)))?;
+    let driver = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    // Warm-up: a tiny stream waits for the connection, so the timed one measures transfer.
+    let mut ack = [0u8; 8];
+    let mut warm = control.open_stream(peer, PROTOCOL).await?;
+    warm.close().await?;
+    warm.read_exact(&mut ack).await?;
+
+    let chunk = vec![0x5au8; WRITE_SIZE];
+    let start = Instant::now();
+    let mut stream = control.open_stream(peer, PROTOCOL).await?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(WRITE_SIZE);
+        stream.write_all(&chunk[..n]).await?;
+        left -= n;
+    }
+    stream.close().await?;
+    stream.read_exact(&mut ack).await?;
+    let secs = start.elapsed().as_secs_f64();
+    driver.abort();
+    let got = u64::from_be_bytes(ack);
+    if got != bytes as u64 {
+        return Err(format!("listener received {got} bytes, {bytes} sent").into());
+    }
+    Ok(secs)
+}
+
+/// The dialer process: starts the listener, then measures each transport in turn.
+async fn dial(size_mib: usize) -> Result<(), Box<dyn Error>> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--listen")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no listener stdout")?).lines();
+    let mut peer = None;
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    while let Some(line) = lines.next_line().await? {
+        match line.split_once(' ') {
+            Some(("peer", id)) => peer = Some(id.parse::<PeerId>()?),
+            Some(("listen", addr)) => addrs.push(addr.parse()?),
+            _ if line == "ready" => break,
+            _ => {}
+        }
+    }
+    let peer = peer.ok_or("listener printed no peer id")?;
+
+    let bytes = size_mib * 1024 * 1024;
+    for (name, is_quic) in [("tcp", false), ("quic", true)] {
+        let addr = addrs
+            .iter()
+            .find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == is_quic)
+            .ok_or_else(|| format!("listener has no {name} address"))?
+            .clone();
+        let secs = push(peer, addr, bytes).await?;
+        println!(
+            "stream {name} {size_mib} MiB in {secs:.2} s = {:.1} MB/s",
+            bytes as f64 / 1e6 / secs
+        );
+    }
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let arg = std::env::args().nth(1);
+    match arg.as_deref() {
+        Some("--listen") => listen().await,
+        Some(n) => dial(n.parse().map_err(|_| "usage: stream_limit [SIZE_MIB]")?).await,
+        None => dial(DEFAULT_SIZE_MIB).await,
+    }
+}
