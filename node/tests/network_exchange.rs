@@ -7,7 +7,7 @@ mod network_common;
 
 use std::time::Duration;
 
-use chorus_node::network::{NetworkConfig, NetworkEvent, NetworkMetrics};
+use chorus_node::network::{KadMode, NetworkConfig, NetworkEvent, NetworkMetrics};
 use chorus_node::{BlockFetcher, FetchError};
 use chorus_storage::{Block, HashAlg, codec};
 use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
@@ -383,4 +383,71 @@ async fn queued_announcements_wait_for_peers_and_survive_a_restart() {
     }
     a.shutdown().await;
     b.net.shutdown().await;
+}
+
+/// A fetch started while no peer is connected (as when a read races the bootstrap dial)
+/// completes as soon as a peer that has the block connects, not after the fetch timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_started_before_any_connection_completes_when_a_provider_connects() {
+    // Far longer than the hang guard: a fetch that waits for its timeout fails the test.
+    let long = Duration::from_secs(600);
+    let a = TestPeer::new().await;
+    let b = TestPeer::start(NetworkConfig::loopback().with_fetch_timeout(long)).await;
+    let data = test_bytes(64 * 1024, 7);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+    assert!(b.net.handle().peers().await.unwrap().is_empty());
+
+    let handle = b.net.handle();
+    let mut fetch = Box::pin(handle.fetch(root));
+    // Polling queues the fetch command; the actor handles commands in order, so once the
+    // next one answers, the want was registered while B had no peer.
+    assert!(futures::poll!(fetch.as_mut()).is_pending());
+    assert!(handle.peers().await.unwrap().is_empty());
+
+    connect(&b, &a).await;
+    let block = tokio::time::timeout(network_common::HANG_GUARD, fetch)
+        .await
+        .expect("the fetch waited for its timeout after the provider connected")
+        .unwrap();
+    assert_eq!(*block.cid(), root);
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+/// A fetch started while B knows nobody, so its first provider search had no DHT peer to
+/// ask, searches again as soon as B's DHT has a peer: B then connects only to M, which lacks
+/// the block but holds A's provider record, and the fetch reaches A within a timeout shorter
+/// than the session's periodic provider retry (the retry alone would come too late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_started_before_any_connection_finds_providers_once_the_dht_has_peers() {
+    let timeout = chorus_protocol::bitswap::session::DEFAULT_PROVIDER_RETRY / 2;
+    // A and B are DHT clients, so M's routing table names neither: their DHT bootstrap
+    // queries cannot stumble on each other, only the provider record leads B to A.
+    let a = TestPeer::start(NetworkConfig::loopback().with_kad_mode(KadMode::Client)).await;
+    let m = TestPeer::new().await;
+    let b = TestPeer::start(
+        NetworkConfig::loopback()
+            .with_kad_mode(KadMode::Client)
+            .with_fetch_timeout(timeout),
+    )
+    .await;
+    let data = test_bytes(16 * 1024, 8);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+    connect(&a, &m).await;
+    a.net.handle().provide(root).await.unwrap();
+
+    let handle = b.net.handle();
+    let mut fetch = Box::pin(handle.fetch(root));
+    assert!(futures::poll!(fetch.as_mut()).is_pending());
+    assert!(handle.peers().await.unwrap().is_empty());
+
+    connect(&b, &m).await;
+    let block = tokio::time::timeout(network_common::HANG_GUARD, fetch)
+        .await
+        .expect("hang guard")
+        .expect("the fetch found A through M's provider record before timing out");
+    assert_eq!(*block.cid(), root);
+    for n in [b, m, a] {
+        n.net.shutdown().await;
+    }
 }

@@ -402,6 +402,16 @@ impl Actor {
         }
     }
 
+    /// Peers in the routing tables of every DHT that runs.
+    fn dht_peers(&mut self) -> usize {
+        DHTS.iter()
+            .filter_map(|dht| {
+                let kad = self.kad_mut(*dht)?;
+                Some(kad.kbuckets().map(|b| b.num_entries()).sum::<usize>())
+            })
+            .sum()
+    }
+
     /// Starts a provider lookup of `cid` on every DHT.
     fn get_providers(&mut self, cid: &Cid) -> Vec<QueryKey> {
         if let Some(m) = &self.metrics {
@@ -613,6 +623,10 @@ impl Actor {
                 }
                 Action::FindProviders { cid } => {
                     debug!(%cid, "looking up providers");
+                    if self.dht_peers() == 0 {
+                        // Nobody to ask: retried when the DHT gains a peer.
+                        self.session.search_unrouted(&cid);
+                    }
                     for q in self.get_providers(&cid) {
                         self.provider_searches.insert(q, cid);
                     }
@@ -932,8 +946,10 @@ impl Actor {
                 return;
             }
             kad::Event::RoutingUpdated { .. } => {
-                // Announcements waiting for a DHT peer may go now.
+                // Announcements and provider searches waiting for a DHT peer may go now.
                 self.pump_provides();
+                let actions = self.session.dht_peer_added(Instant::now());
+                self.apply(actions);
                 return;
             }
             other => {
@@ -1052,7 +1068,7 @@ impl Actor {
         if let Some(cid) = self.provider_searches.get(&key).copied() {
             for peer in providers.iter().copied().filter(|p| *p != local) {
                 if self.swarm.is_connected(&peer) {
-                    let actions = self.session.add_peer(peer);
+                    let actions = self.session.add_provider(&cid, peer, Instant::now());
                     self.apply(actions);
                 } else {
                     // Dial now, while the query still holds the provider's addresses.

@@ -112,6 +112,9 @@ struct Want {
     fetching: Option<(PeerId, Instant)>,
     /// When providers were last looked up.
     searched: Option<Instant>,
+    /// The last provider search had no DHT peer to ask (it found nothing by construction),
+    /// so it is repeated as soon as the DHT gains one.
+    unrouted: bool,
 }
 
 /// One fetch session: a set of peers and the CIDs wanted from them.
@@ -158,6 +161,7 @@ impl Session {
             exhausted: HashSet::new(),
             fetching: None,
             searched: None,
+            unrouted: false,
         };
         let mut actions = Vec::new();
         if self.peers.is_empty() {
@@ -192,6 +196,47 @@ impl Session {
         }
         sort_actions(&mut actions);
         actions
+    }
+
+    /// A DHT lookup named `peer` as a provider of `cid`. A new peer joins as with
+    /// [`add_peer`](Self::add_peer); a session peer that said DONT_HAVE earlier (or was not
+    /// asked) is taken at the record's word, as if it had said HAVE: it may have the block now.
+    pub fn add_provider(&mut self, cid: &Cid, peer: PeerId, now: Instant) -> Vec<Action> {
+        if !self.peers.contains(&peer) {
+            return self.add_peer(peer);
+        }
+        if let Some(want) = self.wants.get_mut(cid) {
+            want.exhausted.remove(&peer);
+            want.asked.insert(peer);
+        }
+        self.on_have(peer, cid, now)
+    }
+
+    /// The provider search for `cid` just requested could not ask anyone: the DHT knows no
+    /// peer yet. It does not count as a search, so the next chance (a DHT peer appearing,
+    /// see [`dht_peer_added`](Self::dht_peer_added), or everyone saying DONT_HAVE) searches
+    /// at once instead of after [`SessionConfig::provider_retry`].
+    pub fn search_unrouted(&mut self, cid: &Cid) {
+        if let Some(want) = self.wants.get_mut(cid) {
+            want.searched = None;
+            want.unrouted = true;
+        }
+    }
+
+    /// The DHT gained a peer: repeats, now, the provider searches that had nobody to ask,
+    /// for wants still without a source. (A fetch started before the first connection would
+    /// otherwise wait for the periodic retry.)
+    pub fn dht_peer_added(&mut self, now: Instant) -> Vec<Action> {
+        let mut cids: Vec<Cid> = self
+            .wants
+            .iter()
+            .filter(|(_, w)| w.unrouted && w.fetching.is_none() && w.haves.is_empty())
+            .map(|(c, _)| *c)
+            .collect();
+        cids.sort();
+        cids.into_iter()
+            .flat_map(|cid| self.search(cid, now))
+            .collect()
     }
 
     /// A peer left: blocks it was fetching move to the next candidate.
@@ -359,6 +404,7 @@ impl Session {
             return Vec::new();
         }
         want.searched = Some(now);
+        want.unrouted = false;
         vec![Action::FindProviders { cid }]
     }
 
@@ -488,6 +534,59 @@ mod tests {
         );
         // Not again before the retry interval.
         assert!(s.tick(t0 + Duration::from_millis(1)).is_empty());
+    }
+
+    #[test]
+    fn a_search_without_dht_peers_is_repeated_when_the_dht_gains_one() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(100);
+        let mut s = session();
+        assert_eq!(
+            s.want(cid(1), t0),
+            vec![Action::FindProviders { cid: cid(1) }]
+        );
+        // Nothing to repeat while the search counts.
+        assert!(s.dht_peer_added(t1).is_empty());
+        s.search_unrouted(&cid(1));
+        // A peer without the block joins and says so: search again at once ...
+        let m = PeerId::random();
+        s.add_peer(m);
+        assert_eq!(
+            s.on_dont_have(m, &cid(1), t1),
+            vec![Action::FindProviders { cid: cid(1) }]
+        );
+        // ... and likewise when the DHT gains a peer after another unrouted search.
+        s.search_unrouted(&cid(1));
+        assert_eq!(
+            s.dht_peer_added(t1),
+            vec![Action::FindProviders { cid: cid(1) }]
+        );
+        // A routed search counts: no repeat before the retry interval.
+        assert!(s.dht_peer_added(t1).is_empty());
+        assert!(s.on_dont_have(m, &cid(1), t1).is_empty());
+    }
+
+    #[test]
+    fn a_provider_that_said_dont_have_is_asked_for_the_block() {
+        let t0 = Instant::now();
+        let a = PeerId::random();
+        let mut s = session();
+        s.add_peer(a);
+        s.want(cid(1), t0);
+        s.on_dont_have(a, &cid(1), t0);
+        assert_eq!(s.add_provider(&cid(1), a, t0), vec![want_block(cid(1), a)]);
+        // A new peer found as a provider joins like any new peer: asked for what is not
+        // being fetched yet.
+        s.want(cid(2), t0);
+        let b = PeerId::random();
+        assert_eq!(
+            s.add_provider(&cid(1), b, t0),
+            vec![Action::Want {
+                cid: cid(2),
+                peers: vec![b],
+                want_type: WantType::Have
+            }]
+        );
     }
 
     #[test]
