@@ -31,6 +31,7 @@ use super::handle::{Command, ConnectedPeer};
 use super::metrics::NetworkMetrics;
 use super::peering::Peering;
 use super::provide_queue::ProvideQueue;
+use super::reprovide::{self, ActorRequest, DhtKind};
 use super::serve::{Answer, lookup};
 use crate::context::SwarmInfo;
 use crate::fetch::FetchError;
@@ -145,6 +146,11 @@ pub(crate) struct Actor {
     lookups: JoinSet<(Task, Answer)>,
     stores: JoinSet<Stored>,
     startup: Option<Startup>,
+    /// The reprovider's requests (see [`ActorRequest`]); closed when it does not run.
+    reprovide: mpsc::Receiver<ActorRequest>,
+    reprovide_open: bool,
+    reprovide_lookups: HashMap<QueryKey, oneshot::Sender<Vec<kad::PeerInfo>>>,
+    routing_waiters: Vec<oneshot::Sender<()>>,
 }
 
 /// What the actor is built from.
@@ -162,6 +168,7 @@ pub(crate) struct ActorParts {
     pub(crate) queue: ProvideQueue,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
+    pub(crate) reprovide: mpsc::Receiver<ActorRequest>,
 }
 
 /// The DHT key of `cid`: its multihash (provider records are keyed by multihash, so CIDv0
@@ -209,6 +216,10 @@ impl Actor {
                 errors: Vec::new(),
                 ready: parts.ready,
             }),
+            reprovide: parts.reprovide,
+            reprovide_open: true,
+            reprovide_lookups: HashMap::new(),
+            routing_waiters: Vec::new(),
         };
         for addr in parts.announce {
             actor.swarm.add_external_address(addr);
@@ -232,6 +243,10 @@ impl Actor {
                     Some(command) => self.on_command(command),
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                request = self.reprovide.recv(), if self.reprovide_open => match request {
+                    Some(request) => self.on_reprovide(request),
+                    None => self.reprovide_open = false,
+                },
                 Some(done) = self.lookups.join_next(), if !self.lookups.is_empty() => {
                     match done {
                         Ok((task, answer)) => self.answer(task, answer),
@@ -316,6 +331,11 @@ impl Actor {
             }
             Command::FindProviders { cid, limit, reply } => {
                 let queries = self.get_providers(&cid);
+                if queries.is_empty() {
+                    // No DHT runs: nobody to ask.
+                    let _ = reply.send(Vec::new());
+                    return;
+                }
                 let op = self.op_id();
                 for q in &queries {
                     self.find_queries.insert(*q, op);
@@ -490,6 +510,67 @@ impl Actor {
         Ok(())
     }
 
+    /// Answers the reprovider (see [`ActorRequest`]).
+    fn on_reprovide(&mut self, request: ActorRequest) {
+        match request {
+            ActorRequest::Routing { reply } => {
+                let local = *self.swarm.local_peer_id();
+                let mut dhts = Vec::new();
+                for (dht, kind) in [(Dht::Wan, DhtKind::Wan), (Dht::Lan, DhtKind::Lan)] {
+                    if let Some(kad) = self.kad_mut(dht) {
+                        dhts.push(reprovide::dht_view(kind, kad, &local));
+                    }
+                }
+                let addrs = self.swarm.external_addresses().cloned().collect();
+                let _ = reply.send(reprovide::RoutingView { dhts, addrs });
+            }
+            ActorRequest::WaitForPeers { reply } => {
+                let known: usize = DHTS
+                    .iter()
+                    .filter_map(|dht| {
+                        let kad = self.kad_mut(*dht)?;
+                        Some(kad.kbuckets().map(|b| b.num_entries()).sum::<usize>())
+                    })
+                    .sum();
+                if known > 0 {
+                    let _ = reply.send(());
+                } else {
+                    self.routing_waiters.retain(|w| !w.is_closed());
+                    self.routing_waiters.push(reply);
+                }
+            }
+            ActorRequest::ClosestPeers { dht, key, reply } => {
+                let dht = match dht {
+                    DhtKind::Wan => Dht::Wan,
+                    DhtKind::Lan => Dht::Lan,
+                };
+                if let Some(kad) = self.kad_mut(dht) {
+                    let id = kad.get_closest_peers(key);
+                    self.reprovide_lookups.insert((dht, id), reply);
+                } else {
+                    let _ = reply.send(Vec::new());
+                }
+            }
+        }
+    }
+
+    /// Dials the peers a lookup found that we are not connected to, with the addresses it
+    /// found (the reprovider's streams then go over these connections).
+    fn dial_found(&mut self, peers: &[kad::PeerInfo]) {
+        for info in peers {
+            if self.swarm.is_connected(&info.peer_id) || info.addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(info.peer_id)
+                .addresses(info.addrs.clone())
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(peer = %info.peer_id, error = %e, "cannot dial a reprovide target");
+            }
+        }
+    }
+
     /// Dials a peering peer; a failure schedules the next attempt.
     fn dial_sticky(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         let opts = DialOpts::peer_id(peer)
@@ -622,6 +703,9 @@ impl Actor {
                     trace!(%cid, asked, ?want_type, "want sent");
                 }
                 Action::FindProviders { cid } => {
+                    if !self.dht_runs() {
+                        continue;
+                    }
                     debug!(%cid, "looking up providers");
                     if self.dht_peers() == 0 {
                         // Nobody to ask: retried when the DHT gains a peer.
@@ -946,6 +1030,9 @@ impl Actor {
                 return;
             }
             kad::Event::RoutingUpdated { .. } => {
+                for waiter in self.routing_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
                 // Announcements and provider searches waiting for a DHT peer may go now.
                 self.pump_provides();
                 let actions = self.session.dht_peer_added(Instant::now());
@@ -1009,7 +1096,12 @@ impl Actor {
                     Ok(ok) => ok.peers,
                     Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                 };
-                if step.last {
+                if step.last
+                    && let Some(reply) = self.reprovide_lookups.remove(&key)
+                {
+                    self.dial_found(&peers);
+                    let _ = reply.send(peers);
+                } else if step.last {
                     self.on_closest_peers(key, peers);
                 } else if let Some(op) = self
                     .find_peer_queries

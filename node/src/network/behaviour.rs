@@ -35,6 +35,9 @@ pub(crate) struct ChorusBehaviour {
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(crate) lan_kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) bitswap: bitswap::Behaviour,
+    /// Outbound streams of our own on the DHT protocols (the reprovider's ADD_PROVIDER
+    /// batches); accepts nothing inbound.
+    pub(crate) stream: libp2p_stream::Behaviour,
 }
 
 impl ChorusBehaviour {
@@ -71,6 +74,7 @@ impl ChorusBehaviour {
             kad,
             lan_kad: lan_kad.into(),
             bitswap: bitswap::Behaviour::new(bitswap::Config::default()),
+            stream: libp2p_stream::Behaviour::new(),
         }
     }
 
@@ -102,6 +106,9 @@ fn new_kad(
 ) -> kad::Behaviour<kad::store::MemoryStore> {
     let mut config = kad::Config::new(protocol);
     config.set_record_filtering(kad::StoreInserts::FilterBoth);
+    // The reprovider (`network::reprovide`) owns republishing: kad's own 12 h republish of
+    // every provided key does not scale and would duplicate the sweep.
+    config.set_provider_publication_interval(None);
     let store = kad::store::MemoryStore::with_config(
         peer_id,
         kad::store::MemoryStoreConfig {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 
 use super::metrics::NetworkMetrics;
+use super::reprovide::ReprovideConfig;
 
 /// TCP listen address of kubo's default `Addresses.Swarm`.
 pub const DEFAULT_TCP_LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
@@ -108,6 +109,8 @@ pub struct NetworkConfig {
     pub agent_version: String,
     /// Where to count (default: nowhere).
     pub metrics: Option<NetworkMetrics>,
+    /// The reprovider: interval (default 22 h), strategy (default `all`), pins.
+    pub reprovide: ReprovideConfig,
 }
 
 impl Default for NetworkConfig {
@@ -138,6 +141,7 @@ impl Default for NetworkConfig {
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             agent_version: concat!("chorus/", env!("CARGO_PKG_VERSION")).to_owned(),
             metrics: None,
+            reprovide: ReprovideConfig::default(),
         }
     }
 }
@@ -228,6 +232,14 @@ impl NetworkConfig {
     /// Counts into `metrics` (see [`NetworkMetrics::register`]).
     pub fn with_metrics(mut self, metrics: NetworkMetrics) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Reprovides as `reprovide` says (see [`ReprovideConfig`]; its state lives in the
+    /// provide queue's database, so set [`with_provide_queue_dir`](Self::with_provide_queue_dir)
+    /// for cycles that survive a restart).
+    pub fn with_reprovide(mut self, reprovide: ReprovideConfig) -> Self {
+        self.reprovide = reprovide;
         self
     }
 

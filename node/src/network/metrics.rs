@@ -2,6 +2,7 @@
 //! exchange's counters, registered per instance into the binary's registry.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use libp2p::metrics::{Metrics, Recorder};
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +35,16 @@ pub struct NetworkMetrics {
     pub(crate) fetches_in_flight: Gauge,
     /// CIDs waiting in the background provide queue.
     pub(crate) provide_queue: Gauge,
+    /// Keys the reprovider announced to at least one peer.
+    pub(crate) reprovide_keys: Counter,
+    /// Keyspace regions the reprovider swept.
+    pub(crate) reprovide_regions: Counter,
+    /// Reprovider failures: batches a peer did not take, unreadable keys, state errors.
+    pub(crate) reprovide_errors: Counter,
+    /// Duration of the last finished reprovide cycle, in seconds.
+    pub(crate) reprovide_cycle_seconds: Gauge<f64, AtomicU64>,
+    /// When the last reprovide cycle finished (Unix seconds; 0 before the first).
+    pub(crate) reprovide_last_completed: Gauge,
 }
 
 impl std::fmt::Debug for NetworkMetrics {
@@ -59,6 +70,11 @@ impl NetworkMetrics {
             peers: Gauge::default(),
             fetches_in_flight: Gauge::default(),
             provide_queue: Gauge::default(),
+            reprovide_keys: Counter::default(),
+            reprovide_regions: Counter::default(),
+            reprovide_errors: Counter::default(),
+            reprovide_cycle_seconds: Gauge::default(),
+            reprovide_last_completed: Gauge::default(),
         };
         let reg = registry
             .sub_registry_with_prefix(METRIC_PREFIX)
@@ -103,6 +119,31 @@ impl NetworkMetrics {
             "provide_queue",
             "CIDs waiting in the background provide queue",
             m.provide_queue.clone(),
+        );
+        reg.register(
+            "reprovide_keys",
+            "Keys the reprovider announced to at least one DHT peer",
+            m.reprovide_keys.clone(),
+        );
+        reg.register(
+            "reprovide_regions",
+            "Keyspace regions swept by the reprovider",
+            m.reprovide_regions.clone(),
+        );
+        reg.register(
+            "reprovide_errors",
+            "Reprovider failures (undelivered batches, unreadable keys, state errors)",
+            m.reprovide_errors.clone(),
+        );
+        reg.register(
+            "reprovide_cycle_seconds",
+            "Duration of the last finished reprovide cycle in seconds",
+            m.reprovide_cycle_seconds.clone(),
+        );
+        reg.register(
+            "reprovide_last_completed_timestamp_seconds",
+            "Unix time the last reprovide cycle finished (0 before the first)",
+            m.reprovide_last_completed.clone(),
         );
         m
     }

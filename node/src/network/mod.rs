@@ -11,6 +11,8 @@
 //!   does, dialing the providers found; timeout; CANCEL when the last caller drops); stores
 //!   fetched blocks; provides (now, or through a bounded background queue) and finds
 //!   providers and peers; keeps [`peering`] peers connected.
+//! - [`reprovide`]: the keyspace-sweeping reprovider (strategy `all | pinned | roots`, every
+//!   22 h by default), resumable across restarts.
 //! - [`NetworkHandle`]: commands and [`NetworkEvent`]s; [`BitswapFetcher`]: the gateway's
 //!   block source (local store first); [`NetworkMetrics`]: Prometheus families.
 //!
@@ -44,13 +46,14 @@ mod handle;
 mod metrics;
 pub mod peering;
 mod provide_queue;
+pub mod reprovide;
 mod serve;
 
 use std::sync::Arc;
 
 use chorus_storage::Blockstore;
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, tcp, yamux};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_PROVIDED_KEYS};
@@ -61,6 +64,7 @@ pub use fetcher::{BitswapFetcher, MAX_PREFETCHES};
 pub use handle::{ConnectedPeer, NetworkHandle};
 pub use metrics::NetworkMetrics;
 pub use provide_queue::QueueOpenError;
+pub use reprovide::{ReprovideConfig, ReprovideStatus, ReprovideStrategy};
 
 use actor::{Actor, ActorParts};
 use behaviour::ChorusBehaviour;
@@ -73,6 +77,8 @@ pub struct Network {
     handle: NetworkHandle,
     store: Arc<dyn Blockstore>,
     task: JoinHandle<()>,
+    reprovider: Option<JoinHandle<()>>,
+    reprovide_status: watch::Receiver<ReprovideStatus>,
 }
 
 impl Network {
@@ -87,6 +93,7 @@ impl Network {
     ) -> Result<Network, StartError> {
         let peer_id = keypair.public().to_peer_id();
         let behaviour = ChorusBehaviour::new(&keypair, &config);
+        let stream_control = behaviour.stream.new_control();
         let idle = config.idle_connection_timeout;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
@@ -156,6 +163,32 @@ impl Network {
             None => provide_queue::ProvideQueue::in_memory(config.provide_queue_capacity),
         };
 
+        // The reprovider keeps its state in the provide queue's database (a temporary one
+        // when the queue is in memory: still on disk, so a large work list costs no RAM).
+        let (reprovide_tx, reprovide_rx) = mpsc::channel(reprovide::ACTOR_REQUEST_CAPACITY);
+        let (status_tx, reprovide_status) = watch::channel(reprovide::initial_status());
+        let reprovide_db = match (config.reprovide.interval, queue.db()) {
+            (None, _) => None,
+            (Some(_), Some(db)) => Some(db),
+            (Some(_), None) => match sled::Config::new().temporary(true).open() {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reprovider disabled: no state database");
+                    None
+                }
+            },
+        };
+        let reprovider = reprovide_db.map(|db| reprovide::Reprovider {
+            config: config.reprovide.clone(),
+            store: store.clone(),
+            db,
+            actor: reprovide_tx,
+            control: stream_control,
+            local: peer_id,
+            metrics: config.metrics.clone(),
+            status: status_tx,
+        });
+
         let (tx, commands) = mpsc::channel(config.command_capacity.max(1));
         let (events, _) = broadcast::channel(DEFAULT_EVENT_CAPACITY);
         let (ready, ready_rx) = oneshot::channel();
@@ -173,6 +206,7 @@ impl Network {
             queue,
             listeners,
             ready,
+            reprovide: reprovide_rx,
         });
         let task = tokio::spawn(actor.run());
         let handle = NetworkHandle::new(tx, events, peer_id);
@@ -181,6 +215,8 @@ impl Network {
                 handle,
                 store,
                 task,
+                reprovider: reprovider.map(|r| tokio::spawn(r.run())),
+                reprovide_status,
             }),
             Ok(Err(e)) => {
                 handle.shutdown().await;
@@ -220,9 +256,20 @@ impl Network {
             .collect())
     }
 
-    /// Stops the actor and waits for its task to end (connections are closed as the swarm
-    /// is dropped).
+    /// The reprovider's progress, updated as it goes (initial values forever when
+    /// reproviding is disabled).
+    pub fn reprovide_status(&self) -> watch::Receiver<ReprovideStatus> {
+        self.reprovide_status.clone()
+    }
+
+    /// Stops the reprovider (its progress is saved after every run of keys) and the actor,
+    /// and waits for both tasks to end (connections are closed as the swarm is dropped).
     pub async fn shutdown(self) {
+        if let Some(r) = self.reprovider {
+            r.abort();
+            // Wait until the task dropped its handles to the state database.
+            let _ = r.await;
+        }
         self.handle.shutdown().await;
         if let Err(e) = self.task.await {
             tracing::warn!(error = %e, "network task ended abnormally");

@@ -84,6 +84,12 @@ impl ProvideQueue {
         Ok(queue)
     }
 
+    /// The database the queue persists in, shared with the reprovider's state; `None` for
+    /// an in-memory queue.
+    pub(crate) fn db(&self) -> Option<sled::Db> {
+        self.db.clone()
+    }
+
     /// CIDs waiting (not counting those being announced).
     pub(crate) fn len(&self) -> usize {
         self.waiting.len()
