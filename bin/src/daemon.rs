@@ -246,10 +246,11 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
         parse(swarm_addrs, "--swarm-addr")?
     };
     let kad_mode = match config.swarm.routing.as_str() {
-        "auto" | "dht" => Some(KadMode::Auto),
-        "dhtclient" => Some(KadMode::Client),
-        "dhtserver" => Some(KadMode::Server),
-        "none" => None,
+        "auto" | "dht" => KadMode::Auto,
+        "dhtclient" => KadMode::Client,
+        "dhtserver" => KadMode::Server,
+        // kubo's `none`: no DHT at all.
+        "none" => KadMode::Disabled,
         other => bail!("invalid swarm.routing {other:?} (auto, dht, dhtclient, dhtserver or none)"),
     };
     let net = NetworkConfig::default()
@@ -259,12 +260,9 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
             parse(&config.swarm.peering, "swarm.peering")?,
             chorus_node::network::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
         )
-        .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)));
-    Ok(match kad_mode {
-        Some(mode) => net.with_kad_mode(mode),
-        // No DHT: client mode answers no queries, and no LAN DHT either.
-        None => net.with_kad_mode(KadMode::Client).with_lan_dht(false),
-    })
+        .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)))
+        .with_kad_mode(kad_mode);
+    Ok(net)
 }
 
 async fn bind(addr: SocketAddr, router: axum::Router, what: &str) -> Result<HttpServer> {

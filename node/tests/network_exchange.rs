@@ -451,3 +451,42 @@ async fn a_fetch_started_before_any_connection_finds_providers_once_the_dht_has_
         n.net.shutdown().await;
     }
 }
+
+/// Routing `none` (kubo's `Routing.Type=none`) runs no DHT at all: no Kademlia protocol is
+/// spoken or announced, announcing and peer lookups fail clearly, provider lookups find
+/// nobody at once, and blocks still move over Bitswap between connected peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_none_runs_no_dht_but_still_exchanges_blocks() {
+    let a = TestPeer::new().await;
+    let b = TestPeer::start(NetworkConfig::loopback().with_kad_mode(KadMode::Disabled)).await;
+    let protocols = b.net.handle().swarm_info().await.unwrap().protocols;
+    assert!(
+        !protocols.iter().any(|p| p.contains("/kad/")),
+        "{protocols:?}"
+    );
+    assert!(protocols.iter().any(|p| p == "/ipfs/bitswap/1.2.0"));
+
+    let data = test_bytes(64 * 1024, 9);
+    let (root, _) = add_file(a.store.as_ref(), &data);
+    connect(&b, &a).await;
+    let err = b.net.handle().provide(root).await.unwrap_err();
+    assert!(err.to_string().contains("routing is disabled"), "{err}");
+    // A connected peer is known without a lookup; an unknown one needs the DHT.
+    assert!(b.net.handle().find_peer(a.id()).await.is_ok());
+    let stranger = libp2p::PeerId::random();
+    let err = b.net.handle().find_peer(stranger).await.unwrap_err();
+    assert!(err.to_string().contains("routing is disabled"), "{err}");
+    assert!(
+        b.net
+            .handle()
+            .find_providers(root, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let read = b.read_file(&root).await;
+    assert!(read == data, "bytes differ");
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

@@ -417,9 +417,15 @@ impl Actor {
     fn kad_mut(&mut self, dht: Dht) -> Option<&mut kad::Behaviour<kad::store::MemoryStore>> {
         let behaviour = self.swarm.behaviour_mut();
         match dht {
-            Dht::Wan => Some(&mut behaviour.kad),
+            Dht::Wan => behaviour.kad.as_mut(),
             Dht::Lan => behaviour.lan_kad.as_mut(),
         }
+    }
+
+    /// Whether any DHT runs (not with routing `none`).
+    fn dht_runs(&self) -> bool {
+        let behaviour = self.swarm.behaviour();
+        behaviour.kad.is_enabled() || behaviour.lan_kad.is_enabled()
     }
 
     /// Peers in the routing tables of every DHT that runs.
@@ -470,6 +476,10 @@ impl Actor {
     /// Records us as a provider of `cid` in every DHT and announces it in those with peers.
     /// On failure nothing is under way and `origin` comes back with the error.
     fn provide(&mut self, cid: Cid, origin: Origin) -> Result<(), (Origin, CommandError)> {
+        if !self.dht_runs() {
+            let what = format!("provide {cid}");
+            return Err((origin, CommandError::RoutingDisabled { what }));
+        }
         let mut queries = Vec::new();
         for dht in DHTS {
             let Some(kad) = self.kad_mut(dht) else {
@@ -603,6 +613,12 @@ impl Actor {
                 Some((*dht, kad.get_closest_peers(peer)))
             })
             .collect();
+        if queries.is_empty() {
+            let _ = reply.send(Err(CommandError::RoutingDisabled {
+                what: format!("find peer {peer}"),
+            }));
+            return;
+        }
         let op = self.op_id();
         for q in &queries {
             self.find_peer_queries.insert(*q, op);
@@ -916,7 +932,9 @@ impl Actor {
         } else {
             kad::Mode::Client
         };
-        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.set_mode(Some(mode));
+        }
     }
 
     fn listener_failed(&mut self, listener_id: ListenerId, reason: String) {
@@ -996,8 +1014,9 @@ impl Actor {
             m.record(&event);
         }
         if let identify::Event::Received { peer_id, info, .. } = event {
-            if info.protocols.contains(&KAD_PROTOCOL) {
-                let kad = &mut self.swarm.behaviour_mut().kad;
+            if info.protocols.contains(&KAD_PROTOCOL)
+                && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            {
                 for addr in &info.listen_addrs {
                     kad.add_address(&peer_id, addr.clone());
                 }

@@ -32,7 +32,8 @@ pub(crate) struct ChorusBehaviour {
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
-    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// The public DHT; off with [`KadMode::Disabled`].
+    pub(crate) kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) lan_kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) bitswap: bitswap::Behaviour,
     /// Outbound streams of our own on the DHT protocols (the reprovider's ADD_PROVIDER
@@ -53,25 +54,25 @@ impl ChorusBehaviour {
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
                 .with_agent_version(config.agent_version.clone()),
         );
+        let dht = config.kad_mode != KadMode::Disabled;
         let mode = match config.kad_mode {
-            KadMode::Auto => None,
+            KadMode::Auto | KadMode::Disabled => None,
             KadMode::Client => Some(kad::Mode::Client),
             KadMode::Server => Some(kad::Mode::Server),
         };
-        let kad = new_kad(peer_id, KAD_PROTOCOL, mode);
+        let kad = dht.then(|| new_kad(peer_id, KAD_PROTOCOL, mode));
         // kubo's LAN DHT serves from the start (no reachability check on a LAN).
         let lan_mode = match config.kad_mode {
             KadMode::Client => Some(kad::Mode::Client),
-            KadMode::Auto | KadMode::Server => Some(kad::Mode::Server),
+            KadMode::Auto | KadMode::Server | KadMode::Disabled => Some(kad::Mode::Server),
         };
-        let lan_kad = config
-            .lan_dht
-            .then(|| new_kad(peer_id, LAN_KAD_PROTOCOL, lan_mode));
+        let lan_kad =
+            (dht && config.lan_dht).then(|| new_kad(peer_id, LAN_KAD_PROTOCOL, lan_mode));
         ChorusBehaviour {
             limits: connection_limits::Behaviour::new(limits),
             identify,
             ping: ping::Behaviour::default(),
-            kad,
+            kad: kad.into(),
             lan_kad: lan_kad.into(),
             bitswap: bitswap::Behaviour::new(bitswap::Config::default()),
             stream: libp2p_stream::Behaviour::new(),
@@ -85,7 +86,9 @@ impl ChorusBehaviour {
             .iter()
             .map(|p| p.to_string())
             .collect();
-        protocols.extend(self.kad.protocol_names().iter().map(|p| p.to_string()));
+        if let Some(kad) = self.kad.as_ref() {
+            protocols.extend(kad.protocol_names().iter().map(|p| p.to_string()));
+        }
         if let Some(lan) = self.lan_kad.as_ref() {
             protocols.extend(lan.protocol_names().iter().map(|p| p.to_string()));
         }

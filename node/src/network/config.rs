@@ -60,6 +60,9 @@ pub enum KadMode {
     /// Answer queries from the start (kubo's `dhtserver`). Loopback networks need this: no
     /// external address is ever confirmed there.
     Server,
+    /// No DHT at all (kubo's `none`): neither Kademlia instance runs, so nothing is queried,
+    /// answered or announced; content moves only over Bitswap between connected peers.
+    Disabled,
 }
 
 /// Configuration of the network; see the constants for where each default comes from.

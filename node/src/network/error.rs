@@ -87,4 +87,10 @@ pub enum CommandError {
         /// The peer.
         peer: PeerId,
     },
+    /// The node runs without a DHT (routing `none`), so it cannot announce or look up.
+    #[error("routing is disabled (no DHT): cannot {what}")]
+    RoutingDisabled {
+        /// What was asked, e.g. `provide <cid>`.
+        what: String,
+    },
 }

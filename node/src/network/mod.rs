@@ -132,13 +132,16 @@ impl Network {
         for (peer, addr) in &bootstrap {
             let mut dial_addr = addr.clone();
             dial_addr.pop();
-            swarm.behaviour_mut().kad.add_address(peer, dial_addr);
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                kad.add_address(peer, dial_addr);
+            }
             if let Err(e) = swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
             }
         }
         if !bootstrap.is_empty()
-            && let Err(e) = swarm.behaviour_mut().kad.bootstrap()
+            && let Some(kad) = swarm.behaviour_mut().kad.as_mut()
+            && let Err(e) = kad.bootstrap()
         {
             tracing::warn!(error = ?e, "DHT bootstrap not started");
         }
