@@ -56,9 +56,8 @@
   }
 
   function show(info) {
-    var title = typeof info.title === 'string' && info.title !== ''
-      ? info.title
-      : 'Track ' + cid.slice(0, 12) + '\u2026';
+    var named = typeof info.title === 'string' && info.title !== '';
+    var title = named ? info.title : 'Track ' + cid.slice(0, 12) + '\u2026';
     document.title = title + ' \u2014 chorus';
     document.getElementById('title').textContent = title;
     var parts = [clock(info.duration)];
@@ -70,7 +69,7 @@
     document.getElementById('meta').textContent = parts.join(' \u00b7 ');
     if (info.download && typeof info.download.path === 'string') {
       var link = document.getElementById('download');
-      var name = title.replace(/[\\/:*?"<>|]/g, '_') + '.mp3';
+      var name = (named ? title.replace(/[\\/:*?"<>|]/g, '_') : cid) + '.mp3';
       link.href = base + info.download.path.split('/').map(encodeURIComponent).join('/') +
         '?filename=' + encodeURIComponent(name) + '&download=true';
       link.hidden = false;
