@@ -210,7 +210,7 @@ impl Reprovider {
         let strategy = self.config.strategy.name();
         match progress {
             None => {
-                self.publish(state, None, 0);
+                self.publish(state, None, None);
                 tokio::time::sleep(self.config.initial_delay).await;
                 self.begin(state).await
             }
@@ -229,7 +229,7 @@ impl Reprovider {
                     self.sweep(state).await
                 }
                 Phase::Done => {
-                    self.publish(state, None, 0);
+                    self.publish(state, None, None);
                     let due = p.started + interval;
                     if let Ok(wait) = due.duration_since(SystemTime::now()) {
                         tokio::time::sleep(wait).await;
@@ -250,7 +250,7 @@ impl Reprovider {
 
     /// Fills the work list on the blocking pool.
     async fn build(&mut self, state: &CycleState) -> Result<(), CycleError> {
-        self.publish(state, None, 0);
+        self.publish(state, None, None);
         let (strategy, store, pins, s) = (
             self.config.strategy,
             self.store.clone(),
@@ -282,7 +282,7 @@ impl Reprovider {
         };
         let mut cursor = progress.cursor;
         let mut reprovided = 0u64;
-        self.publish(state, None, reprovided);
+        self.publish(state, None, Some(reprovided));
         let (tx, rx) = oneshot::channel();
         self.request(ActorRequest::WaitForPeers { reply: tx })
             .await?;
@@ -332,7 +332,7 @@ impl Reprovider {
                     state.advance(last).map_err(CycleError::State)?;
                     cursor = Some(*last);
                 }
-                self.publish(state, None, reprovided);
+                self.publish(state, None, Some(reprovided));
             }
             state.flush().map_err(CycleError::State)?;
         }
@@ -352,7 +352,7 @@ impl Reprovider {
                 .unwrap_or(0);
             m.reprovide_last_completed.set(unix);
         }
-        self.publish(state, Some(()), reprovided);
+        self.publish(state, Some(()), Some(reprovided));
         Ok(())
     }
 
@@ -503,7 +503,8 @@ impl Reprovider {
     }
 
     /// Publishes the saved progress (plus this process's counters) to status watchers.
-    fn publish(&self, state: &CycleState, completed_now: Option<()>, reprovided: u64) {
+    /// `reprovided: None` keeps the last count (between cycles it describes the last one).
+    fn publish(&self, state: &CycleState, completed_now: Option<()>, reprovided: Option<u64>) {
         let progress = state.progress().ok().flatten();
         let keys = state.key_count() as u64;
         self.status.send_modify(|s| {
@@ -513,7 +514,9 @@ impl Reprovider {
             if progress.as_ref().is_some_and(|p| p.phase != Phase::Done) {
                 s.cycle_keys = keys;
             }
-            s.cycle_reprovided = reprovided;
+            if let Some(n) = reprovided {
+                s.cycle_reprovided = n;
+            }
             if completed_now.is_some() {
                 s.cycles_completed += 1;
             }

@@ -1,0 +1,205 @@
+//! The reprovider on real swarms over 127.0.0.1: a keyspace sweep announces blocks nobody
+//! announced before (strategy `all`), only pin roots with `roots`, and a node restarted in
+//! the middle of a cycle resumes that cycle instead of starting a new one.
+
+#![allow(clippy::result_large_err)]
+
+mod network_common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_node::network::{
+    Network, NetworkConfig, ReprovideConfig, ReprovideStatus, ReprovideStrategy,
+    reprovide::ReprovidePhase,
+};
+use chorus_storage::{Blockstore, Cid, PinMode, SledStore};
+use libp2p::identity::Keypair;
+use network_common::{HANG_GUARD, TestPeer, add_file, connect, test_bytes};
+use tokio::sync::watch;
+
+/// Long enough that no second cycle starts during a test: each test watches one cycle.
+const INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A node whose store, keypair and provide-queue directory survive restarts.
+struct Provider {
+    key: Keypair,
+    dir: tempfile::TempDir,
+    strategy: ReprovideStrategy,
+}
+
+/// The file `A` holds: its root and one leaf (a block below the root).
+struct Content {
+    root: Cid,
+    leaf: Cid,
+}
+
+impl Provider {
+    fn new(strategy: ReprovideStrategy) -> Self {
+        Provider {
+            key: Keypair::generate_ed25519(),
+            dir: tempfile::tempdir().unwrap(),
+            strategy,
+        }
+    }
+
+    /// Imports a multi-block file and pins its root recursively (never announced).
+    fn add_content(&self) -> Content {
+        let store = SledStore::open(self.dir.path().join("repo")).unwrap();
+        let data = test_bytes(64 * 1024, 7);
+        let (root, blocks) = add_file(&store, &data);
+        assert!(blocks > 8);
+        store.pins().add(&root, PinMode::Recursive).unwrap();
+        let leaf = store
+            .list()
+            .map(|m| Cid::new_v1(0x55, m.unwrap()))
+            .find(|c| c.hash() != root.hash())
+            .unwrap();
+        store.flush().unwrap();
+        Content { root, leaf }
+    }
+
+    async fn start(&self) -> (Network, watch::Receiver<ReprovideStatus>) {
+        start_at(&self.key, self.dir.path(), self.strategy).await
+    }
+}
+
+async fn start_at(
+    key: &Keypair,
+    dir: &Path,
+    strategy: ReprovideStrategy,
+) -> (Network, watch::Receiver<ReprovideStatus>) {
+    let store = SledStore::open(dir.join("repo")).unwrap();
+    let reprovide = ReprovideConfig::new(Some(INTERVAL), strategy)
+        .with_pins(store.pins().clone())
+        .with_initial_delay(Duration::ZERO);
+    let store: Arc<dyn Blockstore> = Arc::new(store);
+    let config = NetworkConfig::loopback()
+        .with_provide_queue_dir(dir.join("provide-queue"))
+        .with_reprovide(reprovide);
+    let net = Network::start(key.clone(), store, config).await.unwrap();
+    let status = net.reprovide_status();
+    (net, status)
+}
+
+/// Waits for the reprovider's status to satisfy `pred`.
+async fn wait_status(
+    status: &mut watch::Receiver<ReprovideStatus>,
+    pred: impl FnMut(&ReprovideStatus) -> bool,
+) -> ReprovideStatus {
+    tokio::time::timeout(HANG_GUARD, status.wait_for(pred))
+        .await
+        .expect("hang guard")
+        .expect("reprovider status")
+        .clone()
+}
+
+/// Connects to a peer given as a `TestPeer`'s address, waiting for identify both ways.
+async fn connect_to(net: &Network, to: &TestPeer) {
+    let mut events = net.handle().subscribe();
+    let peer = net.handle().connect(to.tcp_addr().await).await.unwrap();
+    assert_eq!(peer, to.id());
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            if let Ok(chorus_node::network::NetworkEvent::PeerIdentified { peer, .. }) =
+                events.recv().await
+                && peer == to.id()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("hang guard");
+}
+
+async fn providers(of: &TestPeer, cid: Cid) -> Vec<libp2p::PeerId> {
+    tokio::time::timeout(HANG_GUARD, of.net.handle().find_providers(cid, 5))
+        .await
+        .expect("hang guard")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategy_all_makes_an_unannounced_block_findable() {
+    let a = Provider::new(ReprovideStrategy::All);
+    let content = a.add_content();
+    let b = TestPeer::new().await;
+    let c = TestPeer::new().await;
+    let (net, mut status) = a.start().await;
+    connect_to(&net, &b).await;
+    let done = wait_status(&mut status, |s| s.cycles_completed >= 1).await;
+    assert!(done.cycle_reprovided > 8, "{done:?}");
+
+    // C knows only B, and nobody ever announced the leaf: the sweep did.
+    connect(&c, &b).await;
+    assert_eq!(providers(&c, content.leaf).await, vec![net.peer_id()]);
+    assert_eq!(providers(&c, content.root).await, vec![net.peer_id()]);
+    for n in [c, b] {
+        n.net.shutdown().await;
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategy_roots_announces_the_pin_root_only() {
+    let a = Provider::new(ReprovideStrategy::Roots);
+    let content = a.add_content();
+    let b = TestPeer::new().await;
+    let c = TestPeer::new().await;
+    let (net, mut status) = a.start().await;
+    connect_to(&net, &b).await;
+    let done = wait_status(&mut status, |s| s.cycles_completed >= 1).await;
+    assert_eq!(done.cycle_reprovided, 1, "{done:?}");
+
+    connect(&c, &b).await;
+    assert_eq!(providers(&c, content.root).await, vec![net.peer_id()]);
+    assert!(providers(&c, content.leaf).await.is_empty());
+    for n in [c, b] {
+        n.net.shutdown().await;
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_the_unfinished_cycle() {
+    let a = Provider::new(ReprovideStrategy::All);
+    let content = a.add_content();
+
+    // Alone, A builds its work list and waits in the sweep for a DHT peer ...
+    let (net, mut status) = a.start().await;
+    let first = wait_status(&mut status, |s| {
+        s.phase == Some(ReprovidePhase::Sweeping) && s.cycle_keys > 0
+    })
+    .await;
+    let started = first.cycle_started.expect("a cycle started");
+    net.shutdown().await;
+
+    // ... is killed, and after the restart carries on with the same cycle.
+    let b = TestPeer::new().await;
+    let (net, mut status) = a.start().await;
+    let resumed = wait_status(&mut status, |s| s.phase.is_some()).await;
+    assert_eq!(resumed.cycle_started, Some(started), "{resumed:?}");
+    assert_ne!(resumed.phase, Some(ReprovidePhase::Building));
+    connect_to(&net, &b).await;
+    let done = wait_status(&mut status, |s| s.cycles_completed >= 1).await;
+    assert_eq!(done.cycle_started, Some(started));
+    assert_eq!(done.cycle_reprovided, first.cycle_keys);
+
+    let c = TestPeer::new().await;
+    connect(&c, &b).await;
+    assert_eq!(providers(&c, content.leaf).await, vec![net.peer_id()]);
+    net.shutdown().await;
+
+    // A finished cycle is not redone by a restart: the next one is an interval away.
+    let (net, mut status) = a.start().await;
+    let after = wait_status(&mut status, |s| s.phase.is_some()).await;
+    assert_eq!(after.phase, Some(ReprovidePhase::Done));
+    assert_eq!(after.cycle_started, Some(started));
+    assert_eq!(after.last_completed, done.last_completed);
+    net.shutdown().await;
+    for n in [c, b] {
+        n.net.shutdown().await;
+    }
+}
