@@ -37,6 +37,40 @@ pub struct Config {
     pub swarm: SwarmConfig,
     /// The blockstore.
     pub datastore: DatastoreConfig,
+    /// The audio transcoder behind `chorus track add` and RPC `track/add`.
+    pub transcode: TranscodeConfig,
+}
+
+/// `[transcode]`: the worker pool and input limits of `chorus track add` and RPC `track/add`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscodeConfig {
+    /// Worker processes transcoding at once (the daemon's pool).
+    pub workers: usize,
+    /// Jobs allowed to wait for a worker before uploads are refused as busy.
+    pub queue: usize,
+    /// Seconds one job may run before its worker is killed.
+    pub job_timeout_secs: u64,
+    /// Largest accepted upload in bytes.
+    pub max_input_bytes: u64,
+    /// Longest accepted audio in seconds.
+    pub max_duration_secs: u64,
+    /// HLS renditions every track gets, in kbps, in master playlist order (players start with
+    /// the first); `--rendition` / `rendition=` add more.
+    pub renditions: Vec<u32>,
+}
+
+impl Default for TranscodeConfig {
+    fn default() -> Self {
+        TranscodeConfig {
+            workers: chorus_transcoder::DEFAULT_WORKERS,
+            queue: chorus_transcoder::DEFAULT_QUEUE,
+            job_timeout_secs: chorus_transcoder::DEFAULT_JOB_TIMEOUT.as_secs(),
+            max_input_bytes: chorus_transcoder::DEFAULT_MAX_INPUT_BYTES,
+            max_duration_secs: chorus_transcoder::DEFAULT_MAX_DURATION_SECS,
+            renditions: vec![chorus_transcoder::DEFAULT_BITRATE / 1000],
+        }
+    }
 }
 
 /// `[datastore]`.
@@ -72,6 +106,10 @@ pub struct SwarmConfig {
     pub routing: String,
     /// Seconds the gateway, `cat`, `get` and `pin add` wait for a block from the network.
     pub fetch_timeout_secs: u64,
+    /// Time between reprovide cycles, kubo's `Reprovider.Interval` (`22h`; `0` disables).
+    pub reprovide_interval: String,
+    /// What is reprovided, kubo's `Reprovider.Strategy`: all, pinned or roots.
+    pub reprovide_strategy: String,
 }
 
 impl Default for SwarmConfig {
@@ -85,6 +123,12 @@ impl Default for SwarmConfig {
             peering: Vec::new(),
             routing: "auto".to_owned(),
             fetch_timeout_secs: 30,
+            reprovide_interval: chorus_node::network::reprovide::format_interval(Some(
+                chorus_node::network::reprovide::DEFAULT_REPROVIDE_INTERVAL,
+            )),
+            reprovide_strategy: chorus_node::network::ReprovideStrategy::default()
+                .name()
+                .to_owned(),
         }
     }
 }
@@ -271,12 +315,35 @@ peering = {swarm_peering}
 routing = {swarm_routing}
 # Seconds the gateway, cat, get and pin add wait for a block from the network.
 fetch_timeout_secs = {fetch_timeout}
+# Provider records are announced again every reprovide_interval (kubo's Reprovider.Interval;
+# "22h", "1h30m", "0" disables) as a keyspace sweep: one DHT lookup per region, many records
+# per peer stream, progress saved so a restart resumes the cycle.
+reprovide_interval = {reprovide_interval}
+# What is reprovided (kubo's Reprovider.Strategy): all (every stored block), pinned (every
+# block reachable from a pin), roots (only the pinned CIDs themselves).
+reprovide_strategy = {reprovide_strategy}
 
 [datastore]
 # Re-hash every block on read (kubo's Datastore.HashOnRead; off by default, as in kubo).
 # Blocks are always verified when written; `chorus repo verify` re-hashes everything on demand.
 # On, every read also detects disk corruption, at about 3x the CPU cost of a read.
 hash_on_read = {hash_on_read}
+
+[transcode]
+# `chorus track add` and RPC track/add: audio becomes HLS (AAC-LC in MPEG-TS) + an MP3 download.
+# Worker processes transcoding at once in the daemon (Audius's mediorum runs 2); each job runs
+# in its own process, so a codec crash or hang costs that job only.
+workers = {transcode_workers}
+# Jobs waiting for a worker before new uploads are refused as busy.
+queue = {transcode_queue}
+# Seconds one job may run before its worker is killed (a 4-hour mix takes ~12 min at 20x).
+job_timeout_secs = {transcode_timeout}
+# Largest accepted upload in bytes (2 GiB: a 4-hour 24-bit/48 kHz stereo WAV).
+max_input_bytes = {transcode_max_bytes}
+# Longest accepted audio in seconds (4 hours: DJ mixes, whole albums).
+max_duration_secs = {transcode_max_secs}
+# HLS renditions of every track in kbps, first one first in the master playlist (Audius: 320).
+renditions = {transcode_renditions}
 "#,
             peer_id = q(&self.identity.peer_id),
             cid_version = self.import.cid_version,
@@ -295,7 +362,21 @@ hash_on_read = {hash_on_read}
             swarm_peering = list(&self.swarm.peering),
             swarm_routing = q(&self.swarm.routing),
             fetch_timeout = self.swarm.fetch_timeout_secs,
+            reprovide_interval = q(&self.swarm.reprovide_interval),
+            reprovide_strategy = q(&self.swarm.reprovide_strategy),
             hash_on_read = self.datastore.hash_on_read,
+            transcode_workers = self.transcode.workers,
+            transcode_queue = self.transcode.queue,
+            transcode_timeout = self.transcode.job_timeout_secs,
+            transcode_max_bytes = self.transcode.max_input_bytes,
+            transcode_max_secs = self.transcode.max_duration_secs,
+            transcode_renditions = toml::Value::Array(
+                self.transcode
+                    .renditions
+                    .iter()
+                    .map(|k| toml::Value::Integer(i64::from(*k)))
+                    .collect()
+            ),
         )
     }
 }
@@ -315,6 +396,10 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
+        assert_eq!(parsed, c);
+        c.transcode.renditions = vec![320, 128];
+        c.transcode.job_timeout_secs = 5;
         let parsed: Config = toml::from_str(&c.to_commented_toml()).unwrap();
         assert_eq!(parsed, c);
     }

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use chorus_node::network::{KadMode, Network, NetworkConfig, NetworkMetrics};
+use chorus_node::network::{
+    KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
+};
 use chorus_node::{
     HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, check_api_bind, gateway,
     metrics_router, rpc,
 };
 use chorus_storage::Blockstore;
+use chorus_transcoder::PoolMetrics;
 use libp2p::Multiaddr;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -24,9 +27,14 @@ use tokio::sync::watch;
 use crate::cli::DaemonArgs;
 use crate::config::Config;
 use crate::repo::RepoPaths;
+use crate::track::{DaemonTracks, TrackPipeline};
 
 /// How long in-flight requests may run after a shutdown signal before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Directory under the repo for `track/add` uploads and transcodes in progress; emptied at
+/// start-up (leftovers of a killed daemon), on the repo's file system so large uploads do not
+/// fill a small `/tmp`.
+const TRACK_WORK_DIR: &str = "tmp";
 
 /// Listen addresses after flags override the config.
 struct Addrs {
@@ -114,12 +122,26 @@ async fn serve(
     let network_config = network_config.map(|c| {
         c.with_metrics(NetworkMetrics::register(&mut registry))
             .with_provide_queue_dir(paths.root().join("provide-queue"))
+            .with_reprovide_pins(store.pins().clone())
     });
+    let track_work = paths.root().join(TRACK_WORK_DIR);
+    if let Err(e) = std::fs::remove_dir_all(&track_work)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %track_work.display(), error = %e, "cannot clear old track uploads");
+    }
+    let tracks = TrackPipeline::new(
+        config.transcode.clone(),
+        config.import.clone(),
+        PoolMetrics::register(&mut registry),
+        track_work.clone(),
+    )?;
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
         .with_reported_version(config.api.reported_version.clone());
     let ctx = NodeContext::new(store, identity, metrics, registry)
         .context("cannot read the store's statistics")?;
+    ctx.set_track_service(Arc::new(DaemonTracks::new(tracks, track_work)));
     let network = if let Some(net_config) = network_config {
         let network = Network::start(key.clone(), ctx.store(), net_config)
             .await
@@ -261,6 +283,15 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
             chorus_node::network::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
         )
         .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)))
+        .with_reprovide(ReprovideConfig::new(
+            reprovide::parse_interval(&config.swarm.reprovide_interval)
+                .context("invalid swarm.reprovide_interval")?,
+            config
+                .swarm
+                .reprovide_strategy
+                .parse()
+                .context("invalid swarm.reprovide_strategy")?,
+        ))
         .with_kad_mode(kad_mode);
     Ok(net)
 }

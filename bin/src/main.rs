@@ -12,6 +12,7 @@ mod progress;
 mod remote;
 mod repo;
 mod store;
+mod track;
 
 use std::process::ExitCode;
 

@@ -14,6 +14,7 @@ use crate::fetch::{BlockFetcher, LocalFetcher};
 use crate::metered_store::MeteredBlockstore;
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
+use crate::track::TrackService;
 
 /// The version `/api/v0/version` reports by default. Old clients check it against a window
 /// (ipfshttpclient 0.7.0 wants 0.4.23 ≤ v < 0.8.0), so the binary makes it configurable.
@@ -96,6 +97,7 @@ struct Inner {
     ready: AtomicBool,
     swarm: std::sync::RwLock<SwarmInfo>,
     network: std::sync::RwLock<Option<NetworkHandle>>,
+    track: std::sync::RwLock<Option<Arc<dyn TrackService>>>,
 }
 
 /// What the network reports about itself through `/api/v0/id` (empty while offline).
@@ -134,6 +136,7 @@ impl NodeContext {
                 ready: AtomicBool::new(false),
                 swarm: std::sync::RwLock::new(SwarmInfo::default()),
                 network: std::sync::RwLock::new(None),
+                track: std::sync::RwLock::new(None),
             }),
         };
         ctx.refresh_pin_metrics();
@@ -284,6 +287,23 @@ impl NodeContext {
         match self.inner.network.write() {
             Ok(mut guard) => *guard = Some(handle),
             Err(poisoned) => *poisoned.into_inner() = Some(handle),
+        }
+    }
+
+    /// The transcoder behind `/api/v0/track/add`, if the binary installed one with
+    /// [`set_track_service`](Self::set_track_service); the command fails clearly without it.
+    pub fn track_service(&self) -> Option<Arc<dyn TrackService>> {
+        match self.inner.track.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs the transcoder (the daemon's worker pool) for `/api/v0/track/add`.
+    pub fn set_track_service(&self, service: Arc<dyn TrackService>) {
+        match self.inner.track.write() {
+            Ok(mut guard) => *guard = Some(service),
+            Err(poisoned) => *poisoned.into_inner() = Some(service),
         }
     }
 }

@@ -27,6 +27,7 @@ mod metered_store;
 mod metrics;
 mod server;
 mod status;
+mod track;
 
 pub mod gateway;
 pub mod network;
@@ -49,3 +50,7 @@ pub use metrics::{
 };
 pub use server::{HttpServer, ServeError};
 pub use status::metrics_router;
+pub use track::{
+    TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,
+    TrackService,
+};

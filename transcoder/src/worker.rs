@@ -17,6 +17,8 @@ use crate::pipeline::{Progress, Transcoded, transcode};
 
 /// Environment variable that makes a worker misbehave on purpose, for tests of the pool:
 /// `crash` aborts the process after the first progress line, `hang` stops responding.
+/// `crash:NEEDLE` / `hang:NEEDLE` (comma-separated, several allowed) apply only to jobs whose
+/// input file name contains `NEEDLE`, so one daemon can fail some jobs and run others.
 /// Ignored unless set; nothing in chorus sets it.
 pub const FAULT_ENV: &str = "CHORUS_TRANSCODE_FAULT";
 /// Exit code after a `done` line.
@@ -99,16 +101,18 @@ pub fn worker_main() -> i32 {
         }
     };
 
-    let fault = std::env::var(FAULT_ENV).ok();
+    let fault = std::env::var(FAULT_ENV)
+        .ok()
+        .and_then(|spec| fault_for(&spec, &job.input));
     let mut stdout_ok = true;
     let mut report = |progress: Progress| {
         stdout_ok &= send(&mut out, &WorkerMessage::Progress(progress));
-        match fault.as_deref() {
-            Some("crash") => std::process::abort(),
-            Some("hang") => loop {
+        match fault {
+            Some(Fault::Crash) => std::process::abort(),
+            Some(Fault::Hang) => loop {
                 std::thread::park();
             },
-            _ => {}
+            None => {}
         }
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -143,6 +147,35 @@ pub fn worker_main() -> i32 {
     } else {
         EXIT_NO_OUTPUT
     }
+}
+
+/// A misbehaviour requested through [`FAULT_ENV`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Crash,
+    Hang,
+}
+
+/// The fault `spec` asks for on a job reading `input`, if any.
+fn fault_for(spec: &str, input: &std::path::Path) -> Option<Fault> {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    spec.split(',').find_map(|item| {
+        let (what, needle) = match item.trim().split_once(':') {
+            Some((what, needle)) => (what, Some(needle)),
+            None => (item.trim(), None),
+        };
+        let fault = match what {
+            "crash" => Fault::Crash,
+            "hang" => Fault::Hang,
+            _ => return None,
+        };
+        needle
+            .is_none_or(|n| !n.is_empty() && name.contains(n))
+            .then_some(fault)
+    })
 }
 
 fn read_job() -> Result<Job, String> {
@@ -195,6 +228,20 @@ mod tests {
                 message: "x".into()
             }
         );
+    }
+
+    #[test]
+    fn faults_apply_to_matching_inputs() {
+        let p = std::path::Path::new("/tmp/x/crash-me.wav");
+        assert_eq!(fault_for("crash", p), Some(Fault::Crash));
+        assert_eq!(fault_for("hang", p), Some(Fault::Hang));
+        assert_eq!(
+            fault_for("hang:other,crash:crash-me", p),
+            Some(Fault::Crash)
+        );
+        assert_eq!(fault_for("hang:other", p), None);
+        assert_eq!(fault_for("crash:", p), None);
+        assert_eq!(fault_for("", p), None);
     }
 
     #[test]

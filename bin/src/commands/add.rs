@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chorus_protocol::unixfs::{FileImporter, ImportOptions, Layout, TreeBuilder, symlink_block};
-use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode, Session};
+use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode};
 use indicatif::ProgressBar;
 
 use crate::cli::AddArgs;
@@ -38,7 +38,7 @@ pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
     let total: u64 = inputs.iter().map(|i| i.total_bytes).sum();
     let bar = progress::bytes_bar(progress::enabled(args.progress), Some(total), "adding");
     let mut sink = Sink {
-        session: session.as_ref(),
+        session: session.as_ref().map(|s| s as &dyn Blockstore),
         batch: Vec::with_capacity(PUT_BATCH),
         bar: &bar,
     };
@@ -67,42 +67,7 @@ pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
                 (cid, tsize)
             }
             InputKind::Dir { root, files, dirs } => {
-                let mut tree = TreeBuilder::new(&opts)?;
-                for rel in dirs {
-                    tree.add_dir(rel)?;
-                }
-                for (rel, entry) in files {
-                    let path = root.join(rel);
-                    let (cid, tsize) = match entry {
-                        Entry::File => {
-                            let f = File::open(&path)
-                                .with_context(|| format!("cannot open {}", path.display()))?;
-                            import_reader(&opts, f, &mut sink)
-                                .with_context(|| format!("cannot read {}", path.display()))?
-                        }
-                        Entry::Symlink(target) => {
-                            // Stored as a UnixFS symlink, not followed (as kubo does).
-                            let block = symlink_block(&opts, target)?;
-                            let (cid, len) = (*block.cid(), block.len() as u64);
-                            sink.put_all(vec![block])?;
-                            (cid, len)
-                        }
-                    };
-                    tree.add(rel, cid, tsize)?;
-                    lines.push((cid, format!("{}/{rel}", input.name)));
-                }
-                let mut blocks = Vec::new();
-                let built = tree.finish(&mut blocks)?;
-                sink.put_all(blocks)?;
-                for (rel, dir) in &built.dirs {
-                    let name = if rel.is_empty() {
-                        input.name.clone()
-                    } else {
-                        format!("{}/{rel}", input.name)
-                    };
-                    lines.push((dir.cid, name));
-                }
-                (built.root.cid, built.root.tsize)
+                import_tree(&opts, root, &input.name, files, dirs, &mut sink, &mut lines)?
             }
         };
         tops.push((input.name.clone(), cid, tsize));
@@ -158,11 +123,84 @@ pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
     Ok(())
 }
 
-/// The CID `chorus add` would give `path` with the repo's default options, storing nothing.
-pub fn hash_file(paths: &RepoPaths, path: &Path) -> Result<Cid> {
-    let config = paths.load_config()?;
+/// Imports one walked directory tree (from [`walk`]) under `name`; returns the root's
+/// (cid, tsize) and pushes an output line per entry.
+fn import_tree(
+    opts: &ImportOptions,
+    root: &Path,
+    name: &str,
+    files: &[(String, Entry)],
+    dirs: &[String],
+    sink: &mut Sink<'_>,
+    lines: &mut Vec<(Cid, String)>,
+) -> Result<(Cid, u64)> {
+    let mut tree = TreeBuilder::new(opts)?;
+    for rel in dirs {
+        tree.add_dir(rel)?;
+    }
+    for (rel, entry) in files {
+        let path = root.join(rel);
+        let (cid, tsize) = match entry {
+            Entry::File => {
+                let f =
+                    File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                import_reader(opts, f, sink)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+            }
+            Entry::Symlink(target) => {
+                // Stored as a UnixFS symlink, not followed (as kubo does).
+                let block = symlink_block(opts, target)?;
+                let (cid, len) = (*block.cid(), block.len() as u64);
+                sink.put_all(vec![block])?;
+                (cid, len)
+            }
+        };
+        tree.add(rel, cid, tsize)?;
+        lines.push((cid, format!("{name}/{rel}")));
+    }
+    let mut blocks = Vec::new();
+    let built = tree.finish(&mut blocks)?;
+    sink.put_all(blocks)?;
+    for (rel, dir) in &built.dirs {
+        let line = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}/{rel}")
+        };
+        lines.push((dir.cid, line));
+    }
+    Ok((built.root.cid, built.root.tsize))
+}
+
+/// Stores the directory `dir` exactly as `chorus add -r -Q <dir>` does (the `[import]`
+/// settings, hidden files skipped), writing every block through `store`; returns the root's
+/// (cid, tsize). Pinning and durability are the caller's: `chorus track add` and the daemon's
+/// `track/add` share this so a track gets the same CID whichever path stored it.
+pub fn add_directory(
+    import: &ImportConfig,
+    dir: &Path,
+    store: &dyn Blockstore,
+) -> Result<(Cid, u64)> {
+    let args = AddArgs::for_directory(dir.to_path_buf());
+    let opts = import_options(import, &args)?;
+    let (mut files, mut dirs, mut total) = (Vec::new(), Vec::new(), 0);
+    walk(dir, "", args.hidden, &mut files, &mut dirs, &mut total)?;
+    let bar = ProgressBar::hidden();
+    let mut sink = Sink {
+        session: Some(store),
+        batch: Vec::with_capacity(PUT_BATCH),
+        bar: &bar,
+    };
+    let mut lines = Vec::new();
+    let root = import_tree(&opts, dir, "", &files, &dirs, &mut sink, &mut lines)?;
+    sink.flush_batch()?;
+    Ok(root)
+}
+
+/// The CID `chorus add` would give `path` with the `[import]` settings, storing nothing.
+pub fn hash_file(import: &ImportConfig, path: &Path) -> Result<Cid> {
     let args = AddArgs::for_directory(path.to_path_buf());
-    let opts = import_options(&config.import, &args)?;
+    let opts = import_options(import, &args)?;
     let bar = ProgressBar::hidden();
     let mut sink = Sink {
         session: None,
@@ -212,7 +250,7 @@ fn import_options(cfg: &ImportConfig, args: &AddArgs) -> Result<ImportOptions> {
 
 /// Where finished blocks go: batched into the session's store, or nowhere for `--only-hash`.
 struct Sink<'a> {
-    session: Option<&'a Session>,
+    session: Option<&'a dyn Blockstore>,
     batch: Vec<Block>,
     bar: &'a ProgressBar,
 }

@@ -11,6 +11,8 @@ mod track;
 
 use anyhow::Result;
 
+pub(crate) use add::{add_directory, hash_file};
+
 use crate::cli::{Cli, Command};
 use crate::repo::{RepoPaths, resolve_path};
 

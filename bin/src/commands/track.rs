@@ -1,24 +1,22 @@
 //! `chorus track add|info`: a track as IPFS content.
 //!
-//! `track add` transcodes in an isolated worker process (this binary's hidden
-//! `transcode-worker` subcommand, so a codec crash cannot take the caller down), lays the
-//! outputs and the source out as one directory, and adds it exactly as `chorus add -r -Q` would:
-//! into the repo, or through the running daemon. Output is deterministic, so re-adding the same
-//! file gives the same root CID and stores nothing twice. A failed transcode stores nothing.
+//! `track add` goes through the daemon's RPC `track/add` when a daemon runs (its worker pool,
+//! limits and metrics do the work; progress comes back as NDJSON), and otherwise runs the same
+//! [`TrackPipeline`] here: transcode in a worker process, store the directory as
+//! `chorus add -r -Q` would, pin it, print the root CID. Either way the CID is the same, and a
+//! failed transcode stores nothing.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chorus_transcoder::{
-    Job, PoolConfig, PoolMetrics, Rendition, TranscodeConfig, WorkerCommand, WorkerPool,
-};
+use chorus_storage::{Blockstore, PinMode};
+use chorus_transcoder::PoolMetrics;
 
-use crate::cli::{AddArgs, Cli, Command, TrackCommand};
+use crate::cli::{Cli, Command, TrackCommand};
 use crate::progress;
 use crate::repo::RepoPaths;
-
-/// Default HLS rendition (Audius's segmenter: 320 kbps).
-const DEFAULT_RENDITION_KBPS: u32 = 320;
+use crate::track::{TrackPipeline, percent_bar};
 
 pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> Result<()> {
     match cmd {
@@ -26,14 +24,9 @@ pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> 
             file,
             renditions,
             progress: show,
-        } => add(
-            repo_flag,
-            paths,
-            &file,
-            &renditions,
-            progress::enabled(show),
-        ),
+        } => add(paths, &file, &renditions, progress::enabled(show)),
         TrackCommand::Info { cid } => {
+            // `cat <cid>/track.json`: through the daemon when one runs, else from the repo.
             let cid = cid.trim_start_matches("/ipfs/").trim_end_matches('/');
             let cli = Cli {
                 repo: repo_flag,
@@ -48,69 +41,52 @@ pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> 
     }
 }
 
-fn add(
-    repo_flag: Option<PathBuf>,
-    paths: &RepoPaths,
-    file: &Path,
-    extra: &[u32],
-    show: bool,
-) -> Result<()> {
+fn add(paths: &RepoPaths, file: &Path, extra: &[u32], show: bool) -> Result<()> {
     paths.ensure_initialized()?;
     let md = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if !md.is_file() {
         bail!("{} is not a file", file.display());
     }
-    let mut renditions = vec![Rendition::from_bitrate(DEFAULT_RENDITION_KBPS * 1000)];
-    for kbps in extra {
-        if *kbps == 0 || *kbps > DEFAULT_RENDITION_KBPS {
-            bail!("rendition bitrate {kbps} kbps is out of range (1..={DEFAULT_RENDITION_KBPS})");
-        }
-        if *kbps != DEFAULT_RENDITION_KBPS {
-            renditions.push(Rendition::from_bitrate(kbps * 1000));
-        }
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no UTF-8 file name", file.display()))?
+        .to_owned();
+    let config = paths.load_config()?;
+    if md.len() > config.transcode.max_input_bytes {
+        bail!(
+            "cannot transcode {name}: {} bytes is above the limit of {} bytes",
+            md.len(),
+            config.transcode.max_input_bytes
+        );
     }
-    let config = TranscodeConfig::default().with_renditions(renditions);
+    if let Some(remote) = crate::remote::Remote::connect(paths)? {
+        return crate::remote::track_add(&remote, file, &name, extra, show);
+    }
 
-    let work = tempfile::Builder::new()
-        .prefix("chorus-track-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let out = work.path().join("track");
-    let exe = std::env::current_exe().context("cannot find the chorus binary")?;
-    let pool = WorkerPool::new(
-        PoolConfig::new(WorkerCommand::new(exe, ["transcode-worker"])).with_workers(1),
+    let store = crate::store::open(paths)?;
+    let session = std::sync::Arc::new(store.session());
+    let pipeline = TrackPipeline::new(
+        config.transcode,
+        config.import,
         PoolMetrics::default(),
-    );
-    let bar = progress::bytes_bar(show, Some(100), "transcoding");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let job = Job::new(file.to_path_buf(), out.clone()).with_config(config);
-    let done = rt
-        .block_on(pool.run(job, |p| bar.set_position(u64::from(p.percent))))
-        .with_context(|| format!("cannot transcode {}", file.display()))?;
+        std::env::temp_dir(),
+    )?;
+    let bar = percent_bar(show);
+    let rt = super::runtime()?;
+    let added = rt.block_on(pipeline.add(file, &name, extra, session.clone(), |p| {
+        if let chorus_node::TrackProgress::Transcoding { percent, .. } = p {
+            bar.set_position(u64::from(percent));
+        }
+    }));
     bar.finish_and_clear();
-
-    // The source goes in as `source.<ext>`; track.json names its CID (computed as the add below
-    // will store it, so the two agree).
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or_else(|| "bin".to_owned());
-    let source = out.join(format!("source.{ext}"));
-    std::fs::copy(file, &source).with_context(|| format!("cannot copy {}", file.display()))?;
-    let source_cid = super::add::hash_file(paths, &source)?;
-    done.track
-        .with_source_cid(source_cid.to_string())
-        .write_to(&out)
-        .context("cannot write track.json")?;
-
-    // Exactly `chorus add -r -Q <dir>`: prints the track's root CID, pins it.
-    let add = AddArgs::for_directory(out);
-    super::run(Cli {
-        repo: repo_flag,
-        command: Command::Add(add),
-    })
+    let added = added?;
+    session.pin(&added.root, PinMode::Recursive)?;
+    store
+        .flush()
+        .context("cannot make the added track durable")?;
+    drop(session);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", added.root)?;
+    Ok(out.flush()?)
 }

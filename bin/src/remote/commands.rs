@@ -60,7 +60,7 @@ fn encode_name(name: &str) -> String {
     out
 }
 
-async fn file_part(path: &Path, name: &str) -> Result<Part> {
+pub(super) async fn file_part(path: &Path, name: &str) -> Result<Part> {
     let f = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
@@ -141,7 +141,7 @@ async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> R
 }
 
 /// Reads an NDJSON response line by line.
-async fn ndjson(resp: reqwest::Response, mut each: impl FnMut(Value) -> Result<()>) -> Result<()> {
+pub(super) async fn ndjson(resp: reqwest::Response, mut each: impl FnMut(Value) -> Result<()>) -> Result<()> {
     let mut stream = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = stream

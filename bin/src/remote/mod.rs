@@ -3,6 +3,7 @@
 //! the same output as the local commands.
 
 mod commands;
+mod track;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::cli::Command;
 use crate::repo::RepoPaths;
 
 pub use commands::run;
+pub use track::track_add;
 
 /// How long to wait for the daemon's port to accept before deciding `<repo>/api` is stale.
 const CONNECT_PROBE: Duration = Duration::from_secs(2);

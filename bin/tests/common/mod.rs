@@ -150,6 +150,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits for its `Daemon is ready` line.
     pub fn start(repo: &Repo, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(repo, extra, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables for the daemon process (and the
+    /// workers it spawns), e.g. the transcoder's fault switch.
+    pub fn start_with_env(repo: &Repo, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut args = vec![
             "daemon",
@@ -163,6 +169,7 @@ impl Daemon {
         args.extend_from_slice(extra);
         let mut child = repo
             .cmd(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -286,4 +293,26 @@ pub fn wait_connected(repo: &Repo, peer: &str) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Replaces `key = ...` in section `[section]` of the repo's config.toml (the line must exist).
+pub fn set_config(repo: &Repo, section: &str, key: &str, value: &str) {
+    let path = repo.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut current = String::new();
+    let mut done = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = name.to_string();
+            } else if current == section && line.split('=').next().map(str::trim) == Some(key) {
+                done = true;
+                return format!("{key} = {value}");
+            }
+            line.to_string()
+        })
+        .collect();
+    assert!(done, "no {key} in [{section}] of {}", path.display());
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }

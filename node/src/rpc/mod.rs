@@ -19,6 +19,7 @@ mod network;
 mod pin;
 mod repo;
 mod respond;
+mod track;
 mod walk;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/id", any(info::id))
         .route("/stats/bw", any(info::stats_bw))
         .route("/add", any(add::add))
+        .route("/track/add", any(track::add))
         .route("/cat", any(cat::cat))
         .route("/get", any(get::get))
         .route("/ls", any(ls::ls))
