@@ -246,6 +246,12 @@ impl NetworkConfig {
         self
     }
 
+    /// Gives the reprovider the pin set its `pinned` and `roots` strategies read.
+    pub fn with_reprovide_pins(mut self, pins: chorus_storage::Pins) -> Self {
+        self.reprovide.pins = Some(pins);
+        self
+    }
+
     /// Sets the identify agent version.
     pub fn with_agent_version(mut self, agent: impl Into<String>) -> Self {
         self.agent_version = agent.into();
