@@ -278,6 +278,37 @@ fn hostile_uploads_fail_clearly_store_nothing_and_the_daemon_keeps_serving() {
         assert_eq!(num_objects(&repo), objects_before, "{name}");
         assert_eq!(repo.ok(&["cat", &text_cid]), "still serving\n");
     }
+    // A client that gives up mid-job cancels it: the hung worker is killed at once, not at
+    // the timeout, and the job counts as cancelled.
+    let hang_file = dir.join("hangme.wav");
+    let out = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "1", "-X", "POST", "-F"])
+        .arg(format!("file=@{}", hang_file.display()))
+        .arg(format!("http://{}/api/v0/track/add", daemon.api))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "curl should have timed out");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics = scrape(&daemon.metrics);
+        if metrics.contains("transcode_jobs_total{outcome=\"cancelled\"} 1") {
+            assert_eq!(sample(&metrics, "transcode_running"), 0.0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned job was never cancelled:\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Only POST, as every RPC command.
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/api/v0/track/add", daemon.api))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "405");
+
     // No upload or transcode left behind in the repo.
     let leftovers: Vec<_> = std::fs::read_dir(repo.path().join("tmp"))
         .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -470,7 +470,16 @@ pub(crate) async fn add(
     };
     let (frames_tx, frames_rx) = mpsc::channel(LINE_BUFFER);
     tokio::spawn(async move {
-        while let Some(event) = events_rx.recv().await {
+        loop {
+            // A client that goes away while the job is quiet (e.g. a hung worker) is noticed
+            // here: dropping `events_rx` makes the job task cancel the job.
+            let event = tokio::select! {
+                event = events_rx.recv() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+                () = frames_tx.closed() => return,
+            };
             let frames = match event {
                 Event::Line(line) => vec![Frame::data(encode_line(&line))],
                 Event::Failed(error) => {
