@@ -64,6 +64,9 @@ pub enum Command {
     /// Content and peer routing (DHT) through the running daemon.
     #[command(subcommand)]
     Routing(RoutingCommand),
+    /// Statistics of the running daemon.
+    #[command(subcommand)]
+    Stats(StatsCommand),
     /// Audio tracks: transcode to HLS and store as one UnixFS directory.
     #[command(subcommand)]
     Track(TrackCommand),
@@ -92,6 +95,26 @@ pub enum BootstrapCommand {
         /// Empty the list.
         #[arg(long)]
         all: bool,
+    },
+}
+
+/// `chorus stats ...`.
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Bytes of libp2p streams in and out, with rates (kubo's `stats bw`).
+    Bw {
+        /// Only the traffic with this peer.
+        #[arg(long, short = 't', conflicts_with = "proto")]
+        peer: Option<String>,
+        /// Only the traffic of this protocol, e.g. /ipfs/bitswap/1.2.0.
+        #[arg(long, short = 'p')]
+        proto: Option<String>,
+        /// Print again every interval until interrupted.
+        #[arg(long)]
+        poll: bool,
+        /// Time between reports with --poll (Go duration, e.g. 500ms, 2s).
+        #[arg(long, short = 'i', default_value = "1s")]
+        interval: String,
     },
 }
 

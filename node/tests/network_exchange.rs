@@ -304,6 +304,12 @@ async fn fetches_over_quic() {
     );
     let read = b.read_file(&root).await;
     assert!(read == data, "bytes differ");
+    // QUIC connections are metered like TCP ones (stats/bw), down to the protocol.
+    let meter = b.net.handle();
+    let bitswap = meter.bandwidth().protocol("/ipfs/bitswap/1.2.0").unwrap();
+    assert!(bitswap.total_in > data.len() as u64, "{bitswap:?}");
+    let from_a = meter.bandwidth().peer(&a.id()).unwrap();
+    assert!(from_a.total_in >= bitswap.total_in, "{from_a:?}");
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

@@ -431,6 +431,7 @@ async fn network_commands_answer_the_offline_error_without_a_network() {
         ("dht/findpeer", vec![("arg", &peer)]),
         ("dht/provide", vec![("arg", cid)]),
         ("id", vec![("arg", &peer)]),
+        ("stats/bw", vec![]),
     ];
     for (path, query) in calls {
         let resp = reqwest::Client::new()
@@ -459,4 +460,81 @@ async fn network_commands_answer_the_offline_error_without_a_network() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 400, "{path}");
     }
+}
+
+/// `stats/bw` counts the bytes of every stream: B fetches a block from A, and B's totals,
+/// its counters for A and for Bitswap each include the block; A's outbound side does too.
+/// `poll` streams one report per interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_bw_counts_stream_bytes_in_total_per_peer_and_per_protocol() {
+    let a = Node::start().await;
+    let b = Node::start().await;
+    let data = vec![7u8; 200 * 1024];
+    let block = Block::from_data(codec::RAW, HashAlg::Sha2_256, data.clone()).unwrap();
+    a.ctx.store().put(&block).unwrap();
+    let (_, before) = b.json("stats/bw", &[]).await;
+    assert_eq!(before["TotalIn"], 0, "{before}");
+
+    b.net.handle().connect(a.tcp_addr().await).await.unwrap();
+    let cid = block.cid().to_string();
+    let (status, body) = b.call("block/get", &[("arg", &cid)]).await;
+    assert_eq!(status, 200, "{body}");
+    let len = data.len() as u64;
+    let total_in = |v: &Value| v["TotalIn"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    let (_, all) = b.json("stats/bw", &[]).await;
+    assert!(total_in(&all) > len, "{all}");
+    assert!(
+        all["RateIn"].is_number() && all["TotalOut"].as_u64() > Some(0),
+        "{all}"
+    );
+    let a_id = a.id().to_string();
+    let (_, peer) = b.json("stats/bw", &[("peer", &a_id)]).await;
+    assert!(
+        total_in(&peer) > len && total_in(&peer) <= total_in(&all),
+        "{peer}"
+    );
+    let (_, bitswap) = b
+        .json("stats/bw", &[("proto", "/ipfs/bitswap/1.2.0")])
+        .await;
+    assert!(total_in(&bitswap) > len, "{bitswap}");
+    let (_, kad) = b.json("stats/bw", &[("proto", "/ipfs/kad/1.0.0")]).await;
+    assert!(total_in(&kad) < len, "{kad}");
+    let (_, sent) = a.json("stats/bw", &[("peer", &b.id().to_string())]).await;
+    assert!(sent["TotalOut"].as_u64() > Some(len), "{sent}");
+
+    let (status, err) = b
+        .json("stats/bw", &[("peer", &a_id), ("proto", "/x")])
+        .await;
+    assert_eq!(status, 500, "{err}");
+    let (status, _) = b
+        .call("stats/bw", &[("poll", "true"), ("interval", "0s")])
+        .await;
+    assert_eq!(status, 400);
+
+    let mut resp = reqwest::Client::new()
+        .post(b.api.url("/api/v0/stats/bw"))
+        .query(&[("poll", "true"), ("interval", "50ms")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut lines = 0;
+    let mut buf = String::new();
+    while lines < 2 {
+        let chunk = tokio::time::timeout(HANG_GUARD, resp.chunk())
+            .await
+            .expect("hang guard")
+            .unwrap()
+            .expect("the poll stream goes on");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(i) = buf.find('\n') {
+            let line: Value = serde_json::from_str(&buf[..i]).unwrap();
+            assert!(total_in(&line) >= total_in(&all), "{line}");
+            buf.drain(..=i);
+            lines += 1;
+        }
+    }
+    drop(resp);
+    b.net.shutdown().await;
+    a.net.shutdown().await;
 }

@@ -48,7 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Track(cmd) => track::run(cli_repo, &paths, cmd),
         Command::Id => net::id_offline(&paths),
         Command::Bootstrap(cmd) => net::bootstrap(&paths, cmd),
-        Command::Swarm(_) | Command::Routing(_) => {
+        Command::Swarm(_) | Command::Routing(_) | Command::Stats(_) => {
             paths.ensure_initialized()?;
             anyhow::bail!("{}", net::NEEDS_DAEMON)
         }

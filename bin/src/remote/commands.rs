@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::Remote;
 use crate::cli::{
     AddArgs, BlockCommand, CatArgs, Command, DagCommand, GetArgs, LsArgs, PinCommand, PinTypeArg,
-    RepoCommand, RoutingCommand, SwarmCommand,
+    RepoCommand, RoutingCommand, StatsCommand, SwarmCommand,
 };
 
 /// Runs `command` against the daemon.
@@ -32,6 +32,7 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Id => id(&remote).await,
             Command::Swarm(c) => swarm(&remote, c).await,
             Command::Routing(c) => routing(&remote, c).await,
+            Command::Stats(c) => stats(&remote, c).await,
             Command::Init
             | Command::Daemon(_)
             | Command::Track(_)
@@ -141,7 +142,10 @@ async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> R
 }
 
 /// Reads an NDJSON response line by line.
-pub(super) async fn ndjson(resp: reqwest::Response, mut each: impl FnMut(Value) -> Result<()>) -> Result<()> {
+pub(super) async fn ndjson(
+    resp: reqwest::Response,
+    mut each: impl FnMut(Value) -> Result<()>,
+) -> Result<()> {
     let mut stream = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = stream
@@ -607,6 +611,53 @@ async fn swarm(remote: &Remote, cmd: SwarmCommand) -> Result<()> {
         }
     }
     Ok(out.flush()?)
+}
+
+async fn stats(remote: &Remote, cmd: StatsCommand) -> Result<()> {
+    let StatsCommand::Bw {
+        peer,
+        proto,
+        poll,
+        interval,
+    } = cmd;
+    let mut q: Vec<(&str, String)> = Vec::new();
+    q.extend(peer.map(|p| ("peer", p)));
+    q.extend(proto.map(|p| ("proto", p)));
+    if poll {
+        q.push(("poll", bool_arg(true)));
+        q.push(("interval", interval));
+    }
+    let resp = remote.post("stats/bw", &q, None).await?;
+    ndjson(resp, |v| {
+        let mut out = std::io::stdout().lock();
+        let n = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        writeln!(out, "Bandwidth")?;
+        writeln!(out, "TotalIn: {}", human_bytes(n("TotalIn")))?;
+        writeln!(out, "TotalOut: {}", human_bytes(n("TotalOut")))?;
+        writeln!(out, "RateIn: {}/s", human_bytes(n("RateIn")))?;
+        writeln!(out, "RateOut: {}/s", human_bytes(n("RateOut")))?;
+        if poll {
+            writeln!(out)?;
+        }
+        Ok(out.flush()?)
+    })
+    .await
+}
+
+/// Bytes in SI units with one decimal (`1.2 MB`), as kubo's `stats bw` prints them.
+fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = n.max(0.0);
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 async fn routing(remote: &Remote, cmd: RoutingCommand) -> Result<()> {

@@ -6,6 +6,9 @@ use cid::Cid;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use std::sync::Arc;
+
+use super::bandwidth::Bandwidth;
 use super::error::CommandError;
 use super::event::NetworkEvent;
 use crate::context::SwarmInfo;
@@ -81,6 +84,7 @@ pub struct NetworkHandle {
     tx: mpsc::Sender<Command>,
     events: broadcast::Sender<NetworkEvent>,
     peer_id: PeerId,
+    bandwidth: Arc<Bandwidth>,
 }
 
 impl std::fmt::Debug for NetworkHandle {
@@ -96,12 +100,20 @@ impl NetworkHandle {
         tx: mpsc::Sender<Command>,
         events: broadcast::Sender<NetworkEvent>,
         peer_id: PeerId,
+        bandwidth: Arc<Bandwidth>,
     ) -> Self {
         NetworkHandle {
             tx,
             events,
             peer_id,
+            bandwidth,
         }
+    }
+
+    /// The bandwidth meter of every connection (for `stats/bw`); read directly, no round
+    /// trip to the actor.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
     }
 
     /// This node's peer id.

@@ -9,6 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::bandwidth::{Bandwidth, BandwidthFamilies};
 use crate::metrics::METRIC_PREFIX;
 
 /// Network metric families. Register once per registry with [`register`](Self::register)
@@ -45,6 +46,8 @@ pub struct NetworkMetrics {
     pub(crate) reprovide_cycle_seconds: Gauge<f64, AtomicU64>,
     /// When the last reprovide cycle finished (Unix seconds; 0 before the first).
     pub(crate) reprovide_last_completed: Gauge,
+    /// Stream bytes in and out, in total and per protocol (the meter behind `stats/bw`).
+    pub(crate) bandwidth: Arc<Bandwidth>,
 }
 
 impl std::fmt::Debug for NetworkMetrics {
@@ -59,6 +62,7 @@ impl NetworkMetrics {
     /// Call once per registry: registering twice would expose duplicate series.
     pub fn register(registry: &mut Registry) -> Self {
         let libp2p = Arc::new(Metrics::new(registry));
+        let bandwidth = BandwidthFamilies::default();
         let m = NetworkMetrics {
             libp2p,
             blocks_received: Counter::default(),
@@ -75,10 +79,21 @@ impl NetworkMetrics {
             reprovide_errors: Counter::default(),
             reprovide_cycle_seconds: Gauge::default(),
             reprovide_last_completed: Gauge::default(),
+            bandwidth: Arc::new(Bandwidth::with_families(bandwidth.clone())),
         };
         let reg = registry
             .sub_registry_with_prefix(METRIC_PREFIX)
             .sub_registry_with_prefix("network");
+        reg.register(
+            "bandwidth_bytes",
+            "Bytes of libp2p streams received (direction=in) and sent (out), as stats/bw counts",
+            bandwidth.total,
+        );
+        reg.register(
+            "protocol_bandwidth_bytes",
+            "Bytes of libp2p streams per negotiated protocol, received (in) and sent (out)",
+            bandwidth.protocols,
+        );
         reg.register(
             "blocks_received",
             "Blocks fetched from peers over Bitswap (verified and stored)",

@@ -13,6 +13,8 @@
 //!   providers and peers; keeps [`peering`] peers connected.
 //! - [`reprovide`]: the keyspace-sweeping reprovider (strategy `all | pinned | roots`, every
 //!   22 h by default), resumable across restarts.
+//! - [`bandwidth`]: every connection's streams metered (TCP and QUIC), in total, per peer
+//!   and per protocol, for `stats/bw` and Prometheus.
 //! - [`NetworkHandle`]: commands and [`NetworkEvent`]s; [`BitswapFetcher`]: the gateway's
 //!   block source (local store first); [`NetworkMetrics`]: Prometheus families.
 //!
@@ -37,6 +39,7 @@
 //! ```
 
 mod actor;
+pub mod bandwidth;
 mod behaviour;
 pub mod config;
 mod error;
@@ -52,10 +55,12 @@ mod serve;
 use std::sync::Arc;
 
 use chorus_storage::Blockstore;
-use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, tcp, yamux};
+use libp2p::core::{Transport, muxing::StreamMuxerBox, transport::Boxed, upgrade::Version};
+use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, quic, tcp, yamux};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use bandwidth::{Bandwidth, BandwidthStats};
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_PROVIDED_KEYS};
 pub use config::{DEFAULT_EVENT_CAPACITY, KadMode, NetworkConfig};
 pub use error::{CommandError, StartError};
@@ -79,6 +84,8 @@ pub struct Network {
     task: JoinHandle<()>,
     reprovider: Option<JoinHandle<()>>,
     reprovide_status: watch::Receiver<ReprovideStatus>,
+    /// Samples the bandwidth rates every [`bandwidth::SAMPLE_INTERVAL`].
+    sampler: JoinHandle<()>,
 }
 
 impl Network {
@@ -95,15 +102,17 @@ impl Network {
         let behaviour = ChorusBehaviour::new(&keypair, &config);
         let stream_control = behaviour.stream.new_control();
         let idle = config.idle_connection_timeout;
+        let bandwidth = config
+            .metrics
+            .as_ref()
+            .map_or_else(|| Arc::new(Bandwidth::new()), |m| m.bandwidth.clone());
+        let meter = bandwidth.clone();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_other_transport(|key| {
+                metered_transport(key, meter).map_err(|e| Box::new(e) as Box<_>)
+            })
             .map_err(|e| StartError::Transport(e.to_string()))?
-            .with_quic()
             .with_dns()
             .map_err(|e| StartError::Transport(e.to_string()))?
             .with_behaviour(|_| behaviour)
@@ -212,7 +221,8 @@ impl Network {
             reprovide: reprovide_rx,
         });
         let task = tokio::spawn(actor.run());
-        let handle = NetworkHandle::new(tx, events, peer_id);
+        let sampler = tokio::spawn(sample_bandwidth(Arc::downgrade(&bandwidth)));
+        let handle = NetworkHandle::new(tx, events, peer_id, bandwidth);
         match ready_rx.await {
             Ok(Ok(())) => Ok(Network {
                 handle,
@@ -220,8 +230,10 @@ impl Network {
                 task,
                 reprovider: reprovider.map(|r| tokio::spawn(r.run())),
                 reprovide_status,
+                sampler,
             }),
             Ok(Err(e)) => {
+                sampler.abort();
                 handle.shutdown().await;
                 Err(e)
             }
@@ -268,6 +280,7 @@ impl Network {
     /// Stops the reprovider (its progress is saved after every run of keys) and the actor,
     /// and waits for both tasks to end (connections are closed as the swarm is dropped).
     pub async fn shutdown(self) {
+        self.sampler.abort();
         if let Some(r) = self.reprovider {
             r.abort();
             // Wait until the task dropped its handles to the state database.
@@ -277,5 +290,38 @@ impl Network {
         if let Err(e) = self.task.await {
             tracing::warn!(error = %e, "network task ended abnormally");
         }
+    }
+}
+
+/// TCP (noise + yamux, as the swarm builder's `with_tcp` sets it up) and QUIC-v1, with every
+/// connection's muxer wrapped by `meter` so `stats/bw` sees all streams.
+fn metered_transport(
+    key: &Keypair,
+    meter: Arc<Bandwidth>,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
+    let tcp_meter = meter.clone();
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(move |(peer, muxer), _| (peer, StreamMuxerBox::new(tcp_meter.wrap(peer, muxer))));
+    let quic = quic::tokio::Transport::new(quic::Config::new(key))
+        .map(move |(peer, conn), _| (peer, StreamMuxerBox::new(meter.wrap(peer, conn))));
+    Ok(quic
+        .or_transport(tcp)
+        .map(|either, _| either.into_inner())
+        .boxed())
+}
+
+/// Updates the bandwidth rates every [`bandwidth::SAMPLE_INTERVAL`] while the meter exists.
+async fn sample_bandwidth(meter: std::sync::Weak<Bandwidth>) {
+    let mut tick = tokio::time::interval(bandwidth::SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(meter) = meter.upgrade() else {
+            return;
+        };
+        meter.sample(std::time::Instant::now());
     }
 }

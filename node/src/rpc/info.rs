@@ -1,14 +1,21 @@
-//! `/api/v0/version`, `/api/v0/id` and `/api/v0/stats/bw`: who this node is.
+//! `/api/v0/version`, `/api/v0/id` and `/api/v0/stats/bw`: who this node is, and how much
+//! it talks.
+
+use std::time::Duration;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
 use crate::context::{NodeContext, PROTOCOL_VERSION};
-use crate::network::{CommandError, NetworkHandle};
+use crate::network::{Bandwidth, BandwidthStats, CommandError, NetworkHandle};
 use libp2p::multiaddr::Protocol;
 
 /// kubo's `version` object.
@@ -143,16 +150,161 @@ async fn remote_id(network: &NetworkHandle, peer: libp2p::PeerId) -> Result<IdIn
 /// kubo's `stats/bw` object.
 #[derive(Debug, Serialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct BandwidthStats {
+pub(crate) struct BandwidthReport {
     total_in: u64,
     total_out: u64,
     rate_in: f64,
     rate_out: f64,
 }
 
-/// Bandwidth totals. kubo counts swarm traffic only; the chorus network does not meter its
-/// transports (no bandwidth sink in the swarm), so this reports zeros, online or not. The
-/// libp2p connection metrics on `/metrics` are the place to watch swarm activity.
-pub(crate) async fn stats_bw() -> Json<BandwidthStats> {
-    Json(BandwidthStats::default())
+impl From<BandwidthStats> for BandwidthReport {
+    fn from(s: BandwidthStats) -> Self {
+        BandwidthReport {
+            total_in: s.total_in,
+            total_out: s.total_out,
+            rate_in: s.rate_in,
+            rate_out: s.rate_out,
+        }
+    }
+}
+
+/// kubo's default `stats bw --interval` when polling.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Which traffic `stats/bw` reports.
+#[derive(Debug, Clone)]
+enum BandwidthScope {
+    All,
+    Peer(libp2p::PeerId),
+    Protocol(String),
+}
+
+impl BandwidthScope {
+    /// Counters never seen read as zeros, as in kubo.
+    fn read(&self, meter: &Bandwidth) -> BandwidthReport {
+        match self {
+            BandwidthScope::All => meter.total(),
+            BandwidthScope::Peer(p) => meter.peer(p).unwrap_or_default(),
+            BandwidthScope::Protocol(p) => meter.protocol(p).unwrap_or_default(),
+        }
+        .into()
+    }
+}
+
+/// `stats/bw`: bytes of libp2p streams in and out, with smoothed rates, for all traffic or
+/// one `peer` or one `proto`col (not both, as in kubo). With `poll`, a report follows every
+/// `interval` (Go duration, default 1s) as NDJSON until the client goes away or the network
+/// stops. Needs the network, as in kubo.
+pub(crate) async fn stats_bw(
+    State(ctx): State<NodeContext>,
+    args: Args,
+) -> Result<Response, ApiError> {
+    let network = ctx
+        .network()
+        .filter(|n| n.is_running())
+        .ok_or(ApiError::Offline)?;
+    let peer = args.option("peer").filter(|p| !p.is_empty());
+    let proto = args.option("proto").filter(|p| !p.is_empty());
+    let scope = match (peer, proto) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Failed(
+                "both peer ID and protocol specified".to_owned(),
+            ));
+        }
+        (Some(p), None) => BandwidthScope::Peer(
+            p.trim()
+                .parse()
+                .map_err(|_| ApiError::invalid("peer", p, "not a valid peer ID"))?,
+        ),
+        (None, Some(p)) => BandwidthScope::Protocol(p.to_owned()),
+        (None, None) => BandwidthScope::All,
+    };
+    if !args.bool("poll", false)? {
+        return Ok(Json(scope.read(network.bandwidth())).into_response());
+    }
+    let interval = match args.option("interval") {
+        None => DEFAULT_POLL_INTERVAL,
+        Some(v) => parse_go_duration(v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "interval",
+                    v,
+                    "expected a positive duration such as 500ms or 2s",
+                )
+            })?,
+    };
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let reports = futures::stream::unfold(
+        (tick, network, scope),
+        |(mut tick, network, scope)| async move {
+            tick.tick().await;
+            if !network.is_running() {
+                return None;
+            }
+            let mut line = serde_json::to_vec(&scope.read(network.bandwidth())).ok()?;
+            line.push(b'\n');
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(line)),
+                (tick, network, scope),
+            ))
+        },
+    );
+    let mut r = Body::from_stream(reports).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert("x-chunked-output", HeaderValue::from_static("1"));
+    Ok(r)
+}
+
+/// A Go `time.Duration` string (`300ms`, `1.5h`, `2h45m`; units ns, us, µs, ms, s, m, h), as
+/// kubo parses `--interval`.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse_like_kubo() {
+        assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_go_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("2h45m"), Some(Duration::from_secs(9900)));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration("1x"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
 }
