@@ -293,9 +293,9 @@ async fn spool(
             }
             file.write_all(&chunk).await.map_err(io_err)?;
         }
+        // Every byte handed to the kernel before the worker (another process) opens the file;
+        // no fsync: the spool is scratch, a crash loses the job anyway.
         file.flush().await.map_err(io_err)?;
-        // The worker reads the file from another process: make the bytes visible first.
-        file.sync_data().await.map_err(io_err)?;
         upload = Some(Upload { dir, path, name });
     }
     drop(parts);
