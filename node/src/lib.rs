@@ -12,6 +12,8 @@
 //!    with [`HttpServer::bind`] (the API address checked first with [`check_api_bind`] or
 //!    [`rpc::ApiConfig::check_bind`]), then [`HttpServer::serve`] them with a shared shutdown
 //!    signal and call [`NodeContext::set_ready`].
+//! 4. optionally install a [`TrackService`] (the binary's transcoder pool) with
+//!    [`NodeContext::set_track_service`], which `/api/v0/track/add` needs.
 //!
 //! `examples/serve.rs` does all of this in 70 lines for trying the faces with real clients.
 
