@@ -7,7 +7,9 @@ mod network_common;
 
 use std::time::Duration;
 
-use chorus_node::network::{KadMode, NetworkConfig, NetworkEvent, NetworkMetrics};
+use chorus_node::network::{
+    AutonatConfig, KadMode, NatStatus, NetworkConfig, NetworkEvent, NetworkMetrics, ProbeOutcome,
+};
 use chorus_node::{BlockFetcher, FetchError};
 use chorus_storage::{Block, HashAlg, codec};
 use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
@@ -493,6 +495,73 @@ async fn routing_none_runs_no_dht_but_still_exchanges_blocks() {
 
     let read = b.read_file(&root).await;
     assert!(read == data, "bytes differ");
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+/// AutoNAT v1 between two loopback nodes (private addresses allowed, short timings): B asks
+/// A to dial it back, A does (on 127.0.0.1, the address it observed B at), and B concludes it
+/// is reachable; events, the protocol list and the metrics show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autonat_probes_between_two_loopback_nodes() {
+    let autonat = AutonatConfig::default()
+        .with_private_addresses(true)
+        .with_timing(Duration::from_millis(100), Duration::from_millis(300));
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = NetworkMetrics::register(&mut registry);
+    let a = TestPeer::start(NetworkConfig::loopback().with_autonat(autonat.clone())).await;
+    let b = TestPeer::start(
+        NetworkConfig::loopback()
+            .with_autonat(autonat)
+            .with_metrics(metrics),
+    )
+    .await;
+    let protocols = b.net.handle().swarm_info().await.unwrap().protocols;
+    assert!(
+        protocols.iter().any(|p| p == "/libp2p/autonat/1.0.0"),
+        "{protocols:?}"
+    );
+    let mut a_events = a.net.handle().subscribe();
+    let mut b_events = b.net.handle().subscribe();
+    connect(&b, &a).await;
+
+    let (a_id, b_id) = (a.id(), b.id());
+    let probe = wait_for(&mut b_events, |e| {
+        matches!(e, NetworkEvent::AutonatProbe { peer: Some(p), asked_by_us: true, outcome: ProbeOutcome::Reachable(_) } if *p == a_id)
+    })
+    .await;
+    let NetworkEvent::AutonatProbe {
+        outcome: ProbeOutcome::Reachable(addr),
+        ..
+    } = probe
+    else {
+        unreachable!()
+    };
+    assert!(addr.to_string().starts_with("/ip4/127.0.0.1/"), "{addr}");
+    let status = wait_for(&mut b_events, |e| {
+        matches!(e, NetworkEvent::NatStatusChanged { .. })
+    })
+    .await;
+    assert!(
+        matches!(&status, NetworkEvent::NatStatusChanged { status: NatStatus::Public(a) } if a.to_string().starts_with("/ip4/127.0.0.1/")),
+        "{status:?}"
+    );
+    // A served the probe by dialing B back.
+    wait_for(&mut a_events, |e| {
+        matches!(e, NetworkEvent::AutonatProbe { peer: Some(p), asked_by_us: false, outcome: ProbeOutcome::Reachable(_) } if *p == b_id)
+    })
+    .await;
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("chorus_network_autonat_probes_total{")
+                && l.contains("role=\"client\"")
+                && l.contains("result=\"reachable\"")),
+        "{text}"
+    );
+    assert!(text.contains("chorus_network_nat_status 2"), "{text}");
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

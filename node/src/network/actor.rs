@@ -12,6 +12,7 @@ use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
     core::transport::ListenerId,
+    autonat::v1 as autonat,
     identify, kad,
     multiaddr::Protocol,
     swarm::{
@@ -23,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, trace, warn};
 
+use super::autonat::{NatStatus, ProbeOutcome};
 use super::behaviour::{ChorusBehaviour, ChorusBehaviourEvent, KAD_PROTOCOL, LAN_KAD_PROTOCOL};
 use super::config::KadMode;
 use super::error::{CommandError, StartError};
@@ -125,6 +127,8 @@ pub(crate) struct Actor {
     fetch_timeout: Duration,
     max_lookups: usize,
     kad_mode: KadMode,
+    /// AutoNAT's latest verdict (see [`update_wan_mode`](Self::update_wan_mode)).
+    nat_status: NatStatus,
     announce_listen_addrs: bool,
     metrics: Option<NetworkMetrics>,
     peering: Peering,
@@ -190,6 +194,7 @@ impl Actor {
             fetch_timeout: parts.fetch_timeout,
             max_lookups: parts.max_lookups.max(1),
             kad_mode: parts.kad_mode,
+            nat_status: NatStatus::Unknown,
             announce_listen_addrs: parts.announce.is_empty(),
             metrics: parts.metrics,
             peering: parts.peering,
@@ -814,6 +819,7 @@ impl Actor {
                 }
             }
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Limits(never)) => match never {},
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Autonat(e)) => self.on_autonat(e),
             SwarmEvent::NewListenAddr {
                 listener_id,
                 address,
@@ -918,15 +924,19 @@ impl Actor {
         }
     }
 
-    /// In [`KadMode::Auto`], serves the public DHT only while an announced address is public
-    /// (kubo decides by AutoNAT reachability; an announced public address is our proxy for
-    /// it). Announced addresses also go into our provider records: kubo ignores records
-    /// without addresses.
+    /// In [`KadMode::Auto`], serves the public DHT only while this node is reachable, as
+    /// kubo: AutoNAT's verdict when it has one, else whether an announced address is public.
+    /// Announced addresses also go into our provider records: kubo ignores records without
+    /// addresses.
     fn update_wan_mode(&mut self) {
         if self.kad_mode != KadMode::Auto {
             return;
         }
-        let public = self.swarm.external_addresses().any(|a| !is_lan_addr(a));
+        let public = match &self.nat_status {
+            NatStatus::Public(_) => true,
+            NatStatus::Private => false,
+            NatStatus::Unknown => self.swarm.external_addresses().any(|a| !is_lan_addr(a)),
+        };
         let mode = if public {
             kad::Mode::Server
         } else {
@@ -1007,6 +1017,61 @@ impl Actor {
             }
             other => trace!(event = ?other, "bitswap event"),
         }
+    }
+
+    fn on_autonat(&mut self, event: autonat::Event) {
+        let (peer, asked_by_us, outcome) = match event {
+            autonat::Event::StatusChanged { old, new } => {
+                let status = NatStatus::from(new);
+                info!(old = ?old, new = ?status, "AutoNAT reachability changed");
+                if let Some(m) = &self.metrics {
+                    m.nat_status.set(status.gauge());
+                }
+                self.nat_status = status.clone();
+                self.update_wan_mode();
+                self.emit(NetworkEvent::NatStatusChanged { status });
+                return;
+            }
+            autonat::Event::OutboundProbe(autonat::OutboundProbeEvent::Response {
+                peer,
+                address,
+                ..
+            }) => (Some(peer), true, ProbeOutcome::Reachable(address)),
+            autonat::Event::OutboundProbe(autonat::OutboundProbeEvent::Error {
+                peer, error, ..
+            }) => (peer, true, ProbeOutcome::Failed(format!("{error:?}"))),
+            autonat::Event::InboundProbe(autonat::InboundProbeEvent::Response {
+                peer,
+                address,
+                ..
+            }) => (Some(peer), false, ProbeOutcome::Reachable(address)),
+            autonat::Event::InboundProbe(autonat::InboundProbeEvent::Error {
+                peer, error, ..
+            }) => (Some(peer), false, ProbeOutcome::Failed(format!("{error:?}"))),
+            other => {
+                trace!(event = ?other, "autonat event");
+                return;
+            }
+        };
+        debug!(?peer, asked_by_us, ?outcome, "AutoNAT probe finished");
+        if let Some(m) = &self.metrics {
+            let role = if asked_by_us { "client" } else { "server" };
+            let result = match outcome {
+                ProbeOutcome::Reachable(_) => "reachable",
+                ProbeOutcome::Failed(_) => "failed",
+            };
+            m.autonat_probes
+                .get_or_create(&vec![
+                    ("role".to_owned(), role.to_owned()),
+                    ("result".to_owned(), result.to_owned()),
+                ])
+                .inc();
+        }
+        self.emit(NetworkEvent::AutonatProbe {
+            peer,
+            asked_by_us,
+            outcome,
+        });
     }
 
     fn on_identify(&mut self, event: identify::Event) {

@@ -1,7 +1,8 @@
 //! The composed libp2p behaviour of a chorus node: connection limits, identify, ping,
-//! Kademlia and Bitswap.
+//! Kademlia, Bitswap and AutoNAT.
 
 use chorus_protocol::bitswap;
+use libp2p::autonat::v1 as autonat;
 use libp2p::{
     StreamProtocol, connection_limits, identify,
     identity::Keypair,
@@ -36,6 +37,8 @@ pub(crate) struct ChorusBehaviour {
     pub(crate) kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) lan_kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) bitswap: bitswap::Behaviour,
+    /// AutoNAT v1, client and server; off when configured so.
+    pub(crate) autonat: Toggle<autonat::Behaviour>,
     /// Outbound streams of our own on the DHT protocols (the reprovider's ADD_PROVIDER
     /// batches); accepts nothing inbound.
     pub(crate) stream: libp2p_stream::Behaviour,
@@ -75,6 +78,11 @@ impl ChorusBehaviour {
             kad: kad.into(),
             lan_kad: lan_kad.into(),
             bitswap: bitswap::Behaviour::new(bitswap::Config::default()),
+            autonat: config
+                .autonat
+                .enabled
+                .then(|| config.autonat.behaviour(peer_id))
+                .into(),
             stream: libp2p_stream::Behaviour::new(),
         }
     }
@@ -91,6 +99,9 @@ impl ChorusBehaviour {
         }
         if let Some(lan) = self.lan_kad.as_ref() {
             protocols.extend(lan.protocol_names().iter().map(|p| p.to_string()));
+        }
+        if self.autonat.is_enabled() {
+            protocols.push(autonat::DEFAULT_PROTOCOL_NAME.to_string());
         }
         protocols.push(identify::PROTOCOL_NAME.to_string());
         protocols.push(identify::PUSH_PROTOCOL_NAME.to_string());

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+use super::autonat::AutonatConfig;
 use super::metrics::NetworkMetrics;
 use super::reprovide::ReprovideConfig;
 
@@ -114,6 +115,8 @@ pub struct NetworkConfig {
     pub metrics: Option<NetworkMetrics>,
     /// The reprovider: interval (default 22 h), strategy (default `all`), pins.
     pub reprovide: ReprovideConfig,
+    /// AutoNAT client and server (default: on, global addresses only).
+    pub autonat: AutonatConfig,
 }
 
 impl Default for NetworkConfig {
@@ -145,6 +148,7 @@ impl Default for NetworkConfig {
             agent_version: concat!("chorus/", env!("CARGO_PKG_VERSION")).to_owned(),
             metrics: None,
             reprovide: ReprovideConfig::default(),
+            autonat: AutonatConfig::default(),
         }
     }
 }
@@ -235,6 +239,12 @@ impl NetworkConfig {
     /// Counts into `metrics` (see [`NetworkMetrics::register`]).
     pub fn with_metrics(mut self, metrics: NetworkMetrics) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Sets up AutoNAT (see [`AutonatConfig`]).
+    pub fn with_autonat(mut self, autonat: AutonatConfig) -> Self {
+        self.autonat = autonat;
         self
     }
 

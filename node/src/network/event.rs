@@ -48,6 +48,21 @@ pub enum NetworkEvent {
         /// What it provides.
         multihash: chorus_storage::Multihash,
     },
+    /// AutoNAT changed its verdict on whether this node is reachable.
+    NatStatusChanged {
+        /// The new verdict.
+        status: super::NatStatus,
+    },
+    /// An AutoNAT probe finished: one we asked `peer` for (`asked_by_us`), or one `peer`
+    /// asked us to run (we dialed it back).
+    AutonatProbe {
+        /// The other side (`None` when no peer could be asked).
+        peer: Option<PeerId>,
+        /// Whether we asked for the probe (client) or ran it (server).
+        asked_by_us: bool,
+        /// The address reached, or why not.
+        outcome: super::ProbeOutcome,
+    },
     /// A block we wanted arrived from `peer` (verified).
     BlockReceived {
         /// Who sent it.

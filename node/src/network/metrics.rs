@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use libp2p::metrics::{Metrics, Recorder};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -48,6 +49,10 @@ pub struct NetworkMetrics {
     pub(crate) reprovide_last_completed: Gauge,
     /// Stream bytes in and out, in total and per protocol (the meter behind `stats/bw`).
     pub(crate) bandwidth: Arc<Bandwidth>,
+    /// AutoNAT's verdict: 0 unknown, 1 private, 2 public.
+    pub(crate) nat_status: Gauge,
+    /// AutoNAT probes finished, by role (client: we asked; server: we dialed back) and result.
+    pub(crate) autonat_probes: Family<Vec<(String, String)>, Counter>,
 }
 
 impl std::fmt::Debug for NetworkMetrics {
@@ -80,10 +85,22 @@ impl NetworkMetrics {
             reprovide_cycle_seconds: Gauge::default(),
             reprovide_last_completed: Gauge::default(),
             bandwidth: Arc::new(Bandwidth::with_families(bandwidth.clone())),
+            nat_status: Gauge::default(),
+            autonat_probes: Family::default(),
         };
         let reg = registry
             .sub_registry_with_prefix(METRIC_PREFIX)
             .sub_registry_with_prefix("network");
+        reg.register(
+            "nat_status",
+            "AutoNAT's verdict on this node's reachability: 0 unknown, 1 private, 2 public",
+            m.nat_status.clone(),
+        );
+        reg.register(
+            "autonat_probes",
+            "AutoNAT probes finished, by role (client, server) and result (reachable, failed)",
+            m.autonat_probes.clone(),
+        );
         reg.register(
             "bandwidth_bytes",
             "Bytes of libp2p streams received (direction=in) and sent (out), as stats/bw counts",

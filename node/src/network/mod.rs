@@ -13,6 +13,7 @@
 //!   providers and peers; keeps [`peering`] peers connected.
 //! - [`reprovide`]: the keyspace-sweeping reprovider (strategy `all | pinned | roots`, every
 //!   22 h by default), resumable across restarts.
+//! - [`autonat`]: AutoNAT v1 client and server; its verdict drives the DHT mode.
 //! - [`bandwidth`]: every connection's streams metered (TCP and QUIC), in total, per peer
 //!   and per protocol, for `stats/bw` and Prometheus.
 //! - [`NetworkHandle`]: commands and [`NetworkEvent`]s; [`BitswapFetcher`]: the gateway's
@@ -39,6 +40,7 @@
 //! ```
 
 mod actor;
+pub mod autonat;
 pub mod bandwidth;
 mod behaviour;
 pub mod config;
@@ -60,6 +62,7 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol, noise, q
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use autonat::{AutonatConfig, NatStatus, ProbeOutcome};
 pub use bandwidth::{Bandwidth, BandwidthStats};
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_PROVIDED_KEYS};
 pub use config::{DEFAULT_EVENT_CAPACITY, KadMode, NetworkConfig};
