@@ -452,3 +452,48 @@ async fn dont_have_is_withheld_unless_asked_for() {
     // The want stays in the ledger for a block that may arrive later.
     assert_eq!(server.behaviour().ledger(&client_id).count(), 1);
 }
+
+/// `rewant` sends a WANT_HAVE again to a peer already asked (a plain `want` does not): the
+/// server sees the want twice, and a peer asked for the block is left alone.
+#[tokio::test]
+async fn rewant_sends_the_want_again_to_peers_already_asked() {
+    let missing = raw_block(9, 10);
+    let mut server = listening(Config::default()).await;
+    let mut client = listening(Config::default()).await;
+    client.connect(&mut server).await;
+    let server_id = *server.local_peer_id();
+    let cid = *missing.cid();
+
+    // The server never answers (no lookups are served here), as a peer that lost the want.
+    client
+        .behaviour_mut()
+        .want_with(cid, [server_id], HAVE, false);
+    let first = wants_seen(&mut server, &mut client).await;
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].send_dont_have);
+    assert_eq!(client.behaviour_mut().want(cid, [server_id], HAVE), 0);
+    assert_eq!(client.behaviour_mut().rewant(cid, [server_id]), 1);
+    let again = wants_seen(&mut server, &mut client).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].cid, again[0].want_type), (cid, HAVE));
+    assert!(
+        again[0].send_dont_have,
+        "asked again, it should say if it lacks the block"
+    );
+    // After WANT_BLOCK, a rewant leaves the peer alone.
+    assert_eq!(client.behaviour_mut().want(cid, [server_id], BLOCK), 1);
+    wants_seen(&mut server, &mut client).await;
+    assert_eq!(client.behaviour_mut().rewant(cid, [server_id]), 0);
+}
+
+/// Drives both swarms until `server` (first) reports wants.
+async fn wants_seen(
+    server: &mut BSwarm,
+    client: &mut BSwarm,
+) -> Vec<chorus_protocol::bitswap::WantEntry> {
+    run_until(&mut [server, client], |idx, _, ev| match (idx, ev) {
+        (0, SwarmEvent::Behaviour(Event::Wants { wants, .. })) => Some(wants),
+        _ => None,
+    })
+    .await
+}

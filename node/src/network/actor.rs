@@ -723,6 +723,10 @@ impl Actor {
                         .want(cid, peers, want_type);
                     trace!(%cid, asked, ?want_type, "want sent");
                 }
+                Action::Rewant { cid, peers } => {
+                    let asked = self.swarm.behaviour_mut().bitswap.rewant(cid, peers);
+                    trace!(%cid, asked, "want sent again to silent peers");
+                }
                 Action::FindProviders { cid } => {
                     if !self.dht_runs() {
                         continue;

@@ -215,6 +215,26 @@ impl Behaviour {
         want_type: WantType,
         send_dont_have: bool,
     ) -> usize {
+        self.ask(cid, peers, want_type, send_dont_have, false)
+    }
+
+    /// Sends WANT_HAVE (with `sendDontHave`) for `cid` to `peers` again, also to those
+    /// already asked: for peers that never answered, whose copy of the want may have been
+    /// lost with a reset stream (go-bitswap rebroadcasts its wantlist for the same reason).
+    /// Peers asked for the block are left alone. Returns how many were asked now.
+    pub fn rewant(&mut self, cid: Cid, peers: impl IntoIterator<Item = PeerId>) -> usize {
+        self.ask(cid, peers, WantType::Have, true, true)
+    }
+
+    /// [`want_with`](Self::want_with); `again` re-sends WANT_HAVEs already sent.
+    fn ask(
+        &mut self,
+        cid: Cid,
+        peers: impl IntoIterator<Item = PeerId>,
+        want_type: WantType,
+        send_dont_have: bool,
+        again: bool,
+    ) -> usize {
         let priority = match self.wants.get(&cid) {
             Some(w) => w.priority,
             None => {
@@ -254,7 +274,7 @@ impl Behaviour {
             };
             match want.peers.get(&peer) {
                 Some(WantType::Block) => continue,
-                Some(WantType::Have) if effective == WantType::Have => continue,
+                Some(WantType::Have) if effective == WantType::Have && !again => continue,
                 _ => {}
             }
             want.peers.insert(peer, effective);

@@ -9,7 +9,8 @@
 //! the first peer that answers HAVE, spreading concurrent blocks over the peers that have
 //! them; if that peer answers DONT_HAVE or stays silent past the block timeout, move to the
 //! next peer that said HAVE; when nobody has it (or nobody is connected), ask the DHT for
-//! providers; fail the want after the overall timeout.
+//! providers, and ask peers that never answered again (the want may have been lost); fail the
+//! want after the overall timeout.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -90,6 +91,14 @@ pub enum Action {
     FindProviders {
         /// The CID.
         cid: Cid,
+    },
+    /// Call [`Behaviour::rewant`](super::Behaviour::rewant): these peers were asked for
+    /// `cid` and never answered, so the want may not have reached them.
+    Rewant {
+        /// The CID.
+        cid: Cid,
+        /// Who to ask again.
+        peers: Vec<PeerId>,
     },
     /// The want timed out: call [`Behaviour::cancel`](super::Behaviour::cancel) and fail the
     /// request.
@@ -347,7 +356,18 @@ impl Session {
                 .is_none_or(|t| now.saturating_duration_since(t) >= self.config.provider_retry);
             let waited = now.saturating_duration_since(want.started) >= self.config.block_timeout;
             if idle && search_due && (waited || want.asked.is_empty()) {
+                // Peers asked that neither said HAVE nor DONT_HAVE are asked again.
+                let mut silent: Vec<PeerId> = want
+                    .asked
+                    .iter()
+                    .filter(|p| !want.exhausted.contains(*p) && self.peers.contains(*p))
+                    .copied()
+                    .collect();
+                silent.sort();
                 actions.extend(self.search(cid, now));
+                if !silent.is_empty() {
+                    actions.push(Action::Rewant { cid, peers: silent });
+                }
             }
         }
         actions
@@ -423,7 +443,10 @@ fn sorted(peers: &HashSet<PeerId>) -> Vec<PeerId> {
 
 fn sort_actions(actions: &mut [Action]) {
     actions.sort_by_key(|a| match a {
-        Action::Want { cid, .. } | Action::FindProviders { cid } | Action::Failed { cid } => *cid,
+        Action::Want { cid, .. }
+        | Action::Rewant { cid, .. }
+        | Action::FindProviders { cid }
+        | Action::Failed { cid } => *cid,
     });
 }
 
@@ -586,6 +609,37 @@ mod tests {
                 peers: vec![b],
                 want_type: WantType::Have
             }]
+        );
+    }
+
+    #[test]
+    fn peers_that_never_answer_are_asked_again_with_the_periodic_search() {
+        let t0 = Instant::now();
+        let cfg = SessionConfig::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = Session::new(cfg.clone());
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.on_dont_have(b, &cid(1), t0);
+        // `a` stays silent: after the block timeout, search and ask `a` again (not `b`).
+        let t1 = t0 + cfg.block_timeout;
+        assert_eq!(
+            s.tick(t1),
+            vec![
+                Action::FindProviders { cid: cid(1) },
+                Action::Rewant {
+                    cid: cid(1),
+                    peers: vec![a]
+                }
+            ]
+        );
+        assert!(s.tick(t1 + Duration::from_millis(10)).is_empty());
+        // Once it answers, it is not asked again.
+        s.on_dont_have(a, &cid(1), t1);
+        assert_eq!(
+            s.tick(t1 + cfg.provider_retry),
+            vec![Action::FindProviders { cid: cid(1) }]
         );
     }
 
