@@ -22,6 +22,7 @@ const PHASE: &str = "phase";
 const CURSOR: &str = "cursor";
 const COMPLETED: &str = "completed-ms";
 const STRATEGY: &str = "strategy";
+const KEYS: &str = "keys";
 
 /// Where a cycle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct Progress {
     pub completed: Option<SystemTime>,
     /// The strategy the work list was built with.
     pub strategy: String,
+    /// Keys in the work list (0 until it is built).
+    pub keys: u64,
 }
 
 /// Why the state could not be used.
@@ -119,12 +122,18 @@ impl CycleState {
             .get(STRATEGY)?
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .unwrap_or_default();
+        let keys = self
+            .state
+            .get(KEYS)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
         Ok(Some(Progress {
             started,
             phase,
             cursor,
             completed,
             strategy,
+            keys,
         }))
     }
 
@@ -134,6 +143,7 @@ impl CycleState {
         self.state.insert(STARTED, &millis(started).to_be_bytes())?;
         self.state.insert(STRATEGY, strategy.as_bytes())?;
         self.state.remove(CURSOR)?;
+        self.state.remove(KEYS)?;
         self.keys.clear()?;
         Ok(())
     }
@@ -146,8 +156,9 @@ impl CycleState {
         Ok(())
     }
 
-    /// The work list is complete: the sweep may start.
-    pub fn built(&self) -> Result<(), StateError> {
+    /// The work list is complete with `keys` keys: the sweep may start.
+    pub fn built(&self, keys: u64) -> Result<(), StateError> {
+        self.state.insert(KEYS, &keys.to_be_bytes())?;
         self.state.insert(PHASE, &[Phase::Sweeping.tag()])?;
         self.flush()
     }
@@ -172,7 +183,18 @@ impl CycleState {
         Ok(self.keys.insert(point, multihash)?.is_none())
     }
 
-    /// Keys in the work list.
+    /// Adds distinct keys in one sled batch (cheaper per key than [`insert_key`](Self::insert_key)
+    /// for large lists; the caller guarantees they are not in the list yet).
+    pub fn insert_batch(&self, entries: &[(KadKey, Vec<u8>)]) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        for (point, multihash) in entries {
+            batch.insert(&point[..], multihash.as_slice());
+        }
+        self.keys.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Keys in the work list (counts them: O(n), for tests and checks).
     pub fn key_count(&self) -> usize {
         self.keys.len()
     }
@@ -250,7 +272,7 @@ mod tests {
             }
             // The same key twice is one entry.
             assert!(!state.insert_key(&key_of_multihash(&mh(0)), &mh(0)).unwrap());
-            state.built().unwrap();
+            state.built(100).unwrap();
             first = sweep_some(&state, 3, 10);
             assert_eq!(first.len(), 30);
             state.flush().unwrap();
@@ -262,6 +284,7 @@ mod tests {
         assert_eq!(p.started, started);
         assert_eq!(p.cursor, first.last().copied());
         assert_eq!(p.strategy, "all");
+        assert_eq!(p.keys, 100);
         let rest = sweep_some(&state, 100, 7);
         assert_eq!(rest.len(), 70);
         // In keyspace order, nothing repeated, nothing skipped.

@@ -16,6 +16,10 @@ use super::keyspace::key_of_multihash;
 /// The multihash code of identity hashes: their CIDs carry the data and are never provided.
 const IDENTITY: u64 = 0x00;
 
+/// Keys written to the work list per sled batch by `all`: the sweep's batch size
+/// ([`DEFAULT_BATCH_KEYS`](super::DEFAULT_BATCH_KEYS)), so memory stays at one batch.
+const INSERT_BATCH: usize = 4096;
+
 /// What enumeration found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Enumerated {
@@ -35,17 +39,28 @@ pub fn build_work_list(
     let mut found = Enumerated::default();
     match strategy {
         ReprovideStrategy::All => {
+            // The store lists each multihash once: written in batches, memory bounded by one.
+            let mut pending = Vec::with_capacity(INSERT_BATCH);
             for item in store.list() {
                 match item {
-                    Ok(mh) => {
-                        add(state, &mh.to_bytes(), mh.code(), &mut found)?;
+                    Ok(mh) if mh.code() != IDENTITY => {
+                        let bytes = mh.to_bytes();
+                        pending.push((key_of_multihash(&bytes), bytes));
+                        if pending.len() >= INSERT_BATCH {
+                            state.insert_batch(&pending)?;
+                            found.keys += pending.len() as u64;
+                            pending.clear();
+                        }
                     }
+                    Ok(_) => {}
                     Err(e) => {
                         debug!(error = %e, "unreadable store entry skipped");
                         found.errors += 1;
                     }
                 }
             }
+            state.insert_batch(&pending)?;
+            found.keys += pending.len() as u64;
         }
         ReprovideStrategy::Roots | ReprovideStrategy::Pinned => {
             let Some(pins) = pins else {
@@ -242,21 +257,23 @@ mod tests {
         // Planning 1,000,000 synthetic keys: the work list lives in sled and is read back in
         // bounded batches, so the sweep never holds more than one batch.
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(dir.path())
-            .cache_capacity(8 << 20)
-            .open()
-            .unwrap();
+        let db = sled::open(dir.path()).unwrap();
         let state = CycleState::open(&db).unwrap();
         state.begin(std::time::SystemTime::now(), "all").unwrap();
         const N: u32 = 1_000_000;
+        let mut pending = Vec::with_capacity(INSERT_BATCH);
         for n in 0..N {
             let mut mh = vec![0x12, 0x20];
             mh.extend_from_slice(&[0; 28]);
             mh.extend_from_slice(&n.to_be_bytes());
-            state.insert_key(&key_of_multihash(&mh), &mh).unwrap();
+            pending.push((key_of_multihash(&mh), mh));
+            if pending.len() == INSERT_BATCH {
+                state.insert_batch(&pending).unwrap();
+                pending.clear();
+            }
         }
-        state.built().unwrap();
+        state.insert_batch(&pending).unwrap();
+        state.built(u64::from(N)).unwrap();
         let batch = 4096;
         let mut cursor = None;
         let mut total = 0usize;

@@ -270,7 +270,7 @@ impl Reprovider {
             }
         }
         info!(keys = found.keys, %strategy, "reprovide cycle: work list built");
-        state.built().map_err(CycleError::State)?;
+        state.built(found.keys).map_err(CycleError::State)?;
         Ok(())
     }
 
@@ -506,13 +506,12 @@ impl Reprovider {
     /// `reprovided: None` keeps the last count (between cycles it describes the last one).
     fn publish(&self, state: &CycleState, completed_now: Option<()>, reprovided: Option<u64>) {
         let progress = state.progress().ok().flatten();
-        let keys = state.key_count() as u64;
         self.status.send_modify(|s| {
             s.cycle_started = progress.as_ref().map(|p| p.started);
             s.phase = progress.as_ref().map(|p| p.phase);
             s.last_completed = progress.as_ref().and_then(|p| p.completed);
-            if progress.as_ref().is_some_and(|p| p.phase != Phase::Done) {
-                s.cycle_keys = keys;
+            if let Some(p) = progress.as_ref().filter(|p| p.phase != Phase::Done) {
+                s.cycle_keys = p.keys;
             }
             if let Some(n) = reprovided {
                 s.cycle_reprovided = n;
