@@ -198,7 +198,9 @@ impl Reprovider {
                 Err(e) => {
                     warn!(error = %e, "reprovide cycle interrupted");
                     self.count_error();
-                    tokio::time::sleep(STATE_ERROR_BACKOFF).await;
+                    if self.sleep(STATE_ERROR_BACKOFF).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
@@ -211,7 +213,7 @@ impl Reprovider {
         match progress {
             None => {
                 self.publish(state, None, None);
-                tokio::time::sleep(self.config.initial_delay).await;
+                self.sleep(self.config.initial_delay).await?;
                 self.begin(state).await
             }
             Some(p) if p.phase != Phase::Done && p.strategy != strategy => {
@@ -232,7 +234,7 @@ impl Reprovider {
                     self.publish(state, None, None);
                     let due = p.started + interval;
                     if let Ok(wait) = due.duration_since(SystemTime::now()) {
-                        tokio::time::sleep(wait).await;
+                        self.sleep(wait).await?;
                     }
                     self.begin(state).await
                 }
@@ -481,6 +483,15 @@ impl Reprovider {
             m.reprovide_keys.inc_by(n);
         }
         Ok(n)
+    }
+
+    /// Waits `duration`, or ends early with [`CycleError::Stopped`] when the actor stops (so a
+    /// dropped network does not leave this task holding the store and the database).
+    async fn sleep(&self, duration: Duration) -> Result<(), CycleError> {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => Ok(()),
+            () = self.actor.closed() => Err(CycleError::Stopped),
+        }
     }
 
     async fn request(&self, request: ActorRequest) -> Result<(), CycleError> {
