@@ -48,6 +48,16 @@ fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
     assert_eq!(b.ok_bytes(&["cat", &cid]), data, "cat through B's daemon");
     let ranged = b.ok_bytes(&["cat", "--offset", "2500000", "--length", "1000", &cid]);
     assert_eq!(ranged, &data[2_500_000..2_501_000]);
+    // The 3 MB came in over Bitswap, from A: `stats bw` (kubo's format) counts them.
+    for args in [
+        vec!["stats", "bw"],
+        vec!["stats", "bw", "--peer", &a_id],
+        vec!["stats", "bw", "--proto", "/ipfs/bitswap/1.2.0"],
+    ] {
+        let out = b.ok(&args);
+        assert!(out.starts_with("Bandwidth\nTotalIn: 3."), "{args:?}: {out}");
+        assert!(out.contains(" MB\nTotalOut: "), "{args:?}: {out}");
+    }
 
     // B's id reports where it listens, with /p2p/<id>.
     let id: serde_json::Value = serde_json::from_str(&b.ok(&["id"])).unwrap();
