@@ -100,3 +100,37 @@ fn the_gateway_of_one_daemon_serves_content_held_by_another() {
     drop(daemon_b);
     drop(daemon_a);
 }
+
+/// `swarm.routing = "none"` runs no DHT at all, as kubo's `Routing.Type=none`: no Kademlia
+/// protocol is announced and DHT lookups fail clearly, while Bitswap is still offered.
+#[test]
+fn routing_none_runs_the_daemon_without_a_dht() {
+    let repo = Repo::init();
+    let cfg = repo.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("routing = \"auto\"", "routing = \"none\""),
+    )
+    .unwrap();
+    let f = write_file(repo.dir.path(), "a.bin", &pseudo_random(10_000, 3));
+    let cid = repo
+        .ok(&["add", "-Q", f.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let _daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
+    let protocols: Vec<&str> = id["Protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(!protocols.iter().any(|p| p.contains("/kad/")), "{id}");
+    assert!(protocols.contains(&"/ipfs/bitswap/1.2.0"), "{id}");
+    // Peer lookups need the DHT; so would announcements (refused earlier here: no peers).
+    let stranger = "12D3KooWJKtwLfwz3s2nKRKmevdePzwJqc6G2MPXPM7EUDriEPA5";
+    let err = repo.fails(&["routing", "findpeer", stranger]);
+    assert!(err.contains("routing is disabled"), "{err}");
+    assert_eq!(repo.ok_bytes(&["cat", &cid]).len(), 10_000);
+}
