@@ -18,10 +18,11 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
 /// The LAN DHT protocol kubo serves to peers on private and loopback addresses.
 pub const LAN_KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/lan/kad/1.0.0");
 
-/// Keys this node may provide at once in each DHT's in-memory store (re-announced by
-/// Kademlia every 12 h while the node runs). rust-libp2p's default is 1,024 (design.md §5);
-/// 65,536 keys cost a few MiB and about 1.5 announcements a second. Providing every block
-/// of a large library needs the persistent provider queue instead.
+/// Provider keys each DHT's in-memory store holds at once: our own announced roots and the
+/// records peers send us (rust-libp2p counts both against this bound). rust-libp2p's default
+/// is 1,024 (design.md §5); 65,536 keys cost a few MiB. Republishing our keys is the
+/// reprovider's job (kad's own 12 h republish is off), which reads the blockstore, not this
+/// store, so providing every block of a large library is not bounded by it.
 pub const MAX_PROVIDED_KEYS: usize = 65_536;
 
 /// The `ProtocolVersion` identify announces, as kubo does.
