@@ -1,6 +1,6 @@
 //! The transport limit the network benchmark compares Bitswap against: how fast one plain
 //! rust-libp2p stream moves bytes between two processes on loopback, over TCP + noise + yamux
-//! and over QUIC-v1, with the same libp2p version and transport defaults as the chorus swarm.
+//! and over QUIC-v1, with the same libp2p version and transport settings as the chorus swarm.
 //!
 //! ```text
 //! cargo run --release -p chorus-protocol --example stream_limit -- [SIZE_MIB]   # default 256
@@ -35,15 +35,24 @@ const DEFAULT_SIZE_MIB: usize = 256;
 /// How long a connection may sit idle before libp2p closes it; longer than any run here.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Builds a swarm with the transports of the chorus node (TCP with nodelay + noise + yamux
-/// defaults, QUIC-v1 defaults) and only the plain-stream behaviour.
+/// The chorus node's yamux setting (`YAMUX_MAX_STREAMS` in node/src/network/mod.rs: caps a
+/// stream's receive window at 1 MiB for js-yamux's sake). Measured here: no effect on the
+/// loopback figure against yamux defaults.
+const YAMUX_MAX_STREAMS: usize = 4093;
+
+/// Builds a swarm with the transports of the chorus node (TCP with nodelay + noise + yamux,
+/// QUIC-v1 defaults) and only the plain-stream behaviour.
 fn swarm() -> Result<Swarm<libp2p_stream::Behaviour>, Box<dyn Error>> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            || {
+                let mut c = yamux::Config::default();
+                c.set_max_num_streams(YAMUX_MAX_STREAMS);
+                c
+            },
         )?
         .with_quic()
         .with_behaviour(|_| libp2p_stream::Behaviour::new())?

