@@ -306,7 +306,7 @@ fn metered_transport(
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
         .upgrade(Version::V1Lazy)
         .authenticate(noise::Config::new(key)?)
-        .multiplex(yamux::Config::default())
+        .multiplex(yamux_config())
         .map(move |(peer, muxer), _| (peer, StreamMuxerBox::new(tcp_meter.wrap(peer, muxer))));
     let quic = quic::tokio::Transport::new(quic::Config::new(key))
         .map(move |(peer, conn), _| (peer, StreamMuxerBox::new(meter.wrap(peer, conn))));
@@ -314,6 +314,25 @@ fn metered_transport(
         .or_transport(tcp)
         .map(|either, _| either.into_inner())
         .boxed())
+}
+
+/// Streams per yamux connection, chosen to cap each stream's receive window at 1 MiB.
+///
+/// rust-yamux grows a stream's window (from 256 KiB, doubling) up to the connection budget
+/// (1 GiB, not configurable through libp2p-yamux) minus 256 KiB per allowed stream, but
+/// rejects any frame over 1 MiB (`FrameTooLarge`, closing the connection), while js-yamux
+/// (Helia) sends frames as large as the window it was granted: a window past 1 MiB killed
+/// Helia -> chorus transfers of tens of MB. With 4093 streams the budget left over is
+/// 768 KiB, so a stream tops out at 256 + 256 + 512 KiB = 1 MiB; the worst case buffered per
+/// connection stays the 1 GiB it was. On loopback 1 MiB is far above the bandwidth-delay
+/// product, so throughput is unchanged (see scripts/bench-network.sh).
+const YAMUX_MAX_STREAMS: usize = 4093;
+
+/// The yamux settings of every TCP connection: defaults but [`YAMUX_MAX_STREAMS`].
+fn yamux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(YAMUX_MAX_STREAMS);
+    config
 }
 
 /// Updates the bandwidth rates every [`bandwidth::SAMPLE_INTERVAL`] while the meter exists.
