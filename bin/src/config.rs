@@ -110,6 +110,8 @@ pub struct SwarmConfig {
     pub reprovide_interval: String,
     /// What is reprovided, kubo's `Reprovider.Strategy`: all, pinned or roots.
     pub reprovide_strategy: String,
+    /// AutoNAT v1 client and server (kubo's `AutoNAT.ServiceMode` enabled/disabled).
+    pub autonat: bool,
 }
 
 impl Default for SwarmConfig {
@@ -129,6 +131,7 @@ impl Default for SwarmConfig {
             reprovide_strategy: chorus_node::network::ReprovideStrategy::default()
                 .name()
                 .to_owned(),
+            autonat: true,
         }
     }
 }
@@ -322,6 +325,9 @@ reprovide_interval = {reprovide_interval}
 # What is reprovided (kubo's Reprovider.Strategy): all (every stored block), pinned (every
 # block reachable from a pin), roots (only the pinned CIDs themselves).
 reprovide_strategy = {reprovide_strategy}
+# AutoNAT v1 (kubo's AutoNAT.ServiceMode): ask peers whether our addresses are reachable, and
+# answer their probes (rate-limited as kubo). A public verdict makes `auto` a DHT server.
+autonat = {autonat}
 
 [datastore]
 # Re-hash every block on read (kubo's Datastore.HashOnRead; off by default, as in kubo).
@@ -364,6 +370,7 @@ renditions = {transcode_renditions}
             fetch_timeout = self.swarm.fetch_timeout_secs,
             reprovide_interval = q(&self.swarm.reprovide_interval),
             reprovide_strategy = q(&self.swarm.reprovide_strategy),
+            autonat = self.swarm.autonat,
             hash_on_read = self.datastore.hash_on_read,
             transcode_workers = self.transcode.workers,
             transcode_queue = self.transcode.queue,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use chorus_node::network::{
-    KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
+    AutonatConfig, KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
 };
 use chorus_node::{
     HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, check_api_bind, gateway,
@@ -292,6 +292,7 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
                 .parse()
                 .context("invalid swarm.reprovide_strategy")?,
         ))
+        .with_autonat(AutonatConfig::default().with_enabled(config.swarm.autonat))
         .with_kad_mode(kad_mode);
     Ok(net)
 }
