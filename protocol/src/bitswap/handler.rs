@@ -6,6 +6,9 @@
 //! with it, as Helia does after each message), decodes and verifies each frame
 //! and hands it to the behaviour. Outbound, it keeps one long-lived stream of its own, writes
 //! the behaviour's messages on it in order from a bounded queue, and reopens it when it fails.
+//! While a message is being written, the ones handed over meanwhile are merged into the last
+//! queued one (up to [`MAX_MESSAGE_SIZE`]), as boxo's message queue does: a peer that reads
+//! slowly then gets fewer, larger messages instead of a queue of tiny want and cancel updates.
 
 use std::{
     collections::VecDeque,
@@ -32,6 +35,45 @@ use super::protocol::{InboundFramed, MAX_MESSAGE_SIZE, OutboundFramed, Upgrade, 
 /// Consecutive failures to open or write our outbound stream before the queued messages are
 /// dropped; our own choice: one retry covers a stream the peer reset, three rule out a loop.
 pub const MAX_OUTBOUND_FAILURES: u32 = 3;
+
+/// Merges `next` into `last` (queued, not yet written) so that sending the result has the
+/// effect of sending both in order; gives `next` back when that cannot be done: either is a
+/// full wantlist, or the result could exceed [`MAX_MESSAGE_SIZE`]. A want or cancel in `next`
+/// replaces whatever `last` said about the same CID; later presences win too.
+fn merge(last: &mut Message, next: Message) -> Result<(), Message> {
+    if last.full
+        || next.full
+        || last.estimated_size().saturating_add(next.estimated_size()) > MAX_MESSAGE_SIZE
+    {
+        return Err(next);
+    }
+    for cid in next.cancels {
+        last.wants.retain(|w| w.cid != cid);
+        if !last.cancels.contains(&cid) {
+            last.cancels.push(cid);
+        }
+    }
+    for want in next.wants {
+        last.cancels.retain(|c| *c != want.cid);
+        match last.wants.iter_mut().find(|w| w.cid == want.cid) {
+            Some(w) => *w = want,
+            None => last.wants.push(want),
+        }
+    }
+    for block in next.blocks {
+        if !last.blocks.iter().any(|b| b.cid() == block.cid()) {
+            last.blocks.push(block);
+        }
+    }
+    for (cid, presence) in next.presences {
+        match last.presences.iter_mut().find(|(c, _)| *c == cid) {
+            Some(p) => p.1 = presence,
+            None => last.presences.push((cid, presence)),
+        }
+    }
+    last.pending_bytes = next.pending_bytes;
+    Ok(())
+}
 
 /// A command from the behaviour.
 #[derive(Debug)]
@@ -299,7 +341,16 @@ impl ConnectionHandler for Handler {
                     self.events.push_back(HandlerOut::Dropped {
                         block_bytes: message.block_bytes(),
                     });
-                } else if self.queue.len() >= self.queue_capacity {
+                    return;
+                }
+                let message = match self.queue.back_mut() {
+                    Some(last) => match merge(last, message) {
+                        Ok(()) => return,
+                        Err(message) => message,
+                    },
+                    None => message,
+                };
+                if self.queue.len() >= self.queue_capacity {
                     self.events.push_back(HandlerOut::Dropped {
                         block_bytes: message.block_bytes(),
                     });
@@ -378,5 +429,110 @@ impl ConnectionHandler for Handler {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitswap::message::{Presence, WantEntry, WantType};
+    use chorus_storage::{Block, HashAlg, codec};
+
+    fn block(n: u32) -> Block {
+        Block::from_data(codec::RAW, HashAlg::Sha2_256, n.to_be_bytes().to_vec()).unwrap()
+    }
+
+    fn want(n: u32, want_type: WantType) -> WantEntry {
+        WantEntry {
+            cid: *block(n).cid(),
+            priority: 1,
+            want_type,
+            send_dont_have: true,
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_last_word_per_cid() {
+        let (a, b) = (*block(1).cid(), *block(2).cid());
+        let mut last = Message {
+            wants: vec![want(1, WantType::Have), want(2, WantType::Have)],
+            presences: vec![(a, Presence::DontHave)],
+            ..Default::default()
+        };
+        let next = Message {
+            wants: vec![want(2, WantType::Block)],
+            cancels: vec![a],
+            blocks: vec![block(3)],
+            presences: vec![(a, Presence::Have)],
+            ..Default::default()
+        };
+        merge(&mut last, next).unwrap();
+        assert_eq!(last.wants, vec![want(2, WantType::Block)]);
+        assert_eq!(last.cancels, vec![a]);
+        assert_eq!(last.blocks, vec![block(3)]);
+        assert_eq!(last.presences, vec![(a, Presence::Have)]);
+        // A want after a cancel revives the CID.
+        let again = Message {
+            wants: vec![want(1, WantType::Block)],
+            ..Default::default()
+        };
+        merge(&mut last, again).unwrap();
+        assert!(last.cancels.is_empty());
+        assert!(last.wants.iter().any(|w| w.cid == a));
+        assert!(last.wants.iter().any(|w| w.cid == b));
+    }
+
+    #[test]
+    fn full_wantlists_and_oversized_results_are_not_merged() {
+        let mut last = Message {
+            wants: vec![want(1, WantType::Have)],
+            ..Default::default()
+        };
+        let full = Message {
+            full: true,
+            ..Default::default()
+        };
+        assert!(merge(&mut last, full).is_err());
+        let big = Block::from_data(
+            codec::RAW,
+            HashAlg::Sha2_256,
+            vec![7u8; MAX_MESSAGE_SIZE / 2 + 1],
+        )
+        .unwrap();
+        let mut with_big = Message {
+            blocks: vec![big.clone()],
+            ..Default::default()
+        };
+        let other = Message {
+            blocks: vec![big],
+            ..Default::default()
+        };
+        assert!(merge(&mut with_big, other).is_err());
+        assert_eq!(with_big.blocks.len(), 1);
+    }
+
+    #[test]
+    fn a_slow_reader_gets_merged_messages_instead_of_an_overflow() {
+        let mut handler = Handler::new(vec![], 1, 2);
+        for n in 0..1000 {
+            handler.on_behaviour_event(HandlerIn::Send(Message {
+                wants: vec![want(n, WantType::Have)],
+                ..Default::default()
+            }));
+            handler.on_behaviour_event(HandlerIn::Send(Message {
+                cancels: vec![*block(n).cid()],
+                ..Default::default()
+            }));
+        }
+        assert!(
+            !handler
+                .events
+                .iter()
+                .any(|e| matches!(e, HandlerOut::QueueOverflow)),
+            "queue overflowed"
+        );
+        assert_eq!(handler.queue.len(), 1);
+        assert_eq!(handler.queue[0].cancels.len(), 1000);
+        assert!(handler.queue[0].wants.is_empty());
     }
 }
