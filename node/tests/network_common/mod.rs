@@ -15,6 +15,8 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::broadcast;
 
+pub mod kubo;
+
 /// Upper bound on any one wait, so a broken test fails instead of hanging. Not a speed
 /// assertion: every step here takes milliseconds on loopback.
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
