@@ -6,7 +6,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -14,6 +13,7 @@ use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
+use super::respond::ndjson_body;
 use crate::context::{NodeContext, PROTOCOL_VERSION};
 use crate::network::{Bandwidth, BandwidthStats, CommandError, NetworkHandle};
 use libp2p::multiaddr::Protocol;
@@ -251,14 +251,7 @@ pub(crate) async fn stats_bw(
             ))
         },
     );
-    let mut r = Body::from_stream(reports).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert("x-chunked-output", HeaderValue::from_static("1"));
-    Ok(r)
+    Ok(ndjson_body(Body::from_stream(reports)))
 }
 
 /// A Go `time.Duration` string (`300ms`, `1.5h`, `2h45m`; units ns, us, µs, ms, s, m, h), as

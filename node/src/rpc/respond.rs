@@ -27,14 +27,20 @@ pub(crate) fn ndjson<T: Serialize>(items: &[T]) -> Result<Response, ApiError> {
         })?;
         body.push(b'\n');
     }
-    let mut r = Body::from(body).into_response();
+    Ok(ndjson_body(Body::from(body)))
+}
+
+/// `body` as kubo's streamed JSON output: `application/json` with `X-Chunked-Output: 1`
+/// (clients read it line by line).
+pub(crate) fn ndjson_body(body: Body) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     h.insert("x-chunked-output", HeaderValue::from_static("1"));
-    Ok(r)
+    r
 }
 
 /// A byte stream with kubo's `X-Stream-Output` header (cat, get, block/get, dag/export).

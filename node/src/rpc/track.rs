@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use super::args::Args;
 use super::error::{ApiError, ErrorCode};
-use super::respond::{blocking, body_error, decode_file_name, multipart};
+use super::respond::{blocking, body_error, decode_file_name, multipart, ndjson_body};
 use crate::context::NodeContext;
 use crate::track::{
     TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,
@@ -503,18 +503,13 @@ pub(crate) async fn add(
             }
         }
     });
-    let mut response = Body::new(LineBody {
+    let mut response = ndjson_body(Body::new(LineBody {
         first: Some(Frame::data(first)),
         rx: frames_rx,
-    })
-    .into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert("x-chunked-output", HeaderValue::from_static("1"));
-    h.insert(header::TRAILER, HeaderValue::from_static("X-Stream-Error"));
+    }));
+    response
+        .headers_mut()
+        .insert(header::TRAILER, HeaderValue::from_static("X-Stream-Error"));
     Ok(response)
 }
 
