@@ -148,6 +148,9 @@ pub enum TranscodeError {
         /// libav's error.
         source: ffmpeg_next::Error,
     },
+    /// The transcoder itself failed (an encoder thread could not start or panicked).
+    #[error("transcoder failure: {0}")]
+    Internal(String),
 }
 
 impl TranscodeError {
@@ -167,6 +170,7 @@ impl TranscodeError {
             Self::NoAudio { .. } => FailureKind::NoAudio,
             Self::Output { .. } => FailureKind::Output,
             Self::Encode { .. } => FailureKind::Encode,
+            Self::Internal(_) => FailureKind::Internal,
         }
     }
 

@@ -15,6 +15,7 @@
 mod av;
 mod config;
 mod encode;
+mod encoder_thread;
 mod error;
 mod fifo;
 mod hls;

@@ -11,6 +11,7 @@ use ffmpeg_next::{Packet, Rational};
 
 use crate::av;
 use crate::encode::AudioEncoder;
+use crate::encoder_thread::SampleEncoder;
 use crate::error::TranscodeError;
 use crate::track::{DOWNLOAD_MP3, DownloadInfo};
 
@@ -102,6 +103,18 @@ impl Mp3Writer {
             bitrate: self.bitrate,
             size,
         })
+    }
+}
+
+impl SampleEncoder for Mp3Writer {
+    type Output = DownloadInfo;
+
+    fn push(&mut self, planes: &[&[f32]]) -> Result<(), TranscodeError> {
+        Mp3Writer::push(self, planes)
+    }
+
+    fn finish(self) -> Result<DownloadInfo, TranscodeError> {
+        Mp3Writer::finish(self)
     }
 }
 

@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::av;
 use crate::config::TranscodeConfig;
+use crate::encoder_thread::EncoderThread;
 use crate::error::TranscodeError;
 use crate::hls::HlsRendition;
 use crate::mp3::Mp3Writer;
 use crate::playlist;
 use crate::resample::{ChunkSink, Resampler};
-use crate::track::{MASTER_PLAYLIST, SourceInfo, TRACK_FORMAT_VERSION, TrackInfo};
+use crate::track::{DownloadInfo, MASTER_PLAYLIST, SourceInfo, TRACK_FORMAT_VERSION, TrackInfo};
 
 /// Demuxers an upload may use. Everything else (playlists such as HLS or `concat` that open
 /// further files, images, subtitle formats) is refused before any data is parsed.
@@ -274,7 +275,8 @@ fn open_source(path: &Path, size: u64, config: &TranscodeConfig) -> Result<Sourc
 /// All encoders of one job.
 struct Outputs {
     renditions: Vec<HlsRendition>,
-    mp3: Option<Mp3Writer>,
+    /// The MP3 download, encoded beside the HLS renditions on its own thread.
+    mp3: Option<EncoderThread<DownloadInfo>>,
     /// Output samples still allowed: decoders of padded formats (AAC in MP4) emit the
     /// encoder's tail padding, while the container's exact duration says where audio ends.
     remaining: Option<u64>,
@@ -303,7 +305,10 @@ impl Outputs {
             .collect::<Result<Vec<_>, _>>()?;
         let mp3 = config
             .mp3_bitrate
-            .map(|bitrate| Mp3Writer::open(dir, config.sample_rate, config.channels, bitrate))
+            .map(|bitrate| {
+                let writer = Mp3Writer::open(dir, config.sample_rate, config.channels, bitrate)?;
+                EncoderThread::spawn("mp3", writer)
+            })
             .transpose()?;
         let remaining =
             declared_secs.map(|secs| (secs * f64::from(config.sample_rate)).round() as u64);
@@ -514,7 +519,7 @@ fn run(
         .into_iter()
         .map(|r| r.finish(config.sample_rate))
         .collect::<Result<Vec<_>, _>>()?;
-    let download = mp3.map(Mp3Writer::finish).transpose()?;
+    let download = mp3.map(EncoderThread::finish).transpose()?;
     let master = dir.join(MASTER_PLAYLIST);
     std::fs::write(&master, playlist::master_playlist(&renditions)).map_err(|source| {
         TranscodeError::Output {
