@@ -134,3 +134,59 @@ fn routing_none_runs_the_daemon_without_a_dht() {
     assert!(err.contains("routing is disabled"), "{err}");
     assert_eq!(repo.ok_bytes(&["cat", &cid]).len(), 10_000);
 }
+
+/// A track added through an online daemon (`chorus track add` → RPC `track/add`) is pinned
+/// and announced: the daemon it is connected to finds it as the provider of the track's root
+/// and fetches the master playlist from it.
+#[test]
+fn a_track_added_online_is_announced_to_the_dht() {
+    let a = server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let a_addr = daemon_a.swarm[0].clone();
+
+    let b = server_repo();
+    let b_id = peer_id(&b);
+    b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
+    let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    wait_connected(&b, &a_id);
+
+    let wav = b.dir.path().join("tune.wav");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+        ])
+        .args(["-i", "sine=frequency=330:duration=8", "-ac", "2"])
+        .arg(&wav)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg could not make the test tone");
+    let cid = b
+        .ok(&["track", "add", wav.to_str().unwrap()])
+        .trim()
+        .to_string();
+    assert!(b.ok(&["pin", "ls", "--type", "recursive"]).contains(&cid));
+
+    // B announced the root when the daemon stored it; wait until A's DHT holds the record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = a.run(&["routing", "findprovs", "-n", "1", &cid]);
+        if String::from_utf8_lossy(&out.stdout).contains(&b_id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's provider record for the track never reached A"
+        );
+    }
+    let master = a.ok(&["cat", &format!("/ipfs/{cid}/master.m3u8")]);
+    assert!(master.starts_with("#EXTM3U"), "{master}");
+    drop(daemon_b);
+    drop(daemon_a);
+}
