@@ -9,6 +9,8 @@
 #
 #   ./scripts/bench-network.sh [SIZE_MIB]   # default 256
 #   ONLY=chorus-chorus,stream ./scripts/bench-network.sh   # a subset of the rows
+#   TMPDIR=/dev/shm ./scripts/bench-network.sh   # repos on tmpfs: leaves out the filesystem's
+#                                                # cost of one payload file per block
 #
 # Every pair uses fresh peers; the timed part is the receiver's fetch of the whole file into a
 # file on disk, with the peers already connected (start-up, add and dial excluded). Release
