@@ -19,7 +19,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -275,11 +274,12 @@ def transfer(args, src_kind, dst_kind, digest, size, n):
                 tails.append(f"--- {path}\n" + "".join(f.readlines()[-15:]))
         raise RuntimeError(f"{e}\n" + "\n".join(tails)) from e
     finally:
+        # Repos stay until the script's exit: deleting thousands of block files here would
+        # slow the next pair's file creation (ext4 skips recently freed inodes when it
+        # allocates, scanning past them).
         for peer in (dst, src):
             if peer is not None:
                 peer.stop()
-        shutil.rmtree(base + "-src", ignore_errors=True)
-        shutil.rmtree(base + "-dst", ignore_errors=True)
 
 
 def main():
