@@ -11,8 +11,8 @@ use cid::Cid;
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
-    core::transport::ListenerId,
     autonat::v1 as autonat,
+    core::transport::ListenerId,
     identify, kad,
     multiaddr::Protocol,
     swarm::{
@@ -1042,7 +1042,9 @@ impl Actor {
                 ..
             }) => (Some(peer), true, ProbeOutcome::Reachable(address)),
             autonat::Event::OutboundProbe(autonat::OutboundProbeEvent::Error {
-                peer, error, ..
+                peer,
+                error,
+                ..
             }) => (peer, true, ProbeOutcome::Failed(format!("{error:?}"))),
             autonat::Event::InboundProbe(autonat::InboundProbeEvent::Response {
                 peer,
@@ -1051,7 +1053,11 @@ impl Actor {
             }) => (Some(peer), false, ProbeOutcome::Reachable(address)),
             autonat::Event::InboundProbe(autonat::InboundProbeEvent::Error {
                 peer, error, ..
-            }) => (Some(peer), false, ProbeOutcome::Failed(format!("{error:?}"))),
+            }) => (
+                Some(peer),
+                false,
+                ProbeOutcome::Failed(format!("{error:?}")),
+            ),
             other => {
                 trace!(event = ?other, "autonat event");
                 return;

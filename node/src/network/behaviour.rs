@@ -70,8 +70,7 @@ impl ChorusBehaviour {
             KadMode::Client => Some(kad::Mode::Client),
             KadMode::Auto | KadMode::Server | KadMode::Disabled => Some(kad::Mode::Server),
         };
-        let lan_kad =
-            (dht && config.lan_dht).then(|| new_kad(peer_id, LAN_KAD_PROTOCOL, lan_mode));
+        let lan_kad = (dht && config.lan_dht).then(|| new_kad(peer_id, LAN_KAD_PROTOCOL, lan_mode));
         ChorusBehaviour {
             limits: connection_limits::Behaviour::new(limits),
             identify,
