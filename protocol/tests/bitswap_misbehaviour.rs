@@ -84,7 +84,7 @@ async fn a_corrupt_block_is_dropped_and_its_sender_penalised_then_banned() {
     let corrupt = pb::Message {
         payload: vec![pb::Block {
             prefix: prefix_of(wanted.cid()),
-            data: b"not the bytes that were asked for".to_vec(),
+            data: b"not the bytes that were asked for".to_vec().into(),
         }],
         ..Default::default()
     }

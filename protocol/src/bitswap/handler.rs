@@ -16,12 +16,11 @@ use std::{
     task::{Context, Poll},
 };
 
-use asynchronous_codec::{Framed, FramedRead};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use libp2p::{
     StreamProtocol,
     swarm::{
-        ConnectionHandler, ConnectionHandlerEvent, StreamUpgradeError, SubstreamProtocol,
+        ConnectionHandler, ConnectionHandlerEvent, Stream, StreamUpgradeError, SubstreamProtocol,
         handler::{
             ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound,
         },
@@ -29,8 +28,9 @@ use libp2p::{
 };
 use tracing::{debug, warn};
 
+use super::framing::{FrameReader, FrameWriter};
 use super::message::{InvalidItem, Message};
-use super::protocol::{InboundFramed, MAX_MESSAGE_SIZE, OutboundFramed, Upgrade, Version, codec};
+use super::protocol::{MAX_MESSAGE_SIZE, Upgrade, Version};
 
 /// Consecutive failures to open or write our outbound stream before the queued messages are
 /// dropped; our own choice: one retry covers a stream the peer reset, three rule out a loop.
@@ -123,9 +123,9 @@ enum Outbound {
     /// Requested from the swarm.
     Opening,
     /// Open and ready for the next message.
-    Ready(Box<OutboundFramed>),
+    Ready(Box<FrameWriter<Stream>>),
     /// A message was handed to the sink and is being flushed.
-    Flushing(Box<OutboundFramed>, Message),
+    Flushing(Box<FrameWriter<Stream>>, Message),
 }
 
 /// The handler of one connection.
@@ -133,7 +133,7 @@ pub struct Handler {
     protocols: Vec<StreamProtocol>,
     max_inbound: usize,
     queue_capacity: usize,
-    inbound: VecDeque<InboundFramed>,
+    inbound: VecDeque<FrameReader<Stream>>,
     outbound: Outbound,
     version: Option<Version>,
     queue: VecDeque<Message>,
@@ -206,22 +206,9 @@ impl Handler {
                         self.outbound = Outbound::Ready(framed);
                         return None;
                     };
-                    match framed.poll_ready_unpin(cx) {
-                        Poll::Pending => {
-                            self.queue.push_front(message);
-                            self.outbound = Outbound::Ready(framed);
-                            return None;
-                        }
-                        Poll::Ready(Err(e)) => {
-                            self.queue.push_front(message);
-                            self.outbound_failed(&e);
-                            continue;
-                        }
-                        Poll::Ready(Ok(())) => {}
-                    }
                     let version = self.version.unwrap_or(Version::V1_0_0);
-                    let frame = message.encode(version);
-                    if frame.is_empty() {
+                    let frame = message.encode_frame(version);
+                    if frame.message_len == 0 {
                         // Nothing this version can carry (e.g. presences to a 1.1.0 peer).
                         self.events.push_back(HandlerOut::Sent {
                             block_bytes: message.block_bytes(),
@@ -229,9 +216,9 @@ impl Handler {
                         self.outbound = Outbound::Ready(framed);
                         continue;
                     }
-                    if frame.len() > MAX_MESSAGE_SIZE {
+                    if frame.message_len > MAX_MESSAGE_SIZE {
                         warn!(
-                            len = frame.len(),
+                            len = frame.message_len,
                             "dropping an oversized outgoing bitswap message"
                         );
                         self.events.push_back(HandlerOut::Dropped {
@@ -240,16 +227,11 @@ impl Handler {
                         self.outbound = Outbound::Ready(framed);
                         continue;
                     }
-                    match framed.start_send_unpin(frame) {
-                        Ok(()) => self.outbound = Outbound::Flushing(framed, message),
-                        Err(e) => {
-                            self.queue.push_front(message);
-                            self.outbound_failed(&e);
-                        }
-                    }
+                    framed.start_send(frame);
+                    self.outbound = Outbound::Flushing(framed, message);
                 }
                 Outbound::Flushing(mut framed, message) => {
-                    match framed.poll_flush_unpin(cx) {
+                    match framed.poll_flush(cx) {
                         Poll::Pending => {
                             self.outbound = Outbound::Flushing(framed, message);
                             return None;
@@ -286,7 +268,7 @@ impl Handler {
                     self.inbound.remove(i);
                 }
                 Poll::Ready(Some(Ok(frame))) => {
-                    return Some(match Message::decode(&frame) {
+                    return Some(match Message::decode(frame) {
                         Ok(decoded) => HandlerOut::Received {
                             message: decoded.message,
                             invalid: decoded.invalid,
@@ -379,15 +361,11 @@ impl ConnectionHandler for Handler {
             }) => {
                 if self.inbound.len() >= self.max_inbound {
                     // Prefer a stream waiting between messages over one mid-frame.
-                    let idle = self
-                        .inbound
-                        .iter()
-                        .position(|s| s.read_buffer().is_empty())
-                        .unwrap_or(0);
+                    let idle = self.inbound.iter().position(|s| s.is_idle()).unwrap_or(0);
                     debug!("too many bitswap inbound streams; dropping the oldest idle one");
                     self.inbound.remove(idle);
                 }
-                self.inbound.push_back(FramedRead::new(stream, codec()));
+                self.inbound.push_back(FrameReader::new(stream));
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
                 protocol: (stream, version),
@@ -398,7 +376,7 @@ impl ConnectionHandler for Handler {
                         .push_back(HandlerOut::OutboundNegotiated(version));
                 }
                 self.version = Some(version);
-                self.outbound = Outbound::Ready(Box::new(Framed::new(stream, codec())));
+                self.outbound = Outbound::Ready(Box::new(FrameWriter::new(stream)));
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => match error {
                 StreamUpgradeError::NegotiationFailed => {

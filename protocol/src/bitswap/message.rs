@@ -5,14 +5,20 @@
 //! turned into valid values are collected in [`Decoded::invalid`] so the caller can penalise
 //! the sender without losing the rest of the message.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use chorus_storage::{Block, BlockError, HashAlg, Multihash, codec};
 use cid::{Cid, Version as CidVersion};
-use prost::Message as _;
+use prost::{Message as _, encoding::WireType};
 use thiserror::Error;
 
+use super::framing::OutFrame;
 use super::pb;
 use super::protocol::{MAX_BLOCK_SIZE, MAX_CID_SIZE, Version};
+
+/// Capacity of the buffer that collects a frame's small fields between block payloads;
+/// payloads shorter than this are copied into it rather than written as chunks of their own
+/// (16 KiB: yamux's default frame split size, below which a separate write gains nothing).
+const SMALL_CHUNK_CAPACITY: usize = 16 * 1024;
 
 /// What a want asks the remote peer for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,10 +210,10 @@ impl Message {
             if version.supports_cid_v1() {
                 out.payload.push(pb::Block {
                     prefix: prefix_of(block.cid()),
-                    data: block.data().to_vec(),
+                    data: block.data().clone(),
                 });
             } else if as_v0(block.cid()).is_some() {
-                out.blocks.push(block.data().to_vec());
+                out.blocks.push(block.data().clone());
             }
         }
         if version.supports_have() {
@@ -230,10 +236,65 @@ impl Message {
         Bytes::from(self.to_pb(version).encode_to_vec())
     }
 
+    /// Encodes one whole frame, length prefix included, as chunks whose large block payloads
+    /// share the blocks' buffers: the bytes on the wire are exactly the length-prefixed
+    /// [`encode`](Self::encode), but a block is copied only once, into the stream.
+    pub(crate) fn encode_frame(&self, version: Version) -> OutFrame {
+        let pb = self.to_pb(version);
+        let message_len = pb.encoded_len();
+        let mut chunks = Vec::with_capacity(1 + 2 * (pb.blocks.len() + pb.payload.len()));
+        let mut small = BytesMut::with_capacity(SMALL_CHUNK_CAPACITY);
+        prost::encoding::encode_varint(message_len as u64, &mut small);
+        if let Some(wl) = &pb.wantlist {
+            prost::encoding::message::encode(1, wl, &mut small);
+        }
+        // A payload shorter than this is copied into the surrounding chunk instead of being
+        // written on its own.
+        let mut data_chunk = |small: &mut BytesMut, data: &Bytes| {
+            if data.len() < SMALL_CHUNK_CAPACITY {
+                small.extend_from_slice(data);
+            } else {
+                chunks.push(small.split().freeze());
+                chunks.push(data.clone());
+            }
+        };
+        for data in &pb.blocks {
+            // Repeated bytes are written even when empty.
+            prost::encoding::encode_key(2, WireType::LengthDelimited, &mut small);
+            prost::encoding::encode_varint(data.len() as u64, &mut small);
+            data_chunk(&mut small, data);
+        }
+        for b in &pb.payload {
+            prost::encoding::encode_key(3, WireType::LengthDelimited, &mut small);
+            prost::encoding::encode_varint(b.encoded_len() as u64, &mut small);
+            // Singular proto3 fields are left out when empty, as prost's own encoder does.
+            if !b.prefix.is_empty() {
+                prost::encoding::bytes::encode(1, &b.prefix, &mut small);
+            }
+            if !b.data.is_empty() {
+                prost::encoding::encode_key(2, WireType::LengthDelimited, &mut small);
+                prost::encoding::encode_varint(b.data.len() as u64, &mut small);
+                data_chunk(&mut small, &b.data);
+            }
+        }
+        let tail = pb::Message {
+            block_presences: pb.block_presences,
+            pending_bytes: pb.pending_bytes,
+            ..Default::default()
+        };
+        tail.encode_raw(&mut small);
+        chunks.push(small.freeze());
+        OutFrame {
+            chunks,
+            message_len,
+        }
+    }
+
     /// Decodes one frame, verifying every block.
     ///
-    /// Both block fields are read whatever the negotiated version, as go-bitswap does.
-    pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
+    /// Both block fields are read whatever the negotiated version, as go-bitswap does. Block
+    /// bytes are slices of `frame` (no copy) when it is a [`Bytes`].
+    pub fn decode(frame: impl Buf) -> Result<Decoded, DecodeError> {
         let pb = pb::Message::decode(frame)?;
         Ok(Message::from_pb(pb))
     }
@@ -392,7 +453,7 @@ impl Prefix {
     }
 
     /// Hashes `data` as the prefix says and returns the block under the resulting CID.
-    fn block(self, data: Vec<u8>) -> Result<Block, String> {
+    fn block(self, data: Bytes) -> Result<Block, String> {
         let alg = HashAlg::from_code(self.mh_code)
             .ok_or_else(|| format!("unsupported hash function 0x{:x}", self.mh_code))?;
         let full = Block::from_data(self.codec, alg, data).map_err(|e| e.to_string())?;
@@ -484,7 +545,7 @@ mod tests {
 
     #[test]
     fn hand_encoded_fixture_decodes() {
-        let decoded = Message::decode(&fixture()).unwrap();
+        let decoded = Message::decode(&fixture()[..]).unwrap();
         assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
         assert_eq!(decoded.message, fixture_message());
     }
@@ -525,7 +586,7 @@ mod tests {
             ],
             pending_bytes: 42,
         };
-        let decoded = Message::decode(&msg.encode(Version::V1_2_0)).unwrap();
+        let decoded = Message::decode(msg.encode(Version::V1_2_0)).unwrap();
         assert!(decoded.invalid.is_empty());
         assert_eq!(decoded.message, msg);
     }
@@ -585,7 +646,7 @@ mod tests {
         let entries = &pb.wantlist.as_ref().unwrap().entries;
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].block, v0.cid().to_bytes());
-        let decoded = Message::decode(&msg.encode(Version::V1_0_0)).unwrap();
+        let decoded = Message::decode(msg.encode(Version::V1_0_0)).unwrap();
         assert_eq!(decoded.message.blocks, vec![v0]);
     }
 
@@ -611,10 +672,10 @@ mod tests {
                 ],
                 full: false,
             }),
-            blocks: vec![vec![0u8; MAX_BLOCK_SIZE + 1]],
+            blocks: vec![vec![0u8; MAX_BLOCK_SIZE + 1].into()],
             payload: vec![pb::Block {
                 prefix: vec![0x01],
-                data: b"x".to_vec(),
+                data: Bytes::from_static(b"x"),
             }],
             block_presences: vec![pb::BlockPresence {
                 cid: vec![0u8; MAX_CID_SIZE + 1],
@@ -622,7 +683,7 @@ mod tests {
             }],
             pending_bytes: 0,
         };
-        let decoded = Message::decode(&pb.encode_to_vec()).unwrap();
+        let decoded = Message::decode(&pb.encode_to_vec()[..]).unwrap();
         assert_eq!(decoded.message.wants.len(), 1);
         assert_eq!(decoded.invalid.len(), 5, "{:?}", decoded.invalid);
         assert!(matches!(
@@ -631,17 +692,62 @@ mod tests {
         ));
     }
 
+    /// The length prefix of `len`, as `UviBytes` writes it.
+    fn uvi(len: usize) -> Vec<u8> {
+        let mut buf = unsigned_varint::encode::usize_buffer();
+        unsigned_varint::encode::usize(len, &mut buf).to_vec()
+    }
+
+    #[test]
+    fn chunked_frame_is_the_length_prefixed_encoding() {
+        let mut expected = uvi(fixture().len());
+        expected.extend(fixture());
+        let frame = fixture_message().encode_frame(Version::V1_2_0);
+        assert_eq!(frame.to_vec(), expected);
+        assert_eq!(frame.message_len, fixture().len());
+        // A large payload travels as its own chunk, sharing the block's buffer.
+        let big = raw_block(&vec![9u8; 3 * SMALL_CHUNK_CAPACITY]);
+        let msg = Message {
+            blocks: vec![big.clone()],
+            ..Default::default()
+        };
+        let frame = msg.encode_frame(Version::V1_2_0);
+        assert!(
+            frame
+                .chunks
+                .iter()
+                .any(|c| c.as_ptr() == big.data().as_ptr())
+        );
+        let decoded = Message::decode(&frame.to_vec()[uvi(frame.message_len).len()..]).unwrap();
+        assert_eq!(decoded.message.blocks, vec![big]);
+    }
+
+    #[test]
+    fn decoding_a_frame_slices_block_bytes_out_of_it() {
+        let big = raw_block(&vec![3u8; 100_000]);
+        let frame = Message {
+            blocks: vec![big.clone()],
+            ..Default::default()
+        }
+        .encode(Version::V1_2_0);
+        let range = frame.as_ptr_range();
+        let decoded = Message::decode(frame.clone()).unwrap();
+        let got = decoded.message.blocks[0].data();
+        assert!(range.contains(&got.as_ptr()), "block bytes were copied");
+        assert_eq!(decoded.message.blocks, vec![big]);
+    }
+
     #[test]
     fn garbage_is_a_decode_error() {
-        assert!(Message::decode(&[0x0a, 0x7f, 0x01]).is_err());
-        assert!(Message::decode(&[0xff, 0xff, 0xff]).is_err());
+        assert!(Message::decode(&[0x0a, 0x7f, 0x01][..]).is_err());
+        assert!(Message::decode(&[0xff, 0xff, 0xff][..]).is_err());
     }
 
     proptest::proptest! {
         /// Any bytes at all decode to a message or an error, never a panic.
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(0u8.., 0..512)) {
-            let _ = Message::decode(&bytes);
+            let _ = Message::decode(&bytes[..]);
         }
 
         /// Random messages survive encode/decode in 1.2.0 unchanged.
@@ -674,9 +780,43 @@ mod tests {
                     msg.presences.push((*b.cid(), p));
                 }
             }
-            let decoded = Message::decode(&msg.encode(Version::V1_2_0)).unwrap();
+            let decoded = Message::decode(msg.encode(Version::V1_2_0)).unwrap();
             proptest::prop_assert!(decoded.invalid.is_empty());
-            proptest::prop_assert_eq!(decoded.message, msg);
+            proptest::prop_assert_eq!(&decoded.message, &msg);
+        }
+
+        /// The chunked frame is byte for byte the length-prefixed protobuf encoding, in every
+        /// version, whatever the block sizes (empty, small, and large enough to be chunks).
+        #[test]
+        fn chunked_frames_match_prost(
+            sizes in proptest::collection::vec(
+                proptest::prop_oneof![0usize..4, 0usize..100, 16_000usize..40_000], 0..5),
+            presences in proptest::bool::ANY,
+            pending in proptest::num::i32::ANY,
+        ) {
+            let mut msg = Message { pending_bytes: pending, ..Default::default() };
+            for (i, n) in sizes.iter().enumerate() {
+                let v0 = Block::from_data_v0(vec![i as u8; *n]).unwrap();
+                let b = if i % 2 == 0 { v0 } else { raw_block(&vec![i as u8; *n]) };
+                if presences {
+                    msg.presences.push((*b.cid(), Presence::Have));
+                    msg.wants.push(WantEntry {
+                        cid: *b.cid(),
+                        priority: i as i32,
+                        want_type: WantType::Have,
+                        send_dont_have: true,
+                    });
+                }
+                msg.blocks.push(b);
+            }
+            for version in [Version::V1_0_0, Version::V1_1_0, Version::V1_2_0] {
+                let encoded = msg.encode(version);
+                let mut expected = uvi(encoded.len());
+                expected.extend_from_slice(&encoded);
+                let frame = msg.encode_frame(version);
+                proptest::prop_assert_eq!(frame.message_len, encoded.len());
+                proptest::prop_assert_eq!(frame.to_vec(), expected);
+            }
         }
     }
 
@@ -688,12 +828,12 @@ mod tests {
         assert_eq!(p.codec, codec::RAW);
         assert_eq!(p.mh_code, 0x12);
         assert_eq!(p.mh_len, 32);
-        assert_eq!(p.block(b"hello".to_vec()).unwrap(), b);
+        assert_eq!(p.block(Bytes::from_static(b"hello")).unwrap(), b);
         let v0 = Block::from_data_v0(b"node".to_vec()).unwrap();
         assert_eq!(prefix_of(v0.cid()), vec![0, 0x70, 0x12, 32]);
         let rebuilt = Prefix::parse(&[0, 0x70, 0x12, 32])
             .unwrap()
-            .block(b"node".to_vec());
+            .block(Bytes::from_static(b"node"));
         assert_eq!(rebuilt.unwrap(), v0);
     }
 
@@ -702,11 +842,11 @@ mod tests {
         assert!(Prefix::parse(&[1, 0x55]).is_none());
         assert!(Prefix::parse(&[1, 0x55, 0x12, 32, 7]).is_none());
         let unsupported = Prefix::parse(&[1, 0x55, 0x13, 64]).unwrap();
-        assert!(unsupported.block(b"x".to_vec()).is_err());
+        assert!(unsupported.block(Bytes::from_static(b"x")).is_err());
         let too_long = Prefix::parse(&[1, 0x55, 0x12, 33]).unwrap();
-        assert!(too_long.block(b"x".to_vec()).is_err());
+        assert!(too_long.block(Bytes::from_static(b"x")).is_err());
         let v0_raw = Prefix::parse(&[0, 0x55, 0x12, 32]).unwrap();
-        assert!(v0_raw.block(b"x".to_vec()).is_err());
+        assert!(v0_raw.block(Bytes::from_static(b"x")).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod behaviour;
 pub mod config;
 pub mod event;
+mod framing;
 pub mod handler;
 pub mod message;
 pub mod pb;

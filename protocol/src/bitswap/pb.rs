@@ -11,8 +11,9 @@ pub struct Message {
     #[prost(message, optional, tag = "1")]
     pub wantlist: Option<Wantlist>,
     /// Raw block data, Bitswap 1.0.0 only (the CIDv0 is recomputed from the bytes).
-    #[prost(bytes = "vec", repeated, tag = "2")]
-    pub blocks: Vec<Vec<u8>>,
+    /// `Bytes` so decoding from a frame slices it instead of copying each block.
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub blocks: Vec<bytes::Bytes>,
     /// Blocks with their CID prefix, Bitswap 1.1.0 and later.
     #[prost(message, repeated, tag = "3")]
     pub payload: Vec<Block>,
@@ -71,9 +72,9 @@ pub struct Block {
     /// CID version, codec, multihash code and multihash length, each an unsigned varint.
     #[prost(bytes = "vec", tag = "1")]
     pub prefix: Vec<u8>,
-    /// The block bytes.
-    #[prost(bytes = "vec", tag = "2")]
-    pub data: Vec<u8>,
+    /// The block bytes; `Bytes` so decoding from a frame slices it instead of copying.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub data: bytes::Bytes,
 }
 
 /// Kinds of [`BlockPresence`].

@@ -6,14 +6,11 @@
 
 use std::{fmt, future, io};
 
-use asynchronous_codec::{Framed, FramedRead};
-use bytes::Bytes;
 use libp2p::{
     StreamProtocol,
     core::{UpgradeInfo, upgrade::InboundUpgrade, upgrade::OutboundUpgrade},
     swarm::Stream,
 };
-use unsigned_varint::codec::UviBytes;
 
 /// Largest message read or written: go-libp2p's `network.MessageSizeMax` (4 MiB), which kubo's
 /// Bitswap uses as its msgio limit, and Helia's `maxIncomingMessageSize`.
@@ -98,18 +95,6 @@ pub fn all_protocols() -> Vec<StreamProtocol> {
         PROTOCOL_LEGACY,
     ]
 }
-
-/// The stream codec: unsigned-varint length prefix, at most [`MAX_MESSAGE_SIZE`] bytes.
-pub(crate) fn codec() -> UviBytes<Bytes> {
-    let mut codec = UviBytes::default();
-    codec.set_max_len(MAX_MESSAGE_SIZE);
-    codec
-}
-
-/// An inbound stream, framed for reading.
-pub(crate) type InboundFramed = FramedRead<Stream, UviBytes<Bytes>>;
-/// Our outbound stream, framed for writing.
-pub(crate) type OutboundFramed = Framed<Stream, UviBytes<Bytes>>;
 
 /// The stream upgrade: negotiates one of the configured names and hands back the raw stream
 /// with the version agreed on. No bytes are exchanged beyond multistream-select.
