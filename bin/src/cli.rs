@@ -80,7 +80,7 @@ pub enum Command {
 pub enum BootstrapCommand {
     /// Print the bootstrap list.
     List,
-    /// Add peers (multiaddrs with /p2p/<id>), or kubo's public list with `--default`.
+    /// Add peers (multiaddrs with /p2p/PEER_ID), or kubo's public list with `--default`.
     Add {
         /// Multiaddrs to add.
         addrs: Vec<String>,
@@ -123,7 +123,7 @@ pub enum StatsCommand {
 pub enum SwarmCommand {
     /// Connected peers.
     Peers,
-    /// Open a connection to a peer (multiaddr ending in /p2p/<id>).
+    /// Open a connection to a peer (multiaddr ending in /p2p/PEER_ID).
     Connect {
         /// Multiaddrs.
         #[arg(required = true)]
