@@ -13,25 +13,6 @@ use std::time::Duration;
 /// How long one Helia command may take (its own per-command deadline is 60 s).
 const STEP: Duration = Duration::from_secs(90);
 
-/// A repo whose DHT runs in server mode (loopback peers never confirm an external address).
-fn server_repo() -> Repo {
-    let repo = Repo::init();
-    let cfg = repo.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("routing = \"auto\""), "{text}");
-    std::fs::write(
-        &cfg,
-        text.replace("routing = \"auto\"", "routing = \"dhtserver\""),
-    )
-    .unwrap();
-    repo
-}
-
-fn peer_id(repo: &Repo) -> String {
-    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
-    id["ID"].as_str().unwrap().to_string()
-}
-
 /// The daemon's loopback TCP listen address with `/p2p/<id>`.
 fn dial_addr(daemon: &Daemon, id: &str) -> String {
     let a = daemon
@@ -190,7 +171,7 @@ fn chorus_cats_a_multi_block_file_added_by_helia() {
         "Helia's unixfs default is CIDv1: {cid}"
     );
 
-    let repo = server_repo();
+    let repo = dht_server_repo();
     repo.ok(&["bootstrap", "add", &helia.listen[0]]);
     let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     wait_connected(&repo, &helia.peer);
@@ -205,7 +186,7 @@ fn chorus_cats_a_multi_block_file_added_by_helia() {
 
 #[test]
 fn helia_fetches_a_multi_block_file_added_by_chorus() {
-    let repo = server_repo();
+    let repo = dht_server_repo();
     let id = peer_id(&repo);
     let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let data = pseudo_random(3_000_000, 52);
@@ -232,7 +213,7 @@ fn helia_fetches_a_multi_block_file_added_by_chorus() {
 /// what leads B to Helia.
 #[test]
 fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
-    let a = server_repo();
+    let a = dht_server_repo();
     let a_id = peer_id(&a);
     let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let mut helia = Helia::start_with(&["--dht-client"]);
@@ -242,7 +223,7 @@ fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
     let len = 2_500_000;
     let (cid, _) = helia.add(len, 53);
 
-    let b = server_repo();
+    let b = dht_server_repo();
     let cfg = b.path().join("config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("fetch_timeout_secs = 30"), "{text}");
@@ -274,7 +255,7 @@ fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
 /// `chorus routing provide|findprovs` against Helia's DHT, each way.
 #[test]
 fn chorus_and_helia_find_each_other_as_providers_with_the_routing_commands() {
-    let repo = server_repo();
+    let repo = dht_server_repo();
     let id = peer_id(&repo);
     let daemon = Daemon::start(&repo, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let mut helia = Helia::start();
@@ -315,7 +296,7 @@ fn chorus_and_helia_find_each_other_as_providers_with_the_routing_commands() {
 /// only A's provider record tells Helia where B is.
 #[test]
 fn helia_finds_chorus_as_a_provider_through_the_dht_and_fetches_from_it() {
-    let a = server_repo();
+    let a = dht_server_repo();
     let a_id = peer_id(&a);
     let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let mut helia = Helia::start_with(&["--dht-client"]);

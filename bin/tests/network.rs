@@ -5,27 +5,9 @@ mod common;
 
 use common::*;
 
-/// A repo whose DHT runs in server mode (loopback peers never confirm an external address).
-fn server_repo() -> Repo {
-    let repo = Repo::init();
-    let cfg = repo.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("routing = \"auto\"", "routing = \"dhtserver\""),
-    )
-    .unwrap();
-    repo
-}
-
-fn peer_id(repo: &Repo) -> String {
-    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
-    id["ID"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
-    let a = server_repo();
+    let a = dht_server_repo();
     let a_id = peer_id(&a);
     let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let a_addr = daemon_a
@@ -38,7 +20,7 @@ fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
     let f = write_file(a.dir.path(), "song.bin", &data);
     let cid = a.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
 
-    let b = server_repo();
+    let b = dht_server_repo();
     let out = b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
     assert!(out.contains(&a_id), "{out}");
     assert!(b.ok(&["bootstrap", "list"]).contains(&a_id));
@@ -78,7 +60,7 @@ fn a_daemon_fetches_from_its_bootstrap_peer_over_bitswap() {
 
 #[test]
 fn the_gateway_of_one_daemon_serves_content_held_by_another() {
-    let a = server_repo();
+    let a = dht_server_repo();
     let a_id = peer_id(&a);
     let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let a_addr = daemon_a.swarm[0].clone();
@@ -86,7 +68,7 @@ fn the_gateway_of_one_daemon_serves_content_held_by_another() {
     let f = write_file(a.dir.path(), "t.bin", &data);
     let cid = a.ok(&["add", "-Q", f.to_str().unwrap()]).trim().to_string();
 
-    let b = server_repo();
+    let b = dht_server_repo();
     b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     wait_connected(&b, &a_id);
@@ -106,13 +88,7 @@ fn the_gateway_of_one_daemon_serves_content_held_by_another() {
 #[test]
 fn routing_none_runs_the_daemon_without_a_dht() {
     let repo = Repo::init();
-    let cfg = repo.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("routing = \"auto\"", "routing = \"none\""),
-    )
-    .unwrap();
+    set_config(&repo, "swarm", "routing", "\"none\"");
     let f = write_file(repo.dir.path(), "a.bin", &pseudo_random(10_000, 3));
     let cid = repo
         .ok(&["add", "-Q", f.to_str().unwrap()])
@@ -140,12 +116,12 @@ fn routing_none_runs_the_daemon_without_a_dht() {
 /// and fetches the master playlist from it.
 #[test]
 fn a_track_added_online_is_announced_to_the_dht() {
-    let a = server_repo();
+    let a = dht_server_repo();
     let a_id = peer_id(&a);
     let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let a_addr = daemon_a.swarm[0].clone();
 
-    let b = server_repo();
+    let b = dht_server_repo();
     let b_id = peer_id(&b);
     b.ok(&["bootstrap", "add", &format!("{a_addr}/p2p/{a_id}")]);
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);

@@ -5,23 +5,6 @@ mod common;
 
 use common::*;
 
-fn server_repo() -> Repo {
-    let repo = Repo::init();
-    let cfg = repo.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("routing = \"auto\"", "routing = \"dhtserver\""),
-    )
-    .unwrap();
-    repo
-}
-
-fn peer_id(repo: &Repo) -> String {
-    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
-    id["ID"].as_str().unwrap().to_string()
-}
-
 fn start_knowing(repo: &Repo, bootstrap: Option<&str>) -> Daemon {
     if let Some(addr) = bootstrap {
         repo.ok(&["bootstrap", "add", addr]);
@@ -32,15 +15,15 @@ fn start_knowing(repo: &Repo, bootstrap: Option<&str>) -> Daemon {
 #[test]
 fn e_finds_a_through_provider_records_and_fetches_a_multi_level_dag() {
     // B is everyone's only bootstrap peer.
-    let b = server_repo();
+    let b = dht_server_repo();
     let b_id = peer_id(&b);
     let daemon_b = start_knowing(&b, None);
     let b_addr = format!("{}/p2p/{b_id}", daemon_b.swarm[0]);
 
-    let a = server_repo();
-    let c = server_repo();
-    let d = server_repo();
-    let e = server_repo();
+    let a = dht_server_repo();
+    let c = dht_server_repo();
+    let d = dht_server_repo();
+    let e = dht_server_repo();
     let a_id = peer_id(&a);
     let _daemon_a = start_knowing(&a, Some(&b_addr));
     wait_connected(&a, &b_id);

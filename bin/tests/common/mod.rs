@@ -316,3 +316,17 @@ pub fn set_config(repo: &Repo, section: &str, key: &str, value: &str) {
     assert!(done, "no {key} in [{section}] of {}", path.display());
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }
+
+/// A repo whose DHT runs in server mode (loopback peers never confirm an external address,
+/// so `auto` would stay a client).
+pub fn dht_server_repo() -> Repo {
+    let repo = Repo::init();
+    set_config(&repo, "swarm", "routing", "\"dhtserver\"");
+    repo
+}
+
+/// The repo's peer id, from `chorus id`.
+pub fn peer_id(repo: &Repo) -> String {
+    let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
+    id["ID"].as_str().unwrap().to_string()
+}
