@@ -13,6 +13,19 @@ use std::time::Duration;
 /// How long one Helia command may take (its own per-command deadline is 60 s).
 const STEP: Duration = Duration::from_secs(90);
 
+/// Chorus node A, a DHT server, and a Helia DHT client that has A in its routing table.
+/// Returns A's repo, peer id and daemon, and Helia.
+fn dht_server_with_helia_client() -> (Repo, String, Daemon, Helia) {
+    let a = dht_server_repo();
+    let a_id = peer_id(&a);
+    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let mut helia = Helia::start_with(&["--dht-client"]);
+    helia.call(&format!("dial {}", dial_addr(&daemon_a, &a_id)), "dialed");
+    let w = helia.call("waitdht", "dht");
+    assert_eq!(w[1], "1", "Helia's routing table holds A");
+    (a, a_id, daemon_a, helia)
+}
+
 /// The daemon's loopback TCP listen address with `/p2p/<id>`.
 fn dial_addr(daemon: &Daemon, id: &str) -> String {
     let a = daemon
@@ -213,25 +226,12 @@ fn helia_fetches_a_multi_block_file_added_by_chorus() {
 /// what leads B to Helia.
 #[test]
 fn chorus_finds_helia_as_a_provider_through_the_dht_and_fetches_from_it() {
-    let a = dht_server_repo();
-    let a_id = peer_id(&a);
-    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
-    let mut helia = Helia::start_with(&["--dht-client"]);
-    helia.call(&format!("dial {}", dial_addr(&daemon_a, &a_id)), "dialed");
-    let w = helia.call("waitdht", "dht");
-    assert_eq!(w[1], "1", "Helia's routing table holds A");
+    let (a, a_id, daemon_a, mut helia) = dht_server_with_helia_client();
     let len = 2_500_000;
     let (cid, _) = helia.add(len, 53);
 
     let b = dht_server_repo();
-    let cfg = b.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("fetch_timeout_secs = 30"), "{text}");
-    std::fs::write(
-        &cfg,
-        text.replace("fetch_timeout_secs = 30", "fetch_timeout_secs = 8"),
-    )
-    .unwrap();
+    set_config(&b, "swarm", "fetch_timeout_secs", "8");
     b.ok(&["bootstrap", "add", &dial_addr(&daemon_a, &a_id)]);
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     wait_connected(&b, &a_id);
@@ -296,24 +296,11 @@ fn chorus_and_helia_find_each_other_as_providers_with_the_routing_commands() {
 /// only A's provider record tells Helia where B is.
 #[test]
 fn helia_finds_chorus_as_a_provider_through_the_dht_and_fetches_from_it() {
-    let a = dht_server_repo();
-    let a_id = peer_id(&a);
-    let daemon_a = Daemon::start(&a, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
-    let mut helia = Helia::start_with(&["--dht-client"]);
-    helia.call(&format!("dial {}", dial_addr(&daemon_a, &a_id)), "dialed");
-    let w = helia.call("waitdht", "dht");
-    assert_eq!(w[1], "1", "Helia's routing table holds A");
+    let (_a, a_id, daemon_a, mut helia) = dht_server_with_helia_client();
 
     let b = Repo::init();
     let b_id = peer_id(&b);
-    let cfg = b.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("routing = \"auto\""), "{text}");
-    std::fs::write(
-        &cfg,
-        text.replace("routing = \"auto\"", "routing = \"dhtclient\""),
-    )
-    .unwrap();
+    set_config(&b, "swarm", "routing", "\"dhtclient\"");
     b.ok(&["bootstrap", "add", &dial_addr(&daemon_a, &a_id)]);
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let data = pseudo_random(2_200_000, 57);
