@@ -6,10 +6,11 @@
 //! put is in progress for it, that it was not written since GC started, that no session
 //! protects it and that the pin set has not changed since the mark (else re-mark first), and
 //! only then remove it. Reads, puts, pins and sessions proceed concurrently throughout; only
-//! one GC runs at a time. Finally, payload files without an index entry (left by a crash
-//! between payload write and index write) are removed.
+//! one GC runs at a time. Finally, sparse pack files are compacted (see the `compact` module),
+//! which gives back the space of the removed blocks and of records a crash left without an
+//! index entry.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
 
 use cid::Cid;
@@ -18,14 +19,10 @@ use thiserror::Error;
 
 use crate::Multihash;
 use crate::codec;
-use crate::index::STAT_KEY;
+use crate::index::{self, Entry, STAT_KEY};
 use crate::pins::{PinError, PinMode};
 use crate::sled_store::{SledStore, raw_cid};
 use crate::store::{Blockstore, StoreError};
-
-/// Payload files unlinked per index flush during a sweep: bounds the memory of the pending
-/// list and the number of sled flushes (one per this many removed files).
-const UNLINK_BATCH: usize = 4096;
 
 /// Errors that abort a GC run (nothing is removed after the error).
 #[derive(Debug, Error)]
@@ -65,10 +62,13 @@ pub struct GcReport {
     /// Multihashes of the removed blocks, in index order ([`GcReport::removed_cids`] names them
     /// as kubo prints them).
     pub removed: Vec<Multihash>,
-    /// Payload bytes freed (removed blocks and orphan files).
+    /// Payload bytes of the removed blocks.
     pub freed_bytes: u64,
-    /// Payload files removed because no index entry named them.
-    pub orphan_files: u64,
+    /// Pack files removed by compaction.
+    pub packs_removed: u64,
+    /// Disk bytes given back by compaction (pack files removed, less the live records they
+    /// held, which moved to the active pack).
+    pub reclaimed_bytes: u64,
     /// Blocks found reachable from pins.
     pub live_blocks: u64,
 }
@@ -148,10 +148,11 @@ impl Drop for RunGuard<'_> {
 
 impl SledStore {
     /// Removes every block not reachable from a pin and not protected by a put in progress, a
-    /// put since GC started, or a live [`crate::Session`]; then removes orphan payload files.
+    /// put since GC started, or a live [`crate::Session`]; then compacts sparse pack files.
     ///
     /// Runs concurrently with every other operation; a second concurrent `gc` waits for the
-    /// first. Removals are durable after the next [`Blockstore::flush`].
+    /// first. Removals are durable after the next [`Blockstore::flush`] (compaction flushes
+    /// itself before it removes a pack).
     pub fn gc(&self) -> Result<GcReport, GcError> {
         let _one = self
             .inner
@@ -167,9 +168,10 @@ impl SledStore {
         };
         marker.mark(self)?;
 
-        let mut unlink = Vec::new();
-        for key in self.inner.index.iter().keys() {
-            let key = key.map_err(StoreError::from)?;
+        // Live bytes per pack, of the entries the sweep keeps: what compaction decides on.
+        let mut live: HashMap<u32, u64> = HashMap::new();
+        for item in self.inner.index.iter() {
+            let (key, value) = item.map_err(StoreError::from)?;
             if key.as_ref() == STAT_KEY {
                 continue;
             }
@@ -177,9 +179,9 @@ impl SledStore {
             let Ok(mh) = Multihash::from_bytes(&key) else {
                 continue;
             };
-            loop {
+            let removed = loop {
                 if marker.live.contains(&mh) {
-                    break;
+                    break None;
                 }
                 let g = self.inner.guard.lock();
                 let generation = g.pin_generation();
@@ -190,73 +192,29 @@ impl SledStore {
                     continue;
                 }
                 if g.is_protected(&mh) {
-                    break;
+                    break None;
                 }
-                if let Some(removed) = self.remove_entry_locked(&mh)? {
+                break self.remove_entry_locked(&mh)?;
+            };
+            match removed {
+                Some(len) => {
                     report.removed.push(mh);
-                    report.freed_bytes += removed.len;
-                    if removed.has_file {
-                        unlink.push(mh);
+                    report.freed_bytes += len;
+                }
+                None => {
+                    if let Ok(Entry::Pack(loc)) = index::decode(&key, &value) {
+                        *live.entry(loc.pack).or_default() += loc.record_len(&mh);
                     }
                 }
-                break;
-            }
-            if unlink.len() >= UNLINK_BATCH {
-                self.unlink_batch(&mut unlink)?;
             }
         }
-        self.unlink_batch(&mut unlink)?;
 
-        self.remove_orphans(&mut report)?;
+        let compaction = self.compact_packs(&live)?;
+        report.packs_removed = compaction.packs_removed;
+        report.reclaimed_bytes = compaction
+            .bytes_removed
+            .saturating_sub(compaction.bytes_moved);
         report.live_blocks = marker.live.len() as u64;
         Ok(report)
-    }
-
-    /// Makes the index removals durable, then unlinks their payload files (so no crash can
-    /// leave a durable index entry naming a deleted file).
-    fn unlink_batch(&self, mhs: &mut Vec<Multihash>) -> Result<(), GcError> {
-        if mhs.is_empty() {
-            return Ok(());
-        }
-        self.inner.db.flush().map_err(StoreError::from)?;
-        for mh in mhs.drain(..) {
-            self.unlink_unindexed(&mh)?;
-        }
-        Ok(())
-    }
-
-    /// Removes payload files that no index entry names and no put is writing.
-    fn remove_orphans(&self, report: &mut GcReport) -> Result<(), GcError> {
-        let files = self
-            .inner
-            .payloads
-            .list()
-            .map_err(|e| StoreError::io("listing payload files", e))?;
-        let mut candidates = Vec::new();
-        for item in files {
-            let (mh, path) = match item {
-                Ok(x) => x,
-                Err(path) => {
-                    tracing::warn!(path = %path.display(), "unexpected file in blocks directory");
-                    continue;
-                }
-            };
-            if self.indexes_file(&mh)? {
-                continue;
-            }
-            candidates.push((mh, path));
-        }
-        // Whatever unindexed these files is made durable before they go (as in the sweep);
-        // `unlink_unindexed` re-checks each under the guard lock.
-        self.inner.db.flush().map_err(StoreError::from)?;
-        for (mh, path) in candidates {
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if self.unlink_unindexed(&mh)? {
-                tracing::info!(path = %path.display(), "removed orphan payload file");
-                report.orphan_files += 1;
-                report.freed_bytes += len;
-            }
-        }
-        Ok(())
     }
 }

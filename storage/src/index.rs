@@ -1,25 +1,28 @@
 //! Encoding of the sled index: one entry per multihash, plus the counters.
 //!
 //! Key: the multihash bytes. Value: a tag byte, then either the block's bytes (inline) or the
-//! payload length as u64 little-endian (payload in a file). The empty key, which no multihash
+//! location of its record in a pack file (pack id u32, data offset u64, data length u64, all
+//! little-endian). The empty key, which no multihash
 //! can have, holds the [`StoreStat`] counters, so they change in the same atomic batch as the
 //! entries they count.
 
+use crate::pack::Location;
 use crate::store::{StoreError, StoreStat};
 
 /// Key of the counters record.
 pub(crate) const STAT_KEY: &[u8] = b"";
 
 const TAG_INLINE: u8 = 0;
-const TAG_FILE: u8 = 1;
+/// Tag 1 was a payload file per block (format 1); it is not read any more.
+const TAG_PACK: u8 = 2;
 
 /// A decoded index value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Entry<'a> {
     /// The block's bytes live in the index.
     Inline(&'a [u8]),
-    /// The block's bytes live in a payload file of this length.
-    File(u64),
+    /// The block's bytes live in a pack file, here.
+    Pack(Location),
 }
 
 impl Entry<'_> {
@@ -27,7 +30,7 @@ impl Entry<'_> {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Entry::Inline(d) => d.len() as u64,
-            Entry::File(n) => *n,
+            Entry::Pack(loc) => loc.len,
         }
     }
 }
@@ -40,11 +43,13 @@ pub(crate) fn encode_inline(data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Value for a block kept in a payload file.
-pub(crate) fn encode_file(len: u64) -> [u8; 9] {
-    let mut v = [0u8; 9];
-    v[0] = TAG_FILE;
-    v[1..].copy_from_slice(&len.to_le_bytes());
+/// Value for a block kept in a pack file.
+pub(crate) fn encode_pack(loc: &Location) -> [u8; 21] {
+    let mut v = [0u8; 21];
+    v[0] = TAG_PACK;
+    v[1..5].copy_from_slice(&loc.pack.to_le_bytes());
+    v[5..13].copy_from_slice(&loc.offset.to_le_bytes());
+    v[13..].copy_from_slice(&loc.len.to_le_bytes());
     v
 }
 
@@ -61,9 +66,19 @@ pub(crate) fn decode<'a>(key: &[u8], value: &'a [u8]) -> Result<Entry<'a>, Store
     };
     match value.split_first() {
         Some((&TAG_INLINE, data)) => Ok(Entry::Inline(data)),
-        Some((&TAG_FILE, len)) => {
-            let len: [u8; 8] = len.try_into().map_err(|_| bad("bad file entry length"))?;
-            Ok(Entry::File(u64::from_le_bytes(len)))
+        Some((&TAG_PACK, rest)) => {
+            if rest.len() != 20 {
+                return Err(bad("bad pack entry length"));
+            }
+            let (mut pack, mut offset, mut len) = ([0u8; 4], [0u8; 8], [0u8; 8]);
+            pack.copy_from_slice(&rest[..4]);
+            offset.copy_from_slice(&rest[4..12]);
+            len.copy_from_slice(&rest[12..]);
+            Ok(Entry::Pack(Location {
+                pack: u32::from_le_bytes(pack),
+                offset: u64::from_le_bytes(offset),
+                len: u64::from_le_bytes(len),
+            }))
         }
         Some(_) => Err(bad("unknown entry tag")),
         None => Err(bad("empty entry")),
@@ -98,13 +113,17 @@ mod tests {
             decode(b"k", &encode_inline(b"xy")).unwrap(),
             Entry::Inline(b"xy")
         );
-        assert_eq!(
-            decode(b"k", &encode_file(1 << 40)).unwrap(),
-            Entry::File(1 << 40)
-        );
+        let loc = Location {
+            pack: 7,
+            offset: 1 << 33,
+            len: 1 << 40,
+        };
+        assert_eq!(decode(b"k", &encode_pack(&loc)).unwrap(), Entry::Pack(loc));
         assert!(decode(b"k", &[]).is_err());
         assert!(decode(b"k", &[7]).is_err());
-        assert!(decode(b"k", &[TAG_FILE, 1, 2]).is_err());
+        assert!(decode(b"k", &[TAG_PACK, 1, 2]).is_err());
+        // Format 1's payload-file entries are not read.
+        assert!(decode(b"k", &[1, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         let s = StoreStat {
             blocks: 3,
             bytes: 99,

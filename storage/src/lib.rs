@@ -5,7 +5,7 @@
 //! node) talks to blocks only through [`Block`] (which cannot exist unverified) and the
 //! [`Blockstore`] trait (keyed by multihash, so CIDv0 and CIDv1 of the same bytes share storage).
 //!
-//! [`SledStore`] is the on-disk store (sled index + payload files, repo lock, pins, GC that
+//! [`SledStore`] is the on-disk store (sled index + append-only pack files, repo lock, pins, GC that
 //! runs alongside reads and writes); [`MemoryStore`] is the reference model. Typical import:
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,13 +21,14 @@
 //! ```
 
 mod block;
+mod compact;
 mod gc;
 mod guard;
 mod hash;
 mod index;
 mod lock;
 mod memory;
-mod payload;
+mod pack;
 mod pins;
 mod session;
 mod sled_store;
@@ -45,7 +46,7 @@ pub use memory::MemoryStore;
 pub use pins::{PinError, PinMode, Pins};
 pub use session::Session;
 pub use sled_store::{
-    Config, DEFAULT_CACHE_CAPACITY, DEFAULT_INLINE_MAX, DEFAULT_SYNC_FILES_MAX, FORMAT_VERSION,
+    Config, DEFAULT_CACHE_CAPACITY, DEFAULT_INLINE_MAX, DEFAULT_PACK_TARGET, FORMAT_VERSION,
     SledStore,
 };
 pub use store::{Blockstore, StoreError, StoreStat};

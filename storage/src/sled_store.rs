@@ -1,30 +1,31 @@
-//! `SledStore`: the on-disk blockstore (sled index + payload files).
+//! `SledStore`: the on-disk blockstore (sled index + append-only pack files).
 //!
 //! # Layout
 //! ```text
 //! <dir>/repo.lock                       exclusive flock + holder pid (RepoLock)
 //! <dir>/index/                          sled: block index, counters, pins
-//! <dir>/blocks/<shard>/<mh>.data        payloads larger than Config::inline_max
-//! <dir>/blocks/.tmp/                    temp files of puts in progress
+//! <dir>/packs/<id>.pack                 records of blocks larger than Config::inline_max
 //! ```
 //! Blocks of at most [`Config::inline_max`] bytes live inside the index (as iroh-blobs keeps
-//! small blobs in its database); larger ones live in one file each, which keeps the disk
-//! footprint of 256 KiB blocks at their size (sled alone measured 2.4x) and makes GC an unlink.
+//! small blobs in its database); larger ones are appended to pack files (see the `pack`
+//! module), which keeps the disk footprint of 256 KiB blocks at their size (sled alone
+//! measured 2.4x) and costs no inode per block. GC reclaims the space of removed blocks by
+//! compacting sparse packs.
 //!
 //! # Durability
 //! * `put`/`put_many` return once the block is visible to every reader of this store (and, for
-//!   payload files, in the OS page cache: a crash of the *process* right after loses nothing).
+//!   pack records, in the OS page cache: a crash of the *process* right after loses nothing).
 //! * `flush` makes every `put`, `put_many`, `delete` and pin change that completed before it was
-//!   called durable against a crash of the machine: it fsyncs the payload files written since
-//!   the last flush and their directories (or `syncfs` when there are more than
-//!   [`Config::sync_files_max`]), then flushes sled. `add` calls `flush` before it reports
-//!   success.
-//! * Payload files are written before the index entry that names them, so a process crash
-//!   leaves at most orphan files (removed by GC) and temp files (removed on open). After a
-//!   machine crash sled may have persisted an entry whose payload was not yet on disk: such an
-//!   entry is reported by [`SledStore::verify`], `get`/`has`/`size` treat it as absent when the
-//!   file is missing or has the wrong size, and a later `put` of the block repairs it. Bytes are
-//!   verified against their multihash on every read, so wrong bytes are never returned.
+//!   called durable against a crash of the machine: it fsyncs the packs written since the last
+//!   flush (and the directory if a pack was created), then flushes sled. `add` calls `flush`
+//!   before it reports success.
+//! * A record is appended before the index entry that names it, so a process crash leaves at
+//!   most dead records (reclaimed by GC's compaction). After a machine crash sled may have
+//!   persisted an entry whose record was not yet on disk: such an entry is reported by
+//!   [`SledStore::verify`], `get`/`has`/`size` treat it as absent when its pack is missing or
+//!   too short (and reads when the record's header names another block), and a later `put` of
+//!   the block repairs it. Bytes are verified against their multihash on every read unless
+//!   [`Config::with_verify_reads`] is off, so wrong bytes are never returned by default.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ use crate::guard::{Guard, SessionId};
 use crate::index::{self, Entry, STAT_KEY};
 use crate::lock::RepoLock;
 use crate::memory::is_identity;
-use crate::payload::PayloadDir;
+use crate::pack::{Location, PackDir};
 use crate::pins::Pins;
 use crate::session::Session;
 use crate::store::{Blockstore, StoreError, StoreStat};
@@ -49,19 +50,21 @@ use crate::store::{Blockstore, StoreError, StoreStat};
 /// blocks (dag-pb nodes, small files) cost a file each otherwise, while above this sled's space
 /// amplification starts to dominate.
 pub const DEFAULT_INLINE_MAX: usize = 16 * 1024;
-/// Unsynced payload files remembered for a targeted fsync at `flush`. Past this many, one
-/// `syncfs` is cheaper than a journal commit per file (ext4 commits per fsync).
-pub const DEFAULT_SYNC_FILES_MAX: usize = 64;
+/// A pack is sealed, and the next one started, once it holds this many bytes. Compaction
+/// rewrites at most half a pack's worth of live data at a time, and a 1 TiB store is 8,192
+/// files.
+pub const DEFAULT_PACK_TARGET: u64 = 128 * 1024 * 1024;
 /// sled page cache size. sled's default (1 GiB) is sized for sled holding everything; here it
 /// holds the index, pins and small blocks only.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 128 * 1024 * 1024;
-/// On-disk format written by this build (bumped on incompatible layout changes).
-pub const FORMAT_VERSION: u32 = 1;
+/// On-disk format written by this build (bumped on incompatible layout changes). Format 1
+/// kept one payload file per block; format 2 appends them to pack files.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Directory of the sled database inside the store directory.
 const INDEX_DIR: &str = "index";
-/// Directory of payload files inside the store directory.
-const BLOCKS_DIR: &str = "blocks";
+/// Directory of pack files inside the store directory.
+const PACKS_DIR: &str = "packs";
 /// Key of the format marker in sled's default tree.
 const FORMAT_KEY: &[u8] = b"chorus-storage-format";
 
@@ -69,7 +72,7 @@ const FORMAT_KEY: &[u8] = b"chorus-storage-format";
 #[derive(Debug, Clone)]
 pub struct Config {
     inline_max: usize,
-    sync_files_max: usize,
+    pack_target: u64,
     cache_capacity: u64,
     early_writeback: bool,
     verify_reads: bool,
@@ -79,7 +82,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             inline_max: DEFAULT_INLINE_MAX,
-            sync_files_max: DEFAULT_SYNC_FILES_MAX,
+            pack_target: DEFAULT_PACK_TARGET,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             early_writeback: true,
             verify_reads: true,
@@ -94,13 +97,13 @@ impl Config {
         self
     }
 
-    /// See [`DEFAULT_SYNC_FILES_MAX`].
-    pub fn with_sync_files_max(mut self, files: usize) -> Self {
-        self.sync_files_max = files;
+    /// See [`DEFAULT_PACK_TARGET`] (smaller packs make compaction finer-grained).
+    pub fn with_pack_target(mut self, bytes: u64) -> Self {
+        self.pack_target = bytes;
         self
     }
 
-    /// Whether each payload file's writeback starts as soon as it is written (default on):
+    /// Whether each pack record's writeback starts as soon as it is written (default on):
     /// the disk then works while the importer hashes, and `flush` has less to wait for.
     pub fn with_early_writeback(mut self, on: bool) -> Self {
         self.early_writeback = on;
@@ -138,7 +141,7 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) index: sled::Tree,
     pub(crate) pins: Pins,
-    pub(crate) payloads: PayloadDir,
+    pub(crate) packs: PackDir,
     pub(crate) guard: Arc<Guard>,
     /// The counters, and the lock every index writer holds while it applies a batch.
     pub(crate) stat: Mutex<StoreStat>,
@@ -168,7 +171,7 @@ impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
     ///
     /// Takes the repo lock first ([`StoreError::Locked`] if another handle or process holds
-    /// it), then removes temp files a crash left behind.
+    /// it). A store of another format is refused ([`StoreError::IncompatibleFormat`]).
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let lock = RepoLock::acquire(&dir)?;
@@ -192,13 +195,13 @@ impl SledStore {
         let index = db.open_tree("blocks")?;
         let guard = Arc::new(Guard::default());
         let pins = Pins::new(db.open_tree("pins")?, guard.clone());
-        let blocks_dir = dir.join(BLOCKS_DIR);
-        let payloads = PayloadDir::open(
-            blocks_dir.clone(),
-            config.sync_files_max,
+        let packs_dir = dir.join(PACKS_DIR);
+        let packs = PackDir::open(
+            packs_dir.clone(),
+            config.pack_target,
             config.early_writeback,
         )
-        .map_err(|e| StoreError::io(format!("opening {}", blocks_dir.display()), e))?;
+        .map_err(|e| StoreError::io(format!("opening {}", packs_dir.display()), e))?;
         let stat = match index.get(STAT_KEY)? {
             Some(v) => match index::decode_stat(&v) {
                 Some(s) => s,
@@ -212,7 +215,7 @@ impl SledStore {
                 db,
                 index,
                 pins,
-                payloads,
+                packs,
                 guard,
                 stat: Mutex::new(stat),
                 gc_running: Mutex::new(()),
@@ -246,39 +249,51 @@ impl SledStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads the bytes under `mh` without verifying them; `None` if absent, or if the payload
-    /// file is missing or has the wrong size.
-    pub(crate) fn read_unverified(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
+    /// Looks `mh` up and applies `in_pack` to a pack location (`inline` to inline bytes). When
+    /// `in_pack` finds nothing but the entry changed meanwhile (compaction moved the record,
+    /// and may have removed the old pack), it looks again.
+    fn lookup<T>(
+        &self,
+        mh: &Multihash,
+        inline: impl Fn(&[u8]) -> T,
+        in_pack: impl Fn(&Location) -> std::io::Result<Option<T>>,
+    ) -> Result<Option<T>, StoreError> {
         let key = mh.to_bytes();
-        let Some(value) = self.inner.index.get(&key)? else {
+        let Some(mut value) = self.inner.index.get(&key)? else {
             return Ok(None);
         };
-        match index::decode(&key, &value)? {
-            Entry::Inline(data) => Ok(Some(Bytes::copy_from_slice(data))),
-            Entry::File(len) => self
-                .inner
-                .payloads
-                .read(mh, len)
-                .map(|d| d.map(Bytes::from))
-                .map_err(|e| StoreError::io(format!("reading payload of {}", raw_cid(mh)), e)),
+        loop {
+            let loc = match index::decode(&key, &value)? {
+                Entry::Inline(data) => return Ok(Some(inline(data))),
+                Entry::Pack(loc) => loc,
+            };
+            let found = in_pack(&loc)
+                .map_err(|e| StoreError::io(format!("reading block {}", raw_cid(mh)), e))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            match self.inner.index.get(&key)? {
+                Some(now) if now != value => value = now,
+                _ => return Ok(None),
+            }
         }
     }
 
-    /// Length of the block under `mh` if it is present and, for payload files, intact in size.
+    /// Reads the bytes under `mh` without verifying them; `None` if absent, or if its record
+    /// is missing, short or not the record of `mh`.
+    pub(crate) fn read_unverified(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
+        self.lookup(mh, Bytes::copy_from_slice, |loc| {
+            self.inner.packs.read(mh, loc)
+        })
+    }
+
+    /// Length of the block under `mh` if it is present and, for pack records, whole on disk.
     fn present_len(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
-        let key = mh.to_bytes();
-        let Some(value) = self.inner.index.get(&key)? else {
-            return Ok(None);
-        };
-        match index::decode(&key, &value)? {
-            Entry::Inline(data) => Ok(Some(data.len() as u64)),
-            Entry::File(len) => {
-                let on_disk = self.inner.payloads.file_len(mh).map_err(|e| {
-                    StoreError::io(format!("checking payload of {}", raw_cid(mh)), e)
-                })?;
-                Ok((on_disk == Some(len)).then_some(len))
-            }
-        }
+        self.lookup(
+            mh,
+            |data| data.len() as u64,
+            |loc| Ok(self.inner.packs.contains(loc)?.then_some(loc.len)),
+        )
     }
 
     /// Stores `blocks`, protecting them for `session`; returns how many were new.
@@ -304,6 +319,9 @@ impl SledStore {
 
     /// The body of [`SledStore::write_blocks`], run while the puts are registered in-flight.
     fn write_registered(&self, blocks: &[&Block]) -> Result<u64, StoreError> {
+        // Dropped after the batch is applied (or the put fails): until then the packs written
+        // count as in flight, so compaction leaves them alone.
+        let mut appended = self.inner.packs.begin();
         let mut batch = sled::Batch::default();
         let mut written: Vec<(Vec<u8>, u64)> = Vec::new();
         for block in blocks {
@@ -316,10 +334,12 @@ impl SledStore {
             if data.len() <= self.inner.inline_max {
                 batch.insert(key.as_slice(), index::encode_inline(data));
             } else {
-                self.inner.payloads.write(mh, data).map_err(|e| {
-                    StoreError::io(format!("writing payload of {}", block.cid()), e)
-                })?;
-                batch.insert(key.as_slice(), &index::encode_file(data.len() as u64)[..]);
+                let loc = self
+                    .inner
+                    .packs
+                    .append(&mut appended, mh, data)
+                    .map_err(|e| StoreError::io(format!("writing block {}", block.cid()), e))?;
+                batch.insert(key.as_slice(), &index::encode_pack(&loc)[..]);
             }
             written.push((key, data.len() as u64));
         }
@@ -343,22 +363,19 @@ impl SledStore {
         Ok(new)
     }
 
-    /// Removes the index entry of `mh` (not its payload file: see
-    /// [`SledStore::unlink_unindexed`]). The caller holds the guard lock, so no put of `mh`
-    /// runs concurrently. Returns the entry's payload length and whether it had a file.
-    pub(crate) fn remove_entry_locked(
-        &self,
-        mh: &Multihash,
-    ) -> Result<Option<Removed>, StoreError> {
+    /// Removes the index entry of `mh` (its pack record becomes dead space, reclaimed by GC's
+    /// compaction). The caller holds the guard lock, so no put of `mh` runs concurrently.
+    /// Returns the entry's payload length.
+    pub(crate) fn remove_entry_locked(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
         let key = mh.to_bytes();
         let mut stat = self.lock_stat();
         let Some(value) = self.inner.index.get(&key)? else {
             return Ok(None);
         };
-        // A damaged entry (never counted, see `recount`) is removed too, and its file, if any.
-        let (len, has_file, counted) = match index::decode(&key, &value) {
-            Ok(e) => (e.len(), matches!(e, Entry::File(_)), true),
-            Err(_) => (0, true, false),
+        // A damaged entry (never counted, see `recount`) is removed too.
+        let (len, counted) = match index::decode(&key, &value) {
+            Ok(e) => (e.len(), true),
+            Err(_) => (0, false),
         };
         let mut next = *stat;
         if counted {
@@ -370,46 +387,8 @@ impl SledStore {
         batch.insert(STAT_KEY, &index::encode_stat(next)[..]);
         self.inner.index.apply_batch(batch)?;
         *stat = next;
-        Ok(Some(Removed { len, has_file }))
+        Ok(Some(len))
     }
-
-    /// Whether the index has an entry for `mh` that keeps its payload in a file.
-    pub(crate) fn indexes_file(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        let key = mh.to_bytes();
-        Ok(match self.inner.index.get(&key)? {
-            Some(v) => matches!(index::decode(&key, &v), Ok(Entry::File(_))),
-            None => false,
-        })
-    }
-
-    /// Removes the payload file of `mh` unless a put of it is in progress or the index names
-    /// it (again). Call only after the index removal is durable (`sled` flushed): the file is
-    /// then never gone while a durable entry still names it, whatever the crash.
-    pub(crate) fn unlink_unindexed(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        let g = self.inner.guard.lock();
-        if g.is_inflight(mh) {
-            return Ok(false);
-        }
-        if self.indexes_file(mh)? {
-            return Ok(false);
-        }
-        let removed = self
-            .inner
-            .payloads
-            .remove(mh)
-            .map_err(|e| StoreError::io(format!("removing payload of {}", raw_cid(mh)), e))?;
-        drop(g);
-        Ok(removed)
-    }
-}
-
-/// What [`SledStore::remove_entry_locked`] removed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Removed {
-    /// Payload length of the entry.
-    pub(crate) len: u64,
-    /// Whether a payload file may exist for it.
-    pub(crate) has_file: bool,
 }
 
 /// Recomputes the counters by scanning the index (only when the record is missing/damaged).
@@ -488,30 +467,19 @@ impl Blockstore for SledStore {
         Ok(self.write_blocks(None, std::slice::from_ref(block))? == 1)
     }
 
-    /// One sled batch for all of `blocks` (payload files first, then the batch).
+    /// One sled batch for all of `blocks` (pack records first, then the batch).
     fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
         self.write_blocks(None, blocks).map(|_| ())
     }
 
     /// Waits for puts of the same block in progress, then removes it (even if pinned: pin
-    /// policy is the caller's). A payload file is unlinked only after the index removal is
-    /// flushed, so this costs one index flush for blocks stored in files.
+    /// policy is the caller's). A pack record's space comes back at the next GC's compaction.
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {
         if is_identity(mh) {
             return Ok(false);
         }
-        let removed = {
-            let _g = self.inner.guard.lock_when_idle(mh);
-            self.remove_entry_locked(mh)?
-        };
-        let Some(removed) = removed else {
-            return Ok(false);
-        };
-        if removed.has_file {
-            self.inner.db.flush()?;
-            self.unlink_unindexed(mh)?;
-        }
-        Ok(true)
+        let _g = self.inner.guard.lock_when_idle(mh);
+        Ok(self.remove_entry_locked(mh)?.is_some())
     }
 
     fn list(&self) -> Box<dyn Iterator<Item = Result<Multihash, StoreError>> + Send + '_> {
@@ -529,9 +497,9 @@ impl Blockstore for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.inner
-            .payloads
+            .packs
             .sync()
-            .map_err(|e| StoreError::io("syncing payload files", e))?;
+            .map_err(|e| StoreError::io("syncing pack files", e))?;
         self.inner.db.flush()?;
         Ok(())
     }

@@ -10,10 +10,11 @@ use crate::store::StoreError;
 pub struct VerifyReport {
     /// Index entries examined.
     pub checked: u64,
-    /// Blocks whose bytes do not hash to their multihash, or whose payload file has the wrong
-    /// size. `get` returns an error (wrong bytes) or nothing (wrong size) for them.
+    /// Blocks whose bytes do not hash to their multihash, or whose pack record names another
+    /// block. `get` returns an error (wrong bytes) or nothing (wrong record) for them.
     pub corrupt: Vec<Multihash>,
-    /// Blocks whose payload file is missing (treated as absent by `get`/`has`).
+    /// Blocks whose record is missing: its pack is gone or ends before it (treated as absent
+    /// by `get`/`has`).
     pub missing: Vec<Multihash>,
     /// Index entries that cannot be decoded at all (hex keys).
     pub undecodable: Vec<String>,
@@ -50,32 +51,31 @@ impl SledStore {
             };
             let data = match entry {
                 Entry::Inline(d) => bytes::Bytes::copy_from_slice(d),
-                Entry::File(len) => {
-                    let ctx = |e| StoreError::io(format!("verifying {}", raw_cid(&mh)), e);
-                    match self.inner.payloads.file_len(&mh).map_err(ctx)? {
-                        Some(n) if n == len => {}
-                        found => {
-                            // Deleted concurrently (entry gone too)? Then it is not damage.
-                            if self.inner.index.contains_key(&key)? {
-                                if found.is_none() {
-                                    report.missing.push(mh);
-                                } else {
+                Entry::Pack(_) => match self.read_unverified(&mh)? {
+                    Some(d) => d,
+                    None => {
+                        // Deleted concurrently (entry gone too)? Then it is not damage.
+                        let Some(now) = self.inner.index.get(&key)? else {
+                            continue;
+                        };
+                        match index::decode(&key, &now) {
+                            Ok(Entry::Pack(loc)) => {
+                                let whole = self.inner.packs.contains(&loc).map_err(|e| {
+                                    StoreError::io(format!("verifying {}", raw_cid(&mh)), e)
+                                })?;
+                                // A whole record that is not this block's is damage; a record
+                                // past the end of its pack, or in a missing pack, is missing.
+                                if whole {
                                     report.corrupt.push(mh);
+                                } else {
+                                    report.missing.push(mh);
                                 }
                             }
-                            continue;
+                            _ => report.undecodable.push(index::hex_key(&key)),
                         }
+                        continue;
                     }
-                    match self.inner.payloads.read(&mh, len).map_err(ctx)? {
-                        Some(d) => bytes::Bytes::from(d),
-                        None => {
-                            if self.inner.index.contains_key(&key)? {
-                                report.missing.push(mh);
-                            }
-                            continue;
-                        }
-                    }
-                }
+                },
             };
             if verify_mh(&mh, data).is_err() {
                 report.corrupt.push(mh);

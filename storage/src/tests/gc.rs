@@ -1,5 +1,5 @@
-//! GC tests: exact liveness, session protection, orphan files, and GC running alongside an
-//! importer that adds and pins DAGs.
+//! GC tests: exact liveness, session protection, pack compaction, and GC running alongside an
+//! importer that adds and pins DAGs and a reader.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,31 +130,80 @@ fn session_protects_until_dropped() {
     assert_eq!(store.stat().unwrap(), StoreStat::default());
 }
 
+/// Bytes of every pack file.
+fn pack_bytes(store: &SledStore) -> u64 {
+    let packs = &store.inner.packs;
+    let ids = packs.list().unwrap();
+    ids.iter()
+        .map(|&p| packs.file_len(p).unwrap().unwrap_or(0))
+        .sum()
+}
+
 #[test]
-fn gc_removes_orphan_payload_files() {
+fn gc_compacts_sparse_packs_and_reclaims_dead_records() {
+    const LEN: usize = 40_000;
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    let kept = raw_block(8, 40_000);
-    store.put(&kept).unwrap();
-    store.pins().add(kept.cid(), PinMode::Direct).unwrap();
-    // A payload written without its index entry: what a crash between the two leaves.
-    let orphan = raw_block(9, 40_000);
-    store
-        .inner
-        .payloads
-        .write(orphan.cid().hash(), orphan.data())
+    // Three records per pack: two (with their 41-byte headers) stay below the target.
+    let config = crate::Config::default().with_pack_target(2 * LEN as u64 + 200);
+    let store = SledStore::open_with(dir.path(), config).unwrap();
+    let kept: Vec<Block> = (0..4).map(|i| raw_block(100 + i, LEN)).collect();
+    let junk: Vec<Block> = (0..8).map(|i| raw_block(200 + i, LEN)).collect();
+    // One kept block, then two junk ones, in each pack.
+    for (i, k) in kept.iter().enumerate() {
+        store.put(k).unwrap();
+        store.pins().add(k.cid(), PinMode::Direct).unwrap();
+        store.put_many(&junk[2 * i..2 * i + 2]).unwrap();
+    }
+    // A record without an index entry: what a crash between the two leaves.
+    let orphan = raw_block(9, LEN);
+    let packs = &store.inner.packs;
+    packs
+        .append(&mut packs.begin(), orphan.cid().hash(), orphan.data())
         .unwrap();
     assert!(!store.has(orphan.cid().hash()).unwrap());
+    store.flush().unwrap();
+    let before = pack_bytes(&store);
+    let packs_before = packs.list().unwrap().len();
 
     let report = store.gc().unwrap();
-    assert!(report.removed.is_empty());
-    assert_eq!(report.orphan_files, 1);
-    assert_eq!(report.freed_bytes, 40_000);
-    assert_eq!(
-        store.inner.payloads.file_len(orphan.cid().hash()).unwrap(),
-        None
+    assert_eq!(report.removed.len(), junk.len());
+    assert_eq!(report.freed_bytes, (junk.len() * LEN) as u64);
+    // The four full packs were two-thirds dead; the active one (the orphan's) is left.
+    assert_eq!(report.packs_removed, 4, "{report:?}");
+    let after = pack_bytes(&store);
+    assert!(
+        report.reclaimed_bytes >= (junk.len() * LEN) as u64,
+        "{report:?}"
     );
-    assert_eq!(store.get(kept.cid()).unwrap().as_ref(), Some(&kept));
+    assert_eq!(before - after, report.reclaimed_bytes);
+    assert!(packs.list().unwrap().len() < packs_before);
+    for k in &kept {
+        assert_eq!(store.get(k.cid()).unwrap().as_ref(), Some(k));
+    }
+    assert!(store.verify().unwrap().is_ok());
+
+    // Unpinned, everything goes; the active pack with its dead records is sealed and goes too
+    // once the next writes move on.
+    for k in &kept {
+        store.pins().rm(k.cid()).unwrap();
+    }
+    store.put(&raw_block(10, LEN)).unwrap();
+    store.put(&raw_block(11, LEN)).unwrap();
+    store.put(&raw_block(12, LEN)).unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.removed.len(), kept.len() + 3);
+    assert_eq!(stored(&store), BTreeSet::new());
+    assert!(
+        pack_bytes(&store) <= 3 * (LEN as u64 + 64),
+        "only the active pack is left"
+    );
+
+    // And the store reopens clean.
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    store.gc().unwrap();
+    assert_eq!(pack_bytes(&store), 0);
 }
 
 #[test]
@@ -208,8 +257,32 @@ fn assert_complete(store: &SledStore, root: &Cid) {
 fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     const DAGS: u64 = 40;
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    // Small packs, so GC compacts while the importer writes and the reader reads.
+    let config = crate::Config::default().with_pack_target(64 * 1024);
+    let store = SledStore::open_with(dir.path(), config).unwrap();
     let done = Arc::new(AtomicBool::new(false));
+
+    // A DAG pinned from the start, read over and over while GC moves its records around.
+    let (steady_root, steady_leaves) = dag(77, 6);
+    store.put_many(&steady_leaves).unwrap();
+    store.put(&steady_root).unwrap();
+    store
+        .pins()
+        .add(steady_root.cid(), PinMode::Recursive)
+        .unwrap();
+    let reader = {
+        let store = store.clone();
+        let done = done.clone();
+        let root = *steady_root.cid();
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                assert_complete(&store, &root);
+                reads += 1;
+            }
+            reads
+        })
+    };
 
     // Completed GC runs, so the importer can wait for some.
     let progress = Arc::new((Mutex::new(0u64), Condvar::new()));
@@ -249,8 +322,11 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
                     pinned.push(*root.cid());
                 }
                 drop(session);
-                // Unrelated garbage written outside any session.
+                // Unrelated garbage written outside any session: inline, and enough in packs
+                // that some packs become mostly dead and are compacted.
                 store.put(&raw_block(9000 + i, 1_000)).unwrap();
+                store.put(&raw_block(20_000 + i, 20_000)).unwrap();
+                store.put(&raw_block(30_000 + i, 20_000)).unwrap();
             }
             done.store(true, Ordering::SeqCst);
             (pinned, unpinned)
@@ -258,15 +334,22 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     };
 
     let mut runs = 0;
+    let mut packs_removed = 0;
     while !done.load(Ordering::SeqCst) {
-        store.gc().unwrap();
+        packs_removed += store.gc().unwrap().packs_removed;
         runs += 1;
         let (n, ran) = &*progress;
         *n.lock().unwrap() += 1;
         ran.notify_all();
     }
-    let (pinned, unpinned) = importer.join().unwrap();
+    let (mut pinned, unpinned) = importer.join().unwrap();
+    assert!(reader.join().unwrap() > 0);
     assert!(runs > 0);
+    assert!(
+        packs_removed > 0,
+        "GC compacted packs while the others worked"
+    );
+    pinned.push(*steady_root.cid());
     for root in &pinned {
         assert_complete(&store, root);
     }
