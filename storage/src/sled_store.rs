@@ -30,6 +30,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cid::Cid;
@@ -175,10 +176,7 @@ impl SledStore {
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let lock = RepoLock::acquire(&dir)?;
-        let db = sled::Config::new()
-            .path(dir.join(INDEX_DIR))
-            .cache_capacity(config.cache_capacity)
-            .open()?;
+        let db = open_index(&dir.join(INDEX_DIR), config.cache_capacity)?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT_VERSION.to_string().as_bytes() => {}
             Some(v) => {
@@ -388,6 +386,34 @@ impl SledStore {
         self.inner.index.apply_batch(batch)?;
         *stat = next;
         Ok(Some(len))
+    }
+}
+
+/// How long `open` waits for sled's own file lock once the repo lock is held.
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// Pause between attempts to take sled's lock.
+const SLED_LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Opens the sled index. The repo lock is already held, so if sled's own lock on its files is
+/// taken it can only be by this process's previous handle on the same store: sled's I/O
+/// threads may outlive the handle's drop by a moment (seen when a store is reopened at once
+/// in the same process). That is waited out, briefly; sled offers no event to await.
+fn open_index(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(SLED_LOCK_RETRY);
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
