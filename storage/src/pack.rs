@@ -282,12 +282,9 @@ impl PackDir {
         };
         let total =
             usize::try_from(hlen + loc.len).map_err(|_| io::Error::other("record too large"))?;
-        let mut buf = vec![0u8; total];
-        match file.read_exact_at(&mut buf, start) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        }
+        let Some(buf) = read_at_uninit(&file, total, start)? else {
+            return Ok(None);
+        };
         let Ok(data_len) = u32::try_from(loc.len) else {
             return Ok(None);
         };
@@ -407,6 +404,38 @@ impl PackDir {
     pub(crate) fn file_path(&self, pack: u32) -> PathBuf {
         self.path(pack)
     }
+}
+
+/// Reads exactly `len` bytes at `offset` into a fresh buffer; `None` at end of file. The
+/// buffer is not zeroed first: zeroing 256 KiB blocks showed as 4-5 % of a serving node's
+/// CPU, and `pread` overwrites every byte anyway.
+fn read_at_uninit(file: &File, len: usize, offset: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    while buf.len() < len {
+        let filled = buf.len();
+        let at = libc::off_t::try_from(offset + filled as u64)
+            .map_err(|_| io::Error::other("offset out of range"))?;
+        let spare = &mut buf.spare_capacity_mut()[..len - filled];
+        // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`; pread
+        // writes at most that many bytes into it and reports how many it wrote.
+        let n =
+            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match usize::try_from(n) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                // SAFETY: the first `n` spare bytes were just initialised by pread, and
+                // `n <= spare.len()`, so the new length stays within the capacity.
+                unsafe { buf.set_len(filled + n) };
+            }
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(Some(buf))
 }
 
 /// Parses a record header at the start of `buf`: (multihash, header length, data length).
