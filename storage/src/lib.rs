@@ -28,6 +28,7 @@ mod hash;
 mod index;
 mod lock;
 mod memory;
+mod migrate;
 mod pack;
 mod pins;
 mod session;

@@ -42,6 +42,7 @@ use crate::guard::{Guard, SessionId};
 use crate::index::{self, Entry, STAT_KEY};
 use crate::lock::RepoLock;
 use crate::memory::is_identity;
+use crate::migrate;
 use crate::pack::{Location, PackDir};
 use crate::pins::Pins;
 use crate::session::Session;
@@ -172,24 +173,28 @@ impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
     ///
     /// Takes the repo lock first ([`StoreError::Locked`] if another handle or process holds
-    /// it). A store of another format is refused ([`StoreError::IncompatibleFormat`]).
+    /// it). A store of format 1 (one file per block) is upgraded to pack files first; a store
+    /// of an unknown format is refused ([`StoreError::IncompatibleFormat`]).
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let lock = RepoLock::acquire(&dir)?;
         let db = open_index(&dir.join(INDEX_DIR), config.cache_capacity)?;
-        match db.get(FORMAT_KEY)? {
-            Some(v) if v.as_ref() == FORMAT_VERSION.to_string().as_bytes() => {}
+        let found = db.get(FORMAT_KEY)?;
+        let upgrade = match found.as_deref() {
+            Some(v) if v == FORMAT_VERSION.to_string().as_bytes() => false,
+            Some(v) if v == migrate::FROM_FORMAT => true,
             Some(v) => {
                 return Err(StoreError::IncompatibleFormat {
                     path: dir,
-                    found: String::from_utf8_lossy(&v).into_owned(),
+                    found: String::from_utf8_lossy(v).into_owned(),
                     expected: FORMAT_VERSION,
                 });
             }
             None => {
                 db.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+                false
             }
-        }
+        };
         let index = db.open_tree("blocks")?;
         let guard = Arc::new(Guard::default());
         let pins = Pins::new(db.open_tree("pins")?, guard.clone());
@@ -200,6 +205,16 @@ impl SledStore {
             config.early_writeback,
         )
         .map_err(|e| StoreError::io(format!("opening {}", packs_dir.display()), e))?;
+        if upgrade {
+            let done = migrate::upgrade_v1(&dir, &db, &index, &packs)?;
+            db.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+            db.flush()?;
+            tracing::info!(
+                moved = done.moved,
+                dropped = done.dropped,
+                "store upgraded to format {FORMAT_VERSION} (pack files)"
+            );
+        }
         let stat = match index.get(STAT_KEY)? {
             Some(v) => match index::decode_stat(&v) {
                 Some(s) => s,
