@@ -5,6 +5,7 @@ mod conformance;
 mod corruption;
 mod crash;
 mod format;
+mod full_disk;
 mod gc;
 mod model;
 mod space;
