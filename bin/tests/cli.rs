@@ -342,14 +342,19 @@ fn hash_on_read_catches_same_length_corruption_that_verify_always_finds() {
     let f = write_file(repo.dir.path(), "c.bin", &data);
     let cid = repo.ok(&["add", "-Q", "--raw-leaves", f.to_str().unwrap()]);
     let cid = cid.trim();
-    // Flip one byte in one payload file, keeping its length.
-    let blocks = repo.path().join("store/blocks");
-    let victim = walk_files(&blocks)
+    // Flip one byte of the first 256 KiB leaf where it sits in its pack file, keeping its
+    // length.
+    let packs = repo.path().join("store/packs");
+    let (victim, at) = walk_files(&packs)
         .into_iter()
-        .find(|p| std::fs::metadata(p).unwrap().len() == 262_144)
-        .expect("the first 256 KiB leaf is a payload file");
+        .find_map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let at = bytes.windows(64).position(|w| w == &data[..64])?;
+            Some((p, at))
+        })
+        .expect("the first leaf is in a pack file");
     let mut bytes = std::fs::read(&victim).unwrap();
-    bytes[10] ^= 0xff;
+    bytes[at + 10] ^= 0xff;
     std::fs::write(&victim, &bytes).unwrap();
     // Default (kubo's HashOnRead=false): reads trust stored bytes; verify finds the damage.
     assert!(repo.run(&["cat", cid]).status.success());
