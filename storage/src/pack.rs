@@ -35,6 +35,10 @@ const PACK_SUFFIX: &str = ".pack";
 /// while the importer hashes, rarely enough that the syscall (3-4 % of a receiving node's CPU
 /// when made per 256 KiB record) stays out of the profile.
 const WRITEBACK_CHUNK: u64 = 8 * 1024 * 1024;
+/// Pack files kept open for reads. Bounded so that a large store does not use up the
+/// daemon's descriptors (a soft limit of 1,024 is common, and connections need them too); 256
+/// packs of 128 MiB cover 32 GiB of hot data.
+const MAX_OPEN_PACKS: usize = 256;
 /// Largest multihash encoding (64-byte digest plus two varint codes of at most 5 bytes).
 const MAX_MH_LEN: usize = 74;
 /// Largest record header: magic, mh length, multihash, data length.
@@ -104,7 +108,8 @@ pub(crate) struct PackDir {
     /// Open handle on `root`, to make new pack names durable.
     root_handle: File,
     writer: Mutex<Writer>,
-    /// Open packs, for reads. A removed pack's handle stays valid for readers holding it.
+    /// Open packs, for reads (at most [`MAX_OPEN_PACKS`]). A removed pack's handle stays valid
+    /// for readers holding it.
     handles: RwLock<HashMap<u32, Arc<File>>>,
     /// Packs written since the last sync, and whether a pack was created since then.
     unsynced: Mutex<(BTreeSet<u32>, bool)>,
@@ -270,14 +275,15 @@ impl PackDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(Some(
-            self.handles
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(pack)
-                .or_insert(file)
-                .clone(),
-        ))
+        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+        if handles.len() >= MAX_OPEN_PACKS {
+            // Any one will do: a reader holding the evicted handle keeps it until it is done,
+            // and the next reader of that pack opens it again.
+            if let Some(&evict) = handles.keys().next() {
+                handles.remove(&evict);
+            }
+        }
+        Ok(Some(handles.entry(pack).or_insert(file).clone()))
     }
 
     /// Whether the record at `loc` is whole on disk (its pack exists and is long enough).
@@ -545,6 +551,26 @@ mod tests {
         assert_eq!(p.read(&mh(b"a"), &a).unwrap(), None);
         assert!(!p.contains(&a).unwrap());
         assert_eq!(p.list().unwrap(), vec![b.pack]);
+    }
+
+    #[test]
+    fn open_handles_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("packs");
+        let p = PackDir::open(root.clone(), 1, false).unwrap();
+        let n = MAX_OPEN_PACKS + 10;
+        let locs: Vec<_> = (0..n as u32)
+            .map(|i| {
+                let data = i.to_le_bytes();
+                (data, p.append(&mut p.begin(), &mh(&data), &data).unwrap())
+            })
+            .collect();
+        drop(p);
+        let p = PackDir::open(root, 1, false).unwrap();
+        for (data, loc) in &locs {
+            assert_eq!(&p.read(&mh(data), loc).unwrap().unwrap()[..], data);
+        }
+        assert_eq!(p.handles.read().unwrap().len(), MAX_OPEN_PACKS);
     }
 
     #[test]
