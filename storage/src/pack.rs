@@ -213,10 +213,7 @@ impl PackDir {
                         .create_new(true)
                         .open(self.path(id))?,
                 );
-                self.handles
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(id, file.clone());
+                self.cache_handle(id, file.clone());
                 self.unsynced
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -275,15 +272,21 @@ impl PackDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
+        Ok(Some(self.cache_handle(pack, file)))
+    }
+
+    /// Keeps `file` open as the handle of `pack` (or returns the one another thread cached
+    /// first), evicting another if [`MAX_OPEN_PACKS`] are open.
+    fn cache_handle(&self, pack: u32, file: Arc<File>) -> Arc<File> {
         let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
-        if handles.len() >= MAX_OPEN_PACKS {
+        if handles.len() >= MAX_OPEN_PACKS && !handles.contains_key(&pack) {
             // Any one will do: a reader holding the evicted handle keeps it until it is done,
             // and the next reader of that pack opens it again.
             if let Some(&evict) = handles.keys().next() {
                 handles.remove(&evict);
             }
         }
-        Ok(Some(handles.entry(pack).or_insert(file).clone()))
+        handles.entry(pack).or_insert(file).clone()
     }
 
     /// Whether the record at `loc` is whole on disk (its pack exists and is long enough).
@@ -565,6 +568,7 @@ mod tests {
                 (data, p.append(&mut p.begin(), &mh(&data), &data).unwrap())
             })
             .collect();
+        assert_eq!(p.handles.read().unwrap().len(), MAX_OPEN_PACKS);
         drop(p);
         let p = PackDir::open(root, 1, false).unwrap();
         for (data, loc) in &locs {
