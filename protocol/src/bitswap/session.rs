@@ -7,7 +7,11 @@
 //!
 //! Strategy (go-bitswap's, simplified): ask every session peer WANT_HAVE; send WANT_BLOCK to
 //! the first peer that answers HAVE, spreading concurrent blocks over the peers that have
-//! them; if that peer answers DONT_HAVE or stays silent past the block timeout, move to the
+//! them. Once a peer has delivered a block it asked for, later wants go to it as WANT_BLOCK
+//! straight away (and WANT_HAVE to the others), as go-bitswap's session sends its want-block
+//! to a peer that served earlier requests: a file's next blocks are almost always where its
+//! previous ones were, and waiting for HAVE first cost a round trip per block, queued behind
+//! the blocks that peer was still sending. A DONT_HAVE in reply drops that trust. If that peer answers DONT_HAVE or stays silent past the block timeout, move to the
 //! next peer that said HAVE; when nobody has it (or nobody is connected), ask the DHT for
 //! providers, and ask peers that never answered again (the want may have been lost); fail the
 //! want after the overall timeout.
@@ -134,6 +138,9 @@ pub struct Session {
     wants: HashMap<Cid, Want>,
     /// WANT_BLOCKs in flight per peer, to spread load.
     load: HashMap<PeerId, usize>,
+    /// Session peers that delivered a block we asked them for and have not said DONT_HAVE
+    /// to a WANT_BLOCK since: new wants go to them as WANT_BLOCK at once.
+    proven: HashSet<PeerId>,
 }
 
 impl Session {
@@ -144,6 +151,7 @@ impl Session {
             peers: HashSet::new(),
             wants: HashMap::new(),
             load: HashMap::new(),
+            proven: HashSet::new(),
         }
     }
 
@@ -158,7 +166,7 @@ impl Session {
     }
 
     /// Starts fetching `cid`: WANT_HAVE to every session peer, or a provider search if there
-    /// are none.
+    /// are none; WANT_BLOCK instead to the least loaded peer that has delivered blocks before.
     pub fn want(&mut self, cid: Cid, now: Instant) -> Vec<Action> {
         if self.wants.contains_key(&cid) {
             return Vec::new();
@@ -177,11 +185,30 @@ impl Session {
             want.searched = Some(now);
             actions.push(Action::FindProviders { cid });
         } else {
-            actions.push(Action::Want {
-                cid,
-                peers: sorted(&self.peers),
-                want_type: WantType::Have,
-            });
+            let mut others = sorted(&self.peers);
+            let trusted = others
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| self.proven.contains(*p))
+                .min_by_key(|(i, p)| (self.load.get(*p).copied().unwrap_or(0), *i))
+                .map(|(i, _)| i);
+            if let Some(i) = trusted {
+                let peer = others.remove(i);
+                want.fetching = Some((peer, now));
+                *self.load.entry(peer).or_insert(0) += 1;
+                actions.push(Action::Want {
+                    cid,
+                    peers: vec![peer],
+                    want_type: WantType::Block,
+                });
+            }
+            if !others.is_empty() {
+                actions.push(Action::Want {
+                    cid,
+                    peers: others,
+                    want_type: WantType::Have,
+                });
+            }
         }
         self.wants.insert(cid, want);
         actions
@@ -252,6 +279,7 @@ impl Session {
     pub fn remove_peer(&mut self, peer: &PeerId, now: Instant) -> Vec<Action> {
         self.peers.remove(peer);
         self.load.remove(peer);
+        self.proven.remove(peer);
         let mut actions = Vec::new();
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
         for cid in cids {
@@ -296,6 +324,7 @@ impl Session {
         if want.fetching.is_some_and(|(p, _)| p == peer) {
             want.fetching = None;
             self.unload(&peer);
+            self.proven.remove(&peer);
             return self.next_source(*cid, now);
         }
         if want.fetching.is_none()
@@ -307,19 +336,28 @@ impl Session {
         Vec::new()
     }
 
-    /// `cid` arrived (from anyone): the want is done.
+    /// `cid` arrived (from anyone): the want is done. A block arriving while one peer is
+    /// asked for it is taken as that peer's delivery (the others were asked only WANT_HAVE,
+    /// which a peer answers with the block only for tiny blocks).
     pub fn on_block(&mut self, cid: &Cid) {
-        if let Some(want) = self.wants.remove(cid)
-            && let Some((peer, _)) = want.fetching
+        if let Some(peer) = self.finish(cid)
+            && self.peers.contains(&peer)
         {
-            self.unload(&peer);
+            self.proven.insert(peer);
         }
     }
 
     /// The caller gave up on `cid` (e.g. its request was dropped); forget it. The node
     /// cancels it in the behaviour.
     pub fn cancel(&mut self, cid: &Cid) {
-        self.on_block(cid);
+        self.finish(cid);
+    }
+
+    /// Forgets the want for `cid`; returns the peer that was asked for the block, if any.
+    fn finish(&mut self, cid: &Cid) -> Option<PeerId> {
+        let (peer, _) = self.wants.remove(cid)?.fetching?;
+        self.unload(&peer);
+        Some(peer)
     }
 
     /// Advances time: retries silent peers, repeats provider searches, fails old wants.
@@ -334,7 +372,7 @@ impl Session {
                 continue;
             };
             if now.saturating_duration_since(want.started) >= self.config.want_timeout {
-                self.on_block(&cid);
+                self.finish(&cid);
                 actions.push(Action::Failed { cid });
                 continue;
             }
@@ -344,6 +382,7 @@ impl Session {
                 want.exhausted.insert(peer);
                 want.fetching = None;
                 self.unload(&peer);
+                self.proven.remove(&peer);
                 actions.extend(self.next_source(cid, now));
                 continue;
             }
@@ -685,5 +724,76 @@ mod tests {
         s.on_have(a, &cid(1), t0);
         s.on_have(b, &cid(1), t0);
         assert_eq!(s.remove_peer(&a, t0), vec![want_block(cid(1), b)]);
+    }
+
+    #[test]
+    fn a_peer_that_delivered_gets_the_next_wants_as_want_block() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = session();
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.on_have(a, &cid(1), t0);
+        s.on_block(&cid(1));
+        // `a` delivered: the next want skips the HAVE round trip with it; `b` is still asked.
+        assert_eq!(
+            s.want(cid(2), t0),
+            vec![
+                want_block(cid(2), a),
+                Action::Want {
+                    cid: cid(2),
+                    peers: vec![b],
+                    want_type: WantType::Have
+                }
+            ]
+        );
+        // A HAVE from `b` meanwhile is a fallback; `a` lacking the block hands it over.
+        assert!(s.on_have(b, &cid(2), t0).is_empty());
+        assert_eq!(s.on_dont_have(a, &cid(2), t0), vec![want_block(cid(2), b)]);
+        // `a` lost its standing: the next want asks everyone WANT_HAVE again.
+        let mut everyone = vec![a, b];
+        everyone.sort();
+        assert_eq!(
+            s.want(cid(3), t0),
+            vec![Action::Want {
+                cid: cid(3),
+                peers: everyone,
+                want_type: WantType::Have
+            }]
+        );
+        // A block that nobody was asked for in particular proves no one.
+        s.on_block(&cid(3));
+        assert_eq!(s.want(cid(4), t0).len(), 1);
+    }
+
+    #[test]
+    fn optimistic_wants_spread_over_the_peers_that_delivered() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut s = session();
+        s.add_peer(a);
+        s.add_peer(b);
+        s.want(cid(1), t0);
+        s.want(cid(2), t0);
+        s.on_have(a, &cid(1), t0);
+        s.on_have(b, &cid(2), t0);
+        s.on_block(&cid(1));
+        s.on_block(&cid(2));
+        let first = s.want(cid(3), t0);
+        let second = s.want(cid(4), t0);
+        let block_peer = |actions: &[Action]| match actions.first() {
+            Some(Action::Want {
+                peers,
+                want_type: WantType::Block,
+                ..
+            }) => peers.clone(),
+            other => panic!("expected a WANT_BLOCK first, got {other:?}"),
+        };
+        let (p3, p4) = (block_peer(&first), block_peer(&second));
+        assert_ne!(
+            p3, p4,
+            "both wants went to one peer while the other was idle"
+        );
     }
 }
