@@ -416,3 +416,66 @@ fn streams_over_a_dyn_store_are_send(
     is_send(&file.read_blocks(source.clone(), 0, None));
     is_send(&chorus_protocol::car::export_car(source, *file.cid()));
 }
+
+/// A source that logs fetches and prefetch hints in one sequence.
+#[derive(Default)]
+struct LogSource {
+    blocks: HashMap<Cid, Block>,
+    /// `(hint, cid)`: a prefetch hint or a fetch.
+    log: Mutex<Vec<(bool, Cid)>>,
+}
+
+impl BlockSource for LogSource {
+    type Error = Missing;
+
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
+        self.log.lock().unwrap().push((false, *cid));
+        std::future::ready(self.blocks.get(cid).cloned().ok_or(Missing(*cid)))
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        let mut log = self.log.lock().unwrap();
+        log.extend(cids.iter().map(|c| (true, *c)));
+    }
+}
+
+#[test]
+fn the_next_subtree_is_hinted_before_the_current_one_runs_out() {
+    // 64 raw leaves of 1000 bytes, 4 links per node: root, 4 nodes, 16 nodes, 64 leaves.
+    let opts = ImportOptions::default()
+        .with_chunk_size(1000)
+        .with_max_links(4)
+        .with_raw_leaves(true);
+    let data = pattern(64_000, 3);
+    let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+    let mut src = LogSource::default();
+    for b in blocks {
+        src.blocks.insert(*b.cid(), b);
+    }
+    let leaf = |n: usize| {
+        *Block::from_data(
+            codec::RAW,
+            HashAlg::Sha2_256,
+            data[n * 1000..(n + 1) * 1000].to_vec(),
+        )
+        .unwrap()
+        .cid()
+    };
+    let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+    let chunks: Vec<Bytes> = block_on(file.read(&src, 0, None).try_collect()).unwrap();
+    assert_eq!(chunks.concat(), data);
+
+    let log = src.log.lock().unwrap().clone();
+    let at = |hint: bool, cid: Cid| log.iter().position(|e| *e == (hint, cid)).unwrap();
+    // Leaves 4..8 hang under the second lowest node, leaf 3 is the last under the first:
+    // the second batch is hinted before the reader gets to the end of the first, so a
+    // network fetcher never runs dry at the boundary.
+    assert!(at(true, leaf(4)) < at(false, leaf(3)), "{log:?}");
+    // Looking ahead fetches nothing twice and nothing outside the file.
+    let fetches: Vec<Cid> = log.iter().filter(|e| !e.0).map(|e| e.1).collect();
+    let mut unique = fetches.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), fetches.len());
+    assert_eq!(fetches.len(), 1 + 4 + 16 + 64);
+}

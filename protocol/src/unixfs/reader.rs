@@ -279,7 +279,9 @@ impl UnixfsFile {
                 block: self.root.clone(),
                 start: 0,
                 expect: self.size,
+                expanded: false,
             }],
+            boundary: 0,
             from,
             to,
         }
@@ -288,9 +290,10 @@ impl UnixfsFile {
     /// Streams bytes `offset..offset+len` (clamped to the file; `None` = to the end).
     ///
     /// Walks the DAG depth-first using each node's `blocksizes` and fetches only blocks that
-    /// overlap the range, one at a time, so memory stays at one block plus the path from the
-    /// root whatever the file size. Chunks are slices of the fetched blocks (no copy). Dropping
-    /// the stream cancels the pending fetch.
+    /// overlap the range, one at a time (plus, near the end of a subtree, the root of the next
+    /// one, to hint its children early), so memory stays at a few blocks per level of the
+    /// path from the root whatever the file size. Chunks are slices of the fetched blocks (no
+    /// copy). Dropping the stream cancels the pending fetch.
     pub fn read<S>(
         &self,
         source: S,
@@ -329,6 +332,16 @@ impl UnixfsFile {
     }
 }
 
+/// Upcoming visits left above the next unexpanded sibling subtree when the reader expands it
+/// (fetches its root and hints its in-range children), so the next batch of blocks is already
+/// on its way when the current one runs out instead of starting only once the reader gets
+/// there (over Bitswap that drained the pipeline at every 174-leaf boundary of a large file).
+/// 64 because with kubo's 174 links per node the hinted window then stays at most
+/// 174 + 64 = 238 blocks, under the node's 256 running prefetches (`MAX_PREFETCHES` of its
+/// Bitswap fetcher), while 64 blocks of 256 KiB (16 MiB) outlast the tens of milliseconds a
+/// new batch needs to start arriving at a few hundred MB/s.
+const SIBLING_LOOKAHEAD: usize = 64;
+
 enum Work {
     Fetch {
         cid: Cid,
@@ -339,6 +352,8 @@ enum Work {
         block: Block,
         start: u64,
         expect: u64,
+        /// Its in-range children are already on the stack below it (it was expanded ahead).
+        expanded: bool,
     },
 }
 
@@ -346,76 +361,139 @@ struct RangeState<S> {
     source: S,
     /// Nodes still to visit, the next one last.
     stack: Vec<Work>,
+    /// Stack length below the subtree being read: `stack[boundary - 1]`, if any, is the next
+    /// subtree to expand ahead (see [`SIBLING_LOOKAHEAD`]).
+    boundary: usize,
     from: u64,
     to: u64,
 }
 
+/// A decoded file node: its in-range part of the inline data and its in-range children, in
+/// reading order.
+struct Expansion {
+    chunk: Option<Bytes>,
+    children: Vec<Work>,
+}
+
 impl<S: BlockSource> RangeState<S> {
+    /// Decodes `block` (a file node covering `start..start + expect`) and works out what of it
+    /// lies in the range.
+    fn expand(&self, block: &Block, start: u64, expect: u64) -> Result<Expansion, ReadError> {
+        let cid = *block.cid();
+        let Decoded::File {
+            data,
+            links,
+            blocksizes,
+        } = decode(block)?
+        else {
+            return Err(ReadError::Corrupt {
+                cid,
+                reason: "file DAG links to a non-file node",
+            });
+        };
+        let size = super::decode::file_size(&data, &blocksizes).unwrap_or(u64::MAX);
+        if size != expect {
+            return Err(ReadError::Corrupt {
+                cid,
+                reason: "node size disagrees with its parent's blocksizes",
+            });
+        }
+        let mut child_start = start + data.len() as u64;
+        let mut children = Vec::new();
+        for (link, &bs) in links.iter().zip(&blocksizes) {
+            let child_end = child_start + bs;
+            if self.from < self.to && child_end > self.from && child_start < self.to {
+                children.push(Work::Fetch {
+                    cid: link.cid,
+                    start: child_start,
+                    expect: bs,
+                });
+            }
+            child_start = child_end;
+        }
+        let data_end = start + data.len() as u64;
+        let chunk = (data_end > self.from && start < self.to).then(|| {
+            let lo = self.from.max(start) - start;
+            let hi = self.to.min(data_end) - start;
+            data.slice(lo as usize..hi as usize)
+        });
+        Ok(Expansion { chunk, children })
+    }
+
+    /// Hints `children` to the source when there is more than one (a single child is fetched
+    /// next anyway).
+    fn hint(&self, children: &[Work]) {
+        if children.len() > 1 {
+            let cids: Vec<Cid> = children
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Fetch { cid, .. } => Some(*cid),
+                    Work::Node { .. } => None,
+                })
+                .collect();
+            self.source.prefetch(&cids);
+        }
+    }
+
+    /// Expands the next sibling subtree ahead once at most [`SIBLING_LOOKAHEAD`] visits are
+    /// left before it: fetches its root (hinted earlier, so usually at hand), pushes its
+    /// in-range children below it and hints them. A raw block is a leaf and is skipped
+    /// unfetched. Failures are left for the visit itself to report, in order.
+    async fn expand_ahead(&mut self) {
+        self.boundary = self.boundary.min(self.stack.len());
+        if self.boundary == 0 || self.stack.len() - self.boundary > SIBLING_LOOKAHEAD {
+            return;
+        }
+        let at = self.boundary - 1;
+        self.boundary = at;
+        let Some(Work::Fetch { cid, start, expect }) = self.stack.get(at) else {
+            return;
+        };
+        let (cid, start, expect) = (*cid, *start, *expect);
+        if cid.codec() == chorus_storage::codec::RAW {
+            return;
+        }
+        let Ok(block) = fetch(&self.source, &cid).await else {
+            return;
+        };
+        let Ok(Expansion { children, .. }) = self.expand(&block, start, expect) else {
+            return;
+        };
+        self.hint(&children);
+        let node = Work::Node {
+            block,
+            start,
+            expect,
+            expanded: true,
+        };
+        self.stack
+            .splice(at..=at, children.into_iter().rev().chain(Some(node)));
+    }
+
     /// Visits the next node: returns its block and the in-range part of its inline data.
     async fn next_visit(&mut self) -> Result<Option<(Block, Option<Bytes>)>, ReadError> {
-        if let Some(work) = self.stack.pop() {
-            let (block, start, expect) = match work {
-                Work::Node {
-                    block,
-                    start,
-                    expect,
-                } => (block, start, expect),
-                Work::Fetch { cid, start, expect } => {
-                    (fetch(&self.source, &cid).await?, start, expect)
-                }
-            };
-            let cid = *block.cid();
-            let Decoded::File {
-                data,
-                links,
-                blocksizes,
-            } = decode(&block)?
-            else {
-                return Err(ReadError::Corrupt {
-                    cid,
-                    reason: "file DAG links to a non-file node",
-                });
-            };
-            let size = super::decode::file_size(&data, &blocksizes).unwrap_or(u64::MAX);
-            if size != expect {
-                return Err(ReadError::Corrupt {
-                    cid,
-                    reason: "node size disagrees with its parent's blocksizes",
-                });
+        let Some(work) = self.stack.pop() else {
+            return Ok(None);
+        };
+        let (block, start, expect, expanded) = match work {
+            Work::Node {
+                block,
+                start,
+                expect,
+                expanded,
+            } => (block, start, expect, expanded),
+            Work::Fetch { cid, start, expect } => {
+                (fetch(&self.source, &cid).await?, start, expect, false)
             }
+        };
+        let Expansion { chunk, children } = self.expand(&block, start, expect)?;
+        if !expanded {
             // Children, pushed in reverse so the first overlapping one is visited next.
-            let mut child_start = start + data.len() as u64;
-            let mut children = Vec::new();
-            for (link, &bs) in links.iter().zip(&blocksizes) {
-                let child_end = child_start + bs;
-                if self.from < self.to && child_end > self.from && child_start < self.to {
-                    children.push(Work::Fetch {
-                        cid: link.cid,
-                        start: child_start,
-                        expect: bs,
-                    });
-                }
-                child_start = child_end;
-            }
-            if children.len() > 1 {
-                let cids: Vec<Cid> = children
-                    .iter()
-                    .filter_map(|w| match w {
-                        Work::Fetch { cid, .. } => Some(*cid),
-                        Work::Node { .. } => None,
-                    })
-                    .collect();
-                self.source.prefetch(&cids);
-            }
+            self.hint(&children);
+            self.boundary = self.stack.len();
             self.stack.extend(children.into_iter().rev());
-            let data_end = start + data.len() as u64;
-            let chunk = (data_end > self.from && start < self.to).then(|| {
-                let lo = self.from.max(start) - start;
-                let hi = self.to.min(data_end) - start;
-                data.slice(lo as usize..hi as usize)
-            });
-            return Ok(Some((block, chunk)));
         }
-        Ok(None)
+        self.expand_ahead().await;
+        Ok(Some((block, chunk)))
     }
 }
