@@ -565,3 +565,21 @@ async fn autonat_probes_between_two_loopback_nodes() {
     b.net.shutdown().await;
     a.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_of_a_block_just_stored_is_not_sent_to_the_network_again() {
+    // A reader checks the store, then asks the network; a block stored in between must be
+    // read back, not wanted again (here the only peer is gone, so wanting it would time out).
+    let a = TestPeer::new().await;
+    let b =
+        TestPeer::start(NetworkConfig::loopback().with_fetch_timeout(Duration::from_secs(1))).await;
+    let block = Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![7; 5000]).unwrap();
+    a.store.put(&block).unwrap();
+    connect(&b, &a).await;
+    let first = b.net.handle().fetch(*block.cid()).await.unwrap();
+    assert_eq!(first.data(), block.data());
+    a.net.shutdown().await;
+    let again = b.net.handle().fetch(*block.cid()).await.unwrap();
+    assert_eq!(again.data(), block.data());
+    b.net.shutdown().await;
+}

@@ -103,6 +103,37 @@ type ProvideReply = oneshot::Sender<Result<(), CommandError>>;
 /// fixed pool of workers; eight DHT queries in flight keep a node responsive on two cores.
 const MAX_BACKGROUND_PROVIDES: usize = 8;
 
+/// Fetched blocks remembered as just stored. A reader checks the store before it asks the
+/// network, so a block stored between its check and its request would otherwise be wanted
+/// (and transferred) again; this only has to span those few moments for the blocks in
+/// flight, of which a fetcher runs at most `MAX_PREFETCHES` (256) plus its readers. Four
+/// times that, as CIDs (under 100 bytes each), is our own margin.
+const RECENTLY_STORED_CAPACITY: usize = 1024;
+
+/// A bounded set of CIDs, oldest forgotten first.
+#[derive(Default)]
+struct RecentCids {
+    set: HashSet<Cid>,
+    order: std::collections::VecDeque<Cid>,
+}
+
+impl RecentCids {
+    fn insert(&mut self, cid: Cid) {
+        if self.set.insert(cid) {
+            self.order.push_back(cid);
+            if self.order.len() > RECENTLY_STORED_CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, cid: &Cid) -> bool {
+        self.set.contains(cid)
+    }
+}
+
 /// The result of storing a fetched block.
 struct Stored {
     block: Block,
@@ -149,6 +180,10 @@ pub(crate) struct Actor {
     listen_addrs: Vec<Multiaddr>,
     lookups: JoinSet<(Task, Answer)>,
     stores: JoinSet<Stored>,
+    /// Blocks fetched recently (see [`RECENTLY_STORED_CAPACITY`]).
+    recently_stored: RecentCids,
+    /// Store reads answering fetches of recently stored blocks.
+    rereads: JoinSet<(Cid, Option<Block>)>,
     startup: Option<Startup>,
     /// The reprovider's requests (see [`ActorRequest`]); closed when it does not run.
     reprovide: mpsc::Receiver<ActorRequest>,
@@ -215,6 +250,8 @@ impl Actor {
             listen_addrs: Vec::new(),
             lookups: JoinSet::new(),
             stores: JoinSet::new(),
+            recently_stored: RecentCids::default(),
+            rereads: JoinSet::new(),
             startup: Some(Startup {
                 pending: parts.listeners.into_iter().collect(),
                 bound: 0,
@@ -263,6 +300,12 @@ impl Actor {
                     match done {
                         Ok(stored) => self.on_stored(stored),
                         Err(e) => warn!(error = %e, "block store task failed"),
+                    }
+                }
+                Some(done) = self.rereads.join_next(), if !self.rereads.is_empty() => {
+                    match done {
+                        Ok((cid, block)) => self.on_reread(cid, block),
+                        Err(e) => warn!(error = %e, "block reread task failed"),
                     }
                 }
                 _ = tick.tick() => {
@@ -670,15 +713,45 @@ impl Actor {
             fetch.waiters.push(reply);
             return;
         }
+        // Stored since the caller looked: read it back instead of fetching it again.
+        let stored = self.recently_stored.contains(&cid);
         self.fetches.insert(
             cid,
             Fetch {
                 waiters: vec![reply],
-                arrived: false,
+                arrived: stored,
             },
         );
+        if stored {
+            let store = self.store.clone();
+            self.rereads
+                .spawn_blocking(move || (cid, store.get(&cid).ok().flatten()));
+            return;
+        }
         let actions = self.session.want(cid, Instant::now());
         self.apply(actions);
+    }
+
+    /// A recently stored block was read back for a fetch; if it is gone after all (removed
+    /// meanwhile, or the read failed), the fetch goes to the network.
+    fn on_reread(&mut self, cid: Cid, block: Option<Block>) {
+        match block {
+            Some(block) => {
+                if let Some(fetch) = self.fetches.remove(&cid) {
+                    for waiter in fetch.waiters {
+                        let _ = waiter.send(Ok(block.clone()));
+                    }
+                }
+            }
+            None => {
+                let Some(fetch) = self.fetches.get_mut(&cid) else {
+                    return;
+                };
+                fetch.arrived = false;
+                let actions = self.session.want(cid, Instant::now());
+                self.apply(actions);
+            }
+        }
     }
 
     /// Drops waiters that went away; withdraws the want when none is left.
@@ -792,8 +865,9 @@ impl Actor {
 
     fn on_stored(&mut self, stored: Stored) {
         let cid = *stored.block.cid();
-        if let Err(e) = &stored.result {
-            warn!(%cid, error = %e, "storing a fetched block failed");
+        match &stored.result {
+            Ok(()) => self.recently_stored.insert(cid),
+            Err(e) => warn!(%cid, error = %e, "storing a fetched block failed"),
         }
         self.swarm
             .behaviour_mut()
