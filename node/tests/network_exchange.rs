@@ -583,3 +583,36 @@ async fn a_fetch_of_a_block_just_stored_is_not_sent_to_the_network_again() {
     assert_eq!(again.data(), block.data());
     b.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetched_blocks_are_wanted_in_the_order_given() {
+    // Wants are prioritised in the order they are made, so a reader's hint list must reach
+    // the peer in reading order: its next block must not queue behind later ones.
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    let blocks: Vec<Block> = (0..100u8)
+        .map(|i| Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![i; 3000]).unwrap())
+        .collect();
+    a.store.put_many(&blocks).unwrap();
+    connect(&b, &a).await;
+    let mut events = a.net.handle().subscribe();
+    let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+    b.net.fetcher().prefetch(&cids);
+    let mut seen = Vec::new();
+    while seen.len() < cids.len() {
+        if let NetworkEvent::WantsReceived { cids: wanted, .. } = wait_for(&mut events, |e| {
+            matches!(e, NetworkEvent::WantsReceived { .. })
+        })
+        .await
+        {
+            for cid in wanted {
+                if !seen.contains(&cid) {
+                    seen.push(cid);
+                }
+            }
+        }
+    }
+    assert_eq!(seen, cids);
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chorus_storage::{Block, Blockstore, Cid};
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
@@ -36,25 +38,49 @@ impl BitswapFetcher {
     }
 
     /// Starts fetching `cids` in the background (those not in the local store), so later
-    /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. Best effort:
-    /// past [`MAX_PREFETCHES`] running, the rest are skipped; failures are dropped (the later
-    /// fetch reports its own). Needs a tokio runtime.
+    /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. The wants go out
+    /// in the order given, which is the order peers are asked to send them (Bitswap
+    /// priorities): a reader's next block must not queue behind the ones it needs later.
+    /// Best effort: past [`MAX_PREFETCHES`] running, the rest are skipped; failures are
+    /// dropped (the later fetch reports its own). Needs a tokio runtime.
     pub fn prefetch(&self, cids: &[Cid]) {
+        let mut batch = Vec::new();
         for cid in cids {
             let Ok(permit) = self.prefetch_slots.clone().try_acquire_owned() else {
-                return;
+                break;
             };
-            let (store, network, cid) = (self.store.clone(), self.network.clone(), *cid);
-            tokio::spawn(async move {
-                // Local blocks need no prefetch: an index lookup, not a read of the block.
-                let mh = *cid.hash();
-                let present = tokio::task::spawn_blocking(move || store.has(&mh)).await;
-                if !matches!(present, Ok(Ok(true))) {
-                    let _ = network.fetch(cid).await;
-                }
-                drop(permit);
-            });
+            batch.push((*cid, permit));
         }
+        if batch.is_empty() {
+            return;
+        }
+        let (store, network) = (self.store.clone(), self.network.clone());
+        tokio::spawn(async move {
+            // Local blocks need no prefetch: index lookups, not reads of the blocks.
+            let hashes: Vec<_> = batch.iter().map(|(cid, _)| *cid.hash()).collect();
+            let present = tokio::task::spawn_blocking(move || {
+                hashes
+                    .iter()
+                    .map(|mh| matches!(store.has(mh), Ok(true)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            let mut pending = FuturesUnordered::new();
+            for (i, (cid, permit)) in batch.into_iter().enumerate() {
+                if present.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                let Ok(wait) = network.start_fetch(cid).await else {
+                    break;
+                };
+                pending.push(async move {
+                    let _ = wait.await;
+                    drop(permit);
+                });
+            }
+            while pending.next().await.is_some() {}
+        });
     }
 }
 

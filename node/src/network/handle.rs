@@ -220,6 +220,17 @@ impl NetworkHandle {
     /// Cancel-safe: dropping the future withdraws the want (CANCEL is sent to the peers
     /// asked) unless another fetch of the same CID still waits.
     pub async fn fetch(&self, cid: Cid) -> Result<Block, FetchError> {
+        self.start_fetch(cid).await?.await
+    }
+
+    /// [`fetch`](Self::fetch) in two steps: returns once the actor has the request, with a
+    /// future for the block. Wants are prioritised in the order the actor gets them, so
+    /// starting several fetches one after the other asks peers for the blocks in that order.
+    /// Dropping the returned future withdraws the want as with `fetch`.
+    pub(crate) async fn start_fetch(
+        &self,
+        cid: Cid,
+    ) -> Result<impl Future<Output = Result<Block, FetchError>> + use<>, FetchError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Fetch { cid, reply })
@@ -230,9 +241,11 @@ impl NetworkHandle {
             cid,
             armed: true,
         };
-        let result = rx.await;
-        guard.disarm();
-        result.map_err(|_| FetchError::NotFoundOffline { cid })?
+        Ok(async move {
+            let result = rx.await;
+            guard.disarm();
+            result.map_err(|_| FetchError::NotFoundOffline { cid })?
+        })
     }
 
     /// Stops the network: connections close, pending fetches fail. Returns once the actor
