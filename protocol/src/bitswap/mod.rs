@@ -25,6 +25,7 @@
 
 pub mod behaviour;
 pub mod config;
+mod decode_pool;
 pub mod event;
 mod framing;
 pub mod handler;
