@@ -3,9 +3,8 @@
 //! Inbound, it reads any number of remote-opened streams (at most
 //! [`Config::max_inbound_streams`](super::Config); past that the oldest idle one is dropped,
 //! since a peer that opens a new stream has usually given up on its old one, or finished
-//! with it, as Helia does after each message), decodes and verifies each frame (frames carrying
-//! blocks on the shared verify pool, so the connection keeps reading meanwhile) and hands them
-//! to the behaviour in order. Outbound, it keeps one long-lived stream of its own, writes
+//! with it, as Helia does after each message), decodes and verifies each frame
+//! and hands it to the behaviour. Outbound, it keeps one long-lived stream of its own, writes
 //! the behaviour's messages on it in order from a bounded queue, and reopens it when it fails.
 //! While a message is being written, the ones handed over meanwhile are merged into the last
 //! queued one (up to [`MAX_MESSAGE_SIZE`]), as boxo's message queue does: a peer that reads
@@ -17,12 +16,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use futures::{
-    StreamExt,
-    channel::oneshot,
-    future::{self, Either, Ready},
-    stream::FuturesOrdered,
-};
+use futures::StreamExt;
 use libp2p::{
     StreamProtocol,
     swarm::{
@@ -32,22 +26,11 @@ use libp2p::{
         },
     },
 };
-use prost::Message as _;
 use tracing::{debug, warn};
 
-use super::decode_pool::{self, Verifying};
 use super::framing::{FrameReader, FrameWriter};
-use super::message::{DecodeError, Decoded, InvalidItem, Message};
-use super::pb;
+use super::message::{InvalidItem, Message};
 use super::protocol::{MAX_MESSAGE_SIZE, Upgrade, Version};
-
-/// Received frames being verified at once per connection; past this the inbound streams are
-/// not read (their yamux windows then hold the peer back). Eight 4 MiB frames keep every pool
-/// thread of a 4-core node busy with room to spare.
-const MAX_VERIFYING: usize = 8;
-
-/// A frame's verification: done in place, or awaited from the pool.
-type VerifyFuture = Either<Ready<Result<Decoded, oneshot::Canceled>>, oneshot::Receiver<Decoded>>;
 
 /// Consecutive failures to open or write our outbound stream before the queued messages are
 /// dropped; our own choice: one retry covers a stream the peer reset, three rule out a loop.
@@ -151,8 +134,6 @@ pub struct Handler {
     max_inbound: usize,
     queue_capacity: usize,
     inbound: VecDeque<FrameReader<Stream>>,
-    /// Received frames being verified, in arrival order (at most [`MAX_VERIFYING`]).
-    verifying: FuturesOrdered<VerifyFuture>,
     outbound: Outbound,
     version: Option<Version>,
     queue: VecDeque<Message>,
@@ -172,7 +153,6 @@ impl Handler {
             max_inbound: max_inbound.max(1),
             queue_capacity: queue_capacity.max(1),
             inbound: VecDeque::new(),
-            verifying: FuturesOrdered::new(),
             outbound: Outbound::Idle,
             version: None,
             queue: VecDeque::new(),
@@ -275,11 +255,10 @@ impl Handler {
         }
     }
 
-    /// Reads the inbound streams; returns the first event found. Frames that go to the verify
-    /// pool are queued in [`Handler::verifying`] instead, and reading goes on.
+    /// Reads the inbound streams; returns the first event found.
     fn poll_inbound(&mut self, cx: &mut Context<'_>) -> Option<HandlerOut> {
         let mut i = 0;
-        while i < self.inbound.len() && self.verifying.len() < MAX_VERIFYING {
+        while i < self.inbound.len() {
             let Some(stream) = self.inbound.get_mut(i) else {
                 break;
             };
@@ -289,29 +268,18 @@ impl Handler {
                     self.inbound.remove(i);
                 }
                 Poll::Ready(Some(Ok(frame))) => {
-                    let pb = match pb::Message::decode(frame) {
-                        Ok(pb) => pb,
+                    return Some(match Message::decode(frame) {
+                        Ok(decoded) => HandlerOut::Received {
+                            message: decoded.message,
+                            invalid: decoded.invalid,
+                        },
                         Err(e) => {
                             self.inbound.remove(i);
-                            return Some(HandlerOut::Malformed {
-                                reason: DecodeError::from(e).to_string(),
-                            });
+                            HandlerOut::Malformed {
+                                reason: e.to_string(),
+                            }
                         }
-                    };
-                    match decode_pool::verify(pb) {
-                        // Nothing ahead of it: hand it over now.
-                        Verifying::Done(decoded) if self.verifying.is_empty() => {
-                            return Some(received(decoded));
-                        }
-                        // Behind frames still on the pool: keeps its place.
-                        Verifying::Done(decoded) => {
-                            self.verifying
-                                .push_back(Either::Left(future::ready(Ok(decoded))));
-                        }
-                        Verifying::Queued(result) => {
-                            self.verifying.push_back(Either::Right(result))
-                        }
-                    }
+                    });
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.inbound.remove(i);
@@ -327,29 +295,6 @@ impl Handler {
             }
         }
         None
-    }
-
-    /// The next verified frame, in arrival order.
-    fn poll_verified(&mut self, cx: &mut Context<'_>) -> Option<HandlerOut> {
-        loop {
-            match self.verifying.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(decoded))) => return Some(received(decoded)),
-                Poll::Ready(Some(Err(oneshot::Canceled))) => {
-                    // Only if a pool thread died: the frame is lost like a dropped packet,
-                    // and its wants are asked again after their timeout.
-                    warn!("a received bitswap frame was lost in verification");
-                }
-                Poll::Ready(None) | Poll::Pending => return None,
-            }
-        }
-    }
-}
-
-/// The event for a verified frame.
-fn received(decoded: Decoded) -> HandlerOut {
-    HandlerOut::Received {
-        message: decoded.message,
-        invalid: decoded.invalid,
     }
 }
 
@@ -368,7 +313,6 @@ impl ConnectionHandler for Handler {
     fn connection_keep_alive(&self) -> bool {
         !self.queue.is_empty()
             || !self.inbound.is_empty()
-            || !self.verifying.is_empty()
             || !matches!(self.outbound, Outbound::Idle)
     }
 
@@ -459,14 +403,7 @@ impl ConnectionHandler for Handler {
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
         }
-        if let Some(event) = self.poll_verified(cx) {
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
-        }
         if let Some(event) = self.poll_inbound(cx) {
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
-        }
-        // Frames just queued for verification: poll them so their completion wakes us.
-        if let Some(event) = self.poll_verified(cx) {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
         }
         Poll::Pending

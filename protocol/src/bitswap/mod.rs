@@ -25,7 +25,6 @@
 
 pub mod behaviour;
 pub mod config;
-mod decode_pool;
 pub mod event;
 mod framing;
 pub mod handler;
