@@ -127,8 +127,6 @@ pub(crate) struct PackDir {
 pub(crate) struct Appended<'a> {
     dir: &'a PackDir,
     packs: Vec<u32>,
-    /// Whether this put's writes start early writeback (see [`PackDir::begin_unflushed`]).
-    writeback: bool,
 }
 
 impl Drop for Appended<'_> {
@@ -179,25 +177,11 @@ impl PackDir {
         self.root.join(format!("{pack:08x}{PACK_SUFFIX}"))
     }
 
-    /// Starts recording the packs of one put that a flush will follow (an import), so its
-    /// writes start early writeback.
+    /// Starts recording the packs of one put.
     pub(crate) fn begin(&self) -> Appended<'_> {
         Appended {
             dir: self,
             packs: Vec::new(),
-            writeback: true,
-        }
-    }
-
-    /// Starts recording the packs of one put that no flush is expected to follow (blocks
-    /// fetched from the network, kept until GC): their writeback is left to the kernel, since
-    /// starting it early only spends the receiving thread's CPU (6 % of a receiving node's, in
-    /// `perf`) on I/O nobody waits for.
-    pub(crate) fn begin_unflushed(&self) -> Appended<'_> {
-        Appended {
-            dir: self,
-            packs: Vec::new(),
-            writeback: false,
         }
     }
 
@@ -253,7 +237,7 @@ impl PackDir {
             return Err(e);
         }
         a.size += header.len() as u64 + data.len() as u64;
-        if self.early_writeback && put.writeback && a.size - a.writeback_from >= WRITEBACK_CHUNK {
+        if self.early_writeback && a.size - a.writeback_from >= WRITEBACK_CHUNK {
             start_writeback(&a.file, a.writeback_from, a.size - a.writeback_from);
             a.writeback_from = a.size;
         }
@@ -570,30 +554,6 @@ mod tests {
         assert_eq!(p.read(&mh(b"a"), &a).unwrap(), None);
         assert!(!p.contains(&a).unwrap());
         assert_eq!(p.list().unwrap(), vec![b.pack]);
-    }
-
-    #[test]
-    fn only_puts_a_flush_follows_start_early_writeback() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = PackDir::open(dir.path().join("packs"), 1 << 30, true).unwrap();
-        let chunk = vec![5u8; 1 << 20];
-        let started = |p: &PackDir| p.lock_writer().active.as_ref().unwrap().writeback_from;
-        for i in 0..9u32 {
-            p.append(&mut p.begin_unflushed(), &mh(&i.to_le_bytes()), &chunk)
-                .unwrap();
-        }
-        assert_eq!(
-            started(&p),
-            0,
-            "fetched blocks leave writeback to the kernel"
-        );
-        p.append(&mut p.begin(), &mh(b"import"), &chunk).unwrap();
-        let size = p.lock_writer().active.as_ref().unwrap().size;
-        assert_eq!(
-            started(&p),
-            size,
-            "an import starts it for everything before"
-        );
     }
 
     #[test]

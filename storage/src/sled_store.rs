@@ -105,9 +105,8 @@ impl Config {
         self
     }
 
-    /// Whether puts through a [`Session`] (imports, which end in a flush) start writeback as
-    /// they write, per 8 MiB (default on): the disk then works while the importer hashes, and
-    /// `flush` has less to wait for. Plain puts (fetched blocks) leave it to the kernel.
+    /// Whether each pack record's writeback starts as soon as it is written (default on):
+    /// the disk then works while the importer hashes, and `flush` has less to wait for.
     pub fn with_early_writeback(mut self, on: bool) -> Self {
         self.early_writeback = on;
         self
@@ -326,21 +325,16 @@ impl SledStore {
         }
         let mhs: Vec<&Multihash> = todo.iter().map(|b| b.cid().hash()).collect();
         self.inner.guard.begin_puts(session, mhs.iter().copied());
-        let result = self.write_registered(&todo, session.is_some());
+        let result = self.write_registered(&todo);
         self.inner.guard.end_puts(mhs.iter().copied());
         result
     }
 
     /// The body of [`SledStore::write_blocks`], run while the puts are registered in-flight.
-    /// `import`: the put belongs to a session, which an import ends with a flush.
-    fn write_registered(&self, blocks: &[&Block], import: bool) -> Result<u64, StoreError> {
+    fn write_registered(&self, blocks: &[&Block]) -> Result<u64, StoreError> {
         // Dropped after the batch is applied (or the put fails): until then the packs written
         // count as in flight, so compaction leaves them alone.
-        let mut appended = if import {
-            self.inner.packs.begin()
-        } else {
-            self.inner.packs.begin_unflushed()
-        };
+        let mut appended = self.inner.packs.begin();
         let mut batch = sled::Batch::default();
         let mut written: Vec<(Vec<u8>, u64)> = Vec::new();
         for block in blocks {
