@@ -1,5 +1,6 @@
-//! SIGKILL in the middle of writing: everything flushed before the kill is intact after reopen,
-//! and the store opens clean (no corrupt entries, leftovers cleaned).
+//! SIGKILL in the middle of writing, and in the middle of GC's pack compaction: everything
+//! flushed (or pinned) before the kill is intact after reopen, and the store opens clean (no
+//! corrupt entries, leftovers collectable).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -88,4 +89,90 @@ fn flushed_data_survives_sigkill() {
     assert!(gc.packs_removed >= 1, "{gc:?}");
     assert!(store.verify().unwrap().is_ok());
     assert_eq!(store.inner.packs.list().unwrap(), Vec::<u32>::new());
+}
+
+const COMPACT_CHILD_ENV: &str = "CHORUS_STORAGE_COMPACT_CHILD_DIR";
+const COMPACTING_MARKER: &str = "chorus-compact-child-compacting";
+
+/// Pinned blocks of the compaction crash test: written and flushed before any GC.
+fn pinned(i: u64) -> Block {
+    raw_block(50_000 + i, 30_000)
+}
+
+/// Runs only as the child of `compaction_survives_sigkill`: keeps writing garbage between
+/// pinned blocks and collecting it, so GC is compacting packs (moving the pinned blocks'
+/// records) when the parent kills it.
+#[test]
+fn compact_child_helper() {
+    let Some(dir) = std::env::var_os(COMPACT_CHILD_ENV) else {
+        return;
+    };
+    let config = crate::Config::default().with_pack_target(128 * 1024);
+    let store = SledStore::open_with(Path::new(&dir), config).unwrap();
+    for i in 0..40 {
+        let b = pinned(i);
+        store.put(&b).unwrap();
+        store.pins().add(b.cid(), crate::PinMode::Direct).unwrap();
+        store.put(&raw_block(60_000 + i, 30_000)).unwrap();
+    }
+    store.flush().unwrap();
+    let mut announced = false;
+    for round in 0..10_000u64 {
+        let report = store.gc().unwrap();
+        if report.packs_removed > 0 && !announced {
+            println!("{COMPACTING_MARKER}");
+            announced = true;
+        }
+        for j in 0..4 {
+            store
+                .put(&raw_block(70_000 + round * 4 + j, 30_000))
+                .unwrap();
+        }
+    }
+    let mut sink = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut sink).unwrap();
+}
+
+#[test]
+fn compaction_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawning = super::util::spawning();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::crash::compact_child_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(COMPACT_CHILD_ENV, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(spawning);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("child exited before compacting")
+            .unwrap();
+        if line.trim_end().ends_with(COMPACTING_MARKER) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, somewhere in the GC/compaction/put loop
+    child.wait().unwrap();
+
+    let store = SledStore::open(dir.path()).unwrap();
+    for i in 0..40 {
+        let b = pinned(i);
+        assert_eq!(store.get(b.cid()).unwrap().as_ref(), Some(&b), "pinned {i}");
+    }
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(store.stat().unwrap().blocks, store.list().count() as u64);
+    let gc = store.gc().unwrap();
+    assert_eq!(gc.live_blocks, 40);
+    assert_eq!(store.list().count(), 40);
+    assert!(store.verify().unwrap().is_ok());
 }
