@@ -92,7 +92,11 @@ pub(crate) async fn walk(
                     (leaf_size(store, fetcher, cid).await?, Vec::new())
                 } else {
                     let block = get_protected(store, fetcher, cid).await?;
-                    (block.len() as u64, links(&block)?)
+                    let children = links(&block)?;
+                    // The walk visits the children in this order: start fetching the missing
+                    // ones now instead of one round trip each when their turn comes.
+                    fetcher.prefetch(&children);
+                    (block.len() as u64, children)
                 };
                 out.edges.extend(children.iter().map(|c| (cid, *c)));
                 stack.push(Step::Exit(cid));
