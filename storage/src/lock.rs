@@ -78,8 +78,6 @@ impl RepoLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
 
     const CHILD_ENV: &str = "CHORUS_STORAGE_LOCK_CHILD_DIR";
     const LOCKED_MARKER: &str = "chorus-lock-child-holds-the-lock";
@@ -101,27 +99,12 @@ mod tests {
     #[test]
     fn second_process_gets_locked_error() {
         let dir = tempfile::tempdir().unwrap();
-        let spawning = crate::tests::util::spawning();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "lock::tests::lock_child_helper",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(spawning);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("child exited before locking").unwrap();
-            if line.trim_end().ends_with(LOCKED_MARKER) {
-                break;
-            }
-        }
+        let mut child = crate::tests::util::spawn_test_child(
+            "lock::tests::lock_child_helper",
+            CHILD_ENV,
+            dir.path(),
+        );
+        let _stdout = crate::tests::util::wait_for_marker(&mut child, LOCKED_MARKER, "locking");
         match RepoLock::acquire(dir.path()) {
             Err(StoreError::Locked { pid, path }) => {
                 assert_eq!(pid, Some(child.id()));

@@ -2,11 +2,9 @@
 //! flushed (or pinned) before the kill is intact after reopen, and the store opens clean (no
 //! corrupt entries, leftovers collectable).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use super::util::raw_block;
+use super::util::{raw_block, spawn_test_child, wait_for_marker};
 use crate::{Block, Blockstore, SledStore};
 
 const CHILD_ENV: &str = "CHORUS_STORAGE_CRASH_CHILD_DIR";
@@ -47,27 +45,8 @@ fn crash_child_helper() {
 #[test]
 fn flushed_data_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let spawning = super::util::spawning();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "tests::crash::crash_child_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(spawning);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("child exited before flushing").unwrap();
-        if line.trim_end().ends_with(FLUSHED_MARKER) {
-            break;
-        }
-    }
+    let mut child = spawn_test_child("tests::crash::crash_child_helper", CHILD_ENV, dir.path());
+    let _stdout = wait_for_marker(&mut child, FLUSHED_MARKER, "flushing");
     child.kill().unwrap(); // SIGKILL, somewhere in the unflushed writes
     child.wait().unwrap();
 
@@ -136,30 +115,12 @@ fn compact_child_helper() {
 #[test]
 fn compaction_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let spawning = super::util::spawning();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "tests::crash::compact_child_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(COMPACT_CHILD_ENV, dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(spawning);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("child exited before compacting")
-            .unwrap();
-        if line.trim_end().ends_with(COMPACTING_MARKER) {
-            break;
-        }
-    }
+    let mut child = spawn_test_child(
+        "tests::crash::compact_child_helper",
+        COMPACT_CHILD_ENV,
+        dir.path(),
+    );
+    let _stdout = wait_for_marker(&mut child, COMPACTING_MARKER, "compacting");
     child.kill().unwrap(); // SIGKILL, somewhere in the GC/compaction/put loop
     child.wait().unwrap();
 

@@ -7,9 +7,8 @@
 //! the same path as `ENOSPC`. A child, because the limit is per process.
 
 use std::path::Path;
-use std::process::Command;
 
-use super::util::raw_block;
+use super::util::{raw_block, spawn_test_child};
 use crate::{Blockstore, Config, SledStore, StoreError};
 
 const CHILD_ENV: &str = "CHORUS_STORAGE_FULL_DISK_CHILD_DIR";
@@ -98,21 +97,12 @@ fn full_disk_child_helper() {
 #[test]
 fn a_refused_write_fails_the_put_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let spawning = super::util::spawning();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "tests::full_disk::full_disk_child_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(spawning);
+    let mut child = spawn_test_child(
+        "tests::full_disk::full_disk_child_helper",
+        CHILD_ENV,
+        dir.path(),
+    );
+    drop(child.stdin.take()); // the child does not read it
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -49,3 +49,44 @@ pub(crate) fn spawning() -> std::sync::RwLockWriteGuard<'static, ()> {
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Runs the test `test` of this test binary as a child process with `env` set to `dir`, its
+/// stdin and stdout piped (the child's side of a fault test: it does its work and reports on
+/// stdout; the parent kills it or waits). Holds [`spawning`] across the spawn.
+pub(crate) fn spawn_test_child(
+    test: &str,
+    env: &str,
+    dir: &std::path::Path,
+) -> std::process::Child {
+    let _spawning = spawning();
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads `child`'s stdout until a line ends with `marker`; panics with `what` if it exits
+/// first. Returns the rest of stdout: keep it until the child is done, or the child's next
+/// write fails on a closed pipe.
+pub(crate) fn wait_for_marker(
+    child: &mut std::process::Child,
+    marker: &str,
+    what: &str,
+) -> std::io::Lines<std::io::BufReader<std::process::ChildStdout>> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("child exited before {what}"))
+            .unwrap();
+        if line.trim_end().ends_with(marker) {
+            return lines;
+        }
+    }
+}
