@@ -512,13 +512,19 @@ mod tests {
         Session::new(SessionConfig::default())
     }
 
-    #[test]
-    fn asks_everyone_for_have_then_one_for_the_block() {
-        let t0 = Instant::now();
+    /// A session with two peers.
+    fn two_peer_session() -> (Session, PeerId, PeerId) {
         let (a, b) = (PeerId::random(), PeerId::random());
         let mut s = session();
         s.add_peer(a);
         s.add_peer(b);
+        (s, a, b)
+    }
+
+    #[test]
+    fn asks_everyone_for_have_then_one_for_the_block() {
+        let t0 = Instant::now();
+        let (mut s, a, b) = two_peer_session();
         let actions = s.want(cid(1), t0);
         let mut expected = vec![a, b];
         expected.sort();
@@ -540,10 +546,7 @@ mod tests {
     #[test]
     fn dont_have_from_the_source_moves_to_the_next_have() {
         let t0 = Instant::now();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let mut s = session();
-        s.add_peer(a);
-        s.add_peer(b);
+        let (mut s, a, b) = two_peer_session();
         s.want(cid(1), t0);
         s.on_have(a, &cid(1), t0);
         s.on_have(b, &cid(1), t0);
@@ -716,10 +719,7 @@ mod tests {
     #[test]
     fn a_source_leaving_hands_the_block_to_the_next() {
         let t0 = Instant::now();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let mut s = session();
-        s.add_peer(a);
-        s.add_peer(b);
+        let (mut s, a, b) = two_peer_session();
         s.want(cid(1), t0);
         s.on_have(a, &cid(1), t0);
         s.on_have(b, &cid(1), t0);
@@ -729,10 +729,7 @@ mod tests {
     #[test]
     fn a_peer_that_delivered_gets_the_next_wants_as_want_block() {
         let t0 = Instant::now();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let mut s = session();
-        s.add_peer(a);
-        s.add_peer(b);
+        let (mut s, a, b) = two_peer_session();
         s.want(cid(1), t0);
         s.on_have(a, &cid(1), t0);
         s.on_block(&cid(1));
@@ -770,10 +767,7 @@ mod tests {
     #[test]
     fn optimistic_wants_spread_over_the_peers_that_delivered() {
         let t0 = Instant::now();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let mut s = session();
-        s.add_peer(a);
-        s.add_peer(b);
+        let (mut s, a, b) = two_peer_session();
         s.want(cid(1), t0);
         s.want(cid(2), t0);
         s.on_have(a, &cid(1), t0);
