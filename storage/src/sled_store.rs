@@ -105,8 +105,8 @@ impl Config {
         self
     }
 
-    /// Whether each pack record's writeback starts as soon as it is written (default on):
-    /// the disk then works while the importer hashes, and `flush` has less to wait for.
+    /// Whether writeback of appended records starts as they are written, per 8 MiB (default
+    /// on): the disk then works while the importer hashes, and `flush` has less to wait for.
     pub fn with_early_writeback(mut self, on: bool) -> Self {
         self.early_writeback = on;
         self
