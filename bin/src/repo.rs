@@ -3,7 +3,7 @@
 //! Layout (kept close to kubo's so operators recognise it):
 //! - `config.toml`: settings, every default written out ([`crate::config`]).
 //! - `identity.key`: the libp2p ed25519 key (protobuf encoding, mode 0600).
-//! - `store/`: the blockstore (sled index + payload files), its `repo.lock`, pins.
+//! - `store/`: the blockstore (sled index + pack files), its `repo.lock`, pins.
 //! - `api`: the running daemon's API multiaddr (present only while a daemon runs).
 
 use std::path::{Path, PathBuf};

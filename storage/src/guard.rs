@@ -18,8 +18,8 @@ pub(crate) type SessionId = u64;
 /// State shared by writers, sessions and GC.
 #[derive(Debug, Default)]
 pub(crate) struct GuardState {
-    /// Multihashes with a put in progress (count of concurrent puts). A put's payload file may
-    /// exist before its index entry, so neither GC nor `delete` may touch these.
+    /// Multihashes with a put in progress (count of concurrent puts). A put's pack record
+    /// exists before its index entry, so neither GC nor `delete` may touch these.
     inflight: HashMap<Multihash, u32>,
     /// Blocks each live session has put or read.
     sessions: HashMap<SessionId, HashSet<Multihash>>,

@@ -13,7 +13,8 @@ use crate::store::{StoreError, StoreStat};
 pub(crate) const STAT_KEY: &[u8] = b"";
 
 const TAG_INLINE: u8 = 0;
-/// Tag 1 was a payload file per block (format 1); it is not read any more.
+/// Tag 1 was a payload file per block (format 1); such entries are upgraded on open (see the
+/// `migrate` module) and never decoded here.
 const TAG_PACK: u8 = 2;
 
 /// A decoded index value.
