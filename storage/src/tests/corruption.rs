@@ -58,6 +58,8 @@ fn damaged_payloads_are_reported_and_never_served() {
     // still read a pack deleted under it), then found by the reopened store.
     let [flipped_at, truncated_at, missing_at, misdirected_at] =
         [&flipped, &truncated, &missing, &misdirected].map(|b| record(&store, b));
+    // No child process may be spawned (and inherit the lock) between the close and the reopen.
+    let no_spawns = super::util::no_spawns();
     drop(store);
     let (loc, path) = flipped_at;
     poke(&path, loc.offset + 1234, flipped.data()[1234] ^ 0x40);
@@ -73,6 +75,7 @@ fn damaged_payloads_are_reported_and_never_served() {
     let (loc, path) = misdirected_at;
     poke(&path, loc.offset - 5, 0xff);
     let store = SledStore::open_with(dir.path(), one_record_per_pack()).unwrap();
+    drop(no_spawns);
 
     let report = store.verify().unwrap();
     assert_eq!(report.checked, 6);

@@ -198,7 +198,8 @@ fn gc_compacts_sparse_packs_and_reclaims_dead_records() {
         "only the active pack is left"
     );
 
-    // And the store reopens clean.
+    // And the store reopens clean (no child process spawned, inheriting the lock, meanwhile).
+    let _no_spawns = super::util::no_spawns();
     drop(store);
     let store = SledStore::open(dir.path()).unwrap();
     assert!(store.verify().unwrap().is_ok());
