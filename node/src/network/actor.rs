@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chorus_protocol::bitswap::{self, Action, Session, SessionConfig, Task};
+use chorus_protocol::bitswap::{self, Action, Session, SessionConfig, Task, recent::RecentSet};
 use chorus_storage::{Block, Blockstore, StoreError};
 use cid::Cid;
 use futures::StreamExt;
@@ -110,30 +110,6 @@ const MAX_BACKGROUND_PROVIDES: usize = 8;
 /// times that, as CIDs (under 100 bytes each), is our own margin.
 const RECENTLY_STORED_CAPACITY: usize = 1024;
 
-/// A bounded set of CIDs, oldest forgotten first.
-#[derive(Default)]
-struct RecentCids {
-    set: HashSet<Cid>,
-    order: std::collections::VecDeque<Cid>,
-}
-
-impl RecentCids {
-    fn insert(&mut self, cid: Cid) {
-        if self.set.insert(cid) {
-            self.order.push_back(cid);
-            if self.order.len() > RECENTLY_STORED_CAPACITY
-                && let Some(old) = self.order.pop_front()
-            {
-                self.set.remove(&old);
-            }
-        }
-    }
-
-    fn contains(&self, cid: &Cid) -> bool {
-        self.set.contains(cid)
-    }
-}
-
 /// The result of storing a fetched block.
 struct Stored {
     block: Block,
@@ -181,7 +157,7 @@ pub(crate) struct Actor {
     lookups: JoinSet<(Task, Answer)>,
     stores: JoinSet<Stored>,
     /// Blocks fetched recently (see [`RECENTLY_STORED_CAPACITY`]).
-    recently_stored: RecentCids,
+    recently_stored: RecentSet<Cid>,
     /// Store reads answering fetches of recently stored blocks.
     rereads: JoinSet<(Cid, Option<Block>)>,
     startup: Option<Startup>,
@@ -250,7 +226,7 @@ impl Actor {
             listen_addrs: Vec::new(),
             lookups: JoinSet::new(),
             stores: JoinSet::new(),
-            recently_stored: RecentCids::default(),
+            recently_stored: RecentSet::new(RECENTLY_STORED_CAPACITY),
             rereads: JoinSet::new(),
             startup: Some(Startup {
                 pending: parts.listeners.into_iter().collect(),

@@ -30,6 +30,7 @@ use super::event::{Event, Misbehaviour, Task};
 use super::handler::{Handler, HandlerIn, HandlerOut};
 use super::message::{Message, Presence, WantEntry, WantType, as_v0};
 use super::protocol::{MAX_BLOCK_SIZE, MAX_BLOCK_SIZE_REPLACE_HAVE, MAX_MESSAGE_SIZE, Version};
+use super::recent::RecentSet;
 use super::server_queue::ServerQueue;
 use super::stats::Stats;
 
@@ -114,37 +115,13 @@ impl PeerState {
     }
 }
 
-/// A bounded set of multihashes, oldest forgotten first.
-#[derive(Debug, Default)]
-struct RecentSet {
-    set: HashSet<Multihash>,
-    order: VecDeque<Multihash>,
-}
-
-impl RecentSet {
-    fn insert(&mut self, mh: Multihash) {
-        if self.set.insert(mh) {
-            self.order.push_back(mh);
-            if self.order.len() > RECENT_WANTS_CAPACITY
-                && let Some(old) = self.order.pop_front()
-            {
-                self.set.remove(&old);
-            }
-        }
-    }
-
-    fn contains(&self, mh: &Multihash) -> bool {
-        self.set.contains(mh)
-    }
-}
-
 /// The Bitswap network behaviour. See the [module docs](super).
 pub struct Behaviour {
     config: Config,
     peers: HashMap<PeerId, PeerState>,
     wants: HashMap<Cid, ClientWant>,
     by_hash: HashMap<Multihash, Vec<Cid>>,
-    recent: RecentSet,
+    recent: RecentSet<Multihash>,
     next_priority: i32,
     queue: ServerQueue,
     scores: HashMap<PeerId, u32>,
@@ -164,7 +141,7 @@ impl Behaviour {
             peers: HashMap::new(),
             wants: HashMap::new(),
             by_hash: HashMap::new(),
-            recent: RecentSet::default(),
+            recent: RecentSet::new(RECENT_WANTS_CAPACITY),
             next_priority: i32::MAX,
             queue,
             scores: HashMap::new(),

@@ -31,6 +31,7 @@ pub mod handler;
 pub mod message;
 pub mod pb;
 pub mod protocol;
+pub mod recent;
 pub mod server_queue;
 pub mod session;
 pub mod stats;
