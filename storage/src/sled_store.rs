@@ -145,7 +145,8 @@ pub(crate) struct Inner {
     pub(crate) pins: Pins,
     pub(crate) packs: PackDir,
     pub(crate) guard: Arc<Guard>,
-    /// The counters, and the lock every index writer holds while it applies a batch.
+    /// The live counters, updated by every writer right after its index change (the record
+    /// on disk is written only on a clean close, see the `index` module).
     pub(crate) stat: Mutex<StoreStat>,
     /// One GC at a time.
     pub(crate) gc_running: Mutex<()>,
@@ -157,8 +158,16 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Best effort: a clean close persists the index; durability proper is `flush`'s job.
-        if let Err(e) = self.db.flush() {
+        // Best effort: a clean close persists the index and then the counters; durability
+        // proper is `flush`'s job. The counters go in only after every entry is durable, so a
+        // record found on open never counts entries that were lost.
+        let stat = *self.stat.lock().unwrap_or_else(PoisonError::into_inner);
+        let closed = self
+            .db
+            .flush()
+            .and_then(|_| self.index.insert(STAT_KEY, &index::encode_stat(stat)[..]))
+            .and_then(|_| self.db.flush());
+        if let Err(e) = closed {
             tracing::warn!(error = %e, "flushing the index on close failed");
         }
     }
@@ -215,13 +224,16 @@ impl SledStore {
                 "store upgraded to format {FORMAT_VERSION} (pack files)"
             );
         }
-        let stat = match index.get(STAT_KEY)? {
+        // The record is the counters of a clean close; it is removed, durably, before any
+        // write, so that if this process dies the next open finds none and recounts.
+        let stat = match index.remove(STAT_KEY)? {
             Some(v) => match index::decode_stat(&v) {
                 Some(s) => s,
                 None => recount(&index)?,
             },
             None => recount(&index)?,
         };
+        db.flush()?;
         Ok(SledStore {
             inner: Arc::new(Inner {
                 dir,
@@ -332,11 +344,12 @@ impl SledStore {
 
     /// The body of [`SledStore::write_blocks`], run while the puts are registered in-flight.
     fn write_registered(&self, blocks: &[&Block]) -> Result<u64, StoreError> {
-        // Dropped after the batch is applied (or the put fails): until then the packs written
+        // Dropped after the entries are inserted (or the put fails): until then the packs written
         // count as in flight, so compaction leaves them alone.
         let mut appended = self.inner.packs.begin();
-        let mut batch = sled::Batch::default();
-        let mut written: Vec<(Vec<u8>, u64)> = Vec::new();
+        // Every record first, then the entries: a put that fails writing (a full disk) leaves
+        // only dead records, and none of its blocks visible.
+        let mut entries = Vec::with_capacity(blocks.len());
         for block in blocks {
             let mh = block.cid().hash();
             if self.present_len(mh)?.is_some() {
@@ -344,35 +357,32 @@ impl SledStore {
             }
             let key = mh.to_bytes();
             let data = block.data();
-            if data.len() <= self.inner.inline_max {
-                batch.insert(key.as_slice(), index::encode_inline(data));
+            let value = if data.len() <= self.inner.inline_max {
+                index::encode_inline(data)
             } else {
                 let loc = self
                     .inner
                     .packs
                     .append(&mut appended, mh, data)
                     .map_err(|e| StoreError::io(format!("writing block {}", block.cid()), e))?;
-                batch.insert(key.as_slice(), &index::encode_pack(&loc)[..]);
-            }
-            written.push((key, data.len() as u64));
+                index::encode_pack(&loc).to_vec()
+            };
+            entries.push((key, value, data.len() as u64));
         }
-        if written.is_empty() {
-            return Ok(0);
-        }
-        let mut stat = self.lock_stat();
-        let mut next = *stat;
         let mut new = 0;
-        for (key, len) in &written {
-            // Counted only if absent: a rewrite repairs an entry whose payload was lost.
-            if !self.inner.index.contains_key(key)? {
-                next.blocks += 1;
-                next.bytes += len;
+        for (key, value, len) in entries {
+            // One atomic insert per entry, no batch (see the `index` module for why).
+            let old = self.inner.index.insert(key.as_slice(), value)?;
+            // A rewrite of a counted entry (one whose record was lost) repairs it and is not
+            // new; a damaged entry was never counted (see `recount`), so replacing it counts.
+            let counted = old.is_some_and(|v| index::decode(&key, &v).is_ok());
+            if !counted {
+                let mut stat = self.lock_stat();
+                stat.blocks += 1;
+                stat.bytes += len;
                 new += 1;
             }
         }
-        batch.insert(STAT_KEY, &index::encode_stat(next)[..]);
-        self.inner.index.apply_batch(batch)?;
-        *stat = next;
         Ok(new)
     }
 
@@ -381,25 +391,19 @@ impl SledStore {
     /// Returns the entry's payload length.
     pub(crate) fn remove_entry_locked(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
         let key = mh.to_bytes();
-        let mut stat = self.lock_stat();
-        let Some(value) = self.inner.index.get(&key)? else {
+        let Some(value) = self.inner.index.remove(&key)? else {
             return Ok(None);
         };
         // A damaged entry (never counted, see `recount`) is removed too.
-        let (len, counted) = match index::decode(&key, &value) {
-            Ok(e) => (e.len(), true),
-            Err(_) => (0, false),
+        let len = match index::decode(&key, &value) {
+            Ok(e) => {
+                let mut stat = self.lock_stat();
+                stat.blocks = stat.blocks.saturating_sub(1);
+                stat.bytes = stat.bytes.saturating_sub(e.len());
+                e.len()
+            }
+            Err(_) => 0,
         };
-        let mut next = *stat;
-        if counted {
-            next.blocks = next.blocks.saturating_sub(1);
-            next.bytes = next.bytes.saturating_sub(len);
-        }
-        let mut batch = sled::Batch::default();
-        batch.remove(key.as_slice());
-        batch.insert(STAT_KEY, &index::encode_stat(next)[..]);
-        self.inner.index.apply_batch(batch)?;
-        *stat = next;
         Ok(Some(len))
     }
 }
@@ -508,7 +512,7 @@ impl Blockstore for SledStore {
         Ok(self.write_blocks(None, std::slice::from_ref(block))? == 1)
     }
 
-    /// One sled batch for all of `blocks` (pack records first, then the batch).
+    /// All the pack records, then one index insert per block.
     fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
         self.write_blocks(None, blocks).map(|_| ())
     }

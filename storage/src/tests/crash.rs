@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::util::{raw_block, spawn_test_child, wait_for_marker};
+use crate::index::{self, STAT_KEY};
 use crate::{Block, Blockstore, SledStore};
 
 const CHILD_ENV: &str = "CHORUS_STORAGE_CRASH_CHILD_DIR";
@@ -42,9 +43,18 @@ fn crash_child_helper() {
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut sink).unwrap();
 }
 
+/// Written and closed cleanly before the child opens the store: the counters record of that
+/// close must not survive the child's open, or the kill would leave it stale.
+const BEFORE_CHILD: u64 = 1000;
+
 #[test]
 fn flushed_data_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
+    {
+        let _g = super::util::no_spawns();
+        let store = SledStore::open(dir.path()).unwrap();
+        store.put_many(&batch(BEFORE_CHILD)).unwrap();
+    }
     let mut child = spawn_test_child("tests::crash::crash_child_helper", CHILD_ENV, dir.path());
     let _stdout = wait_for_marker(&mut child, FLUSHED_MARKER, "flushing");
     child.kill().unwrap(); // SIGKILL, somewhere in the unflushed writes
@@ -59,8 +69,12 @@ fn flushed_data_survives_sigkill() {
     let report = store.verify().unwrap();
     assert!(report.is_ok(), "{report:?}");
     let listed = store.list().count() as u64;
-    assert_eq!(store.stat().unwrap().blocks, listed);
-    assert!(listed >= FLUSHED_BATCHES * 8);
+    assert_eq!(
+        store.stat().unwrap().blocks,
+        listed,
+        "recounted after the kill"
+    );
+    assert!(listed >= (FLUSHED_BATCHES + 1) * 8);
     // Dead records from the interrupted batch (record written, index not) are reclaimed with
     // the rest: nothing is pinned, so every pack goes.
     let gc = store.gc().unwrap();
@@ -136,4 +150,29 @@ fn compaction_survives_sigkill() {
     assert_eq!(gc.live_blocks, 40);
     assert_eq!(store.list().count(), 40);
     assert!(store.verify().unwrap().is_ok());
+}
+
+/// A clean close leaves the counters in the index, so the next open needs no scan; the open
+/// takes them out again until its own clean close.
+#[test]
+fn clean_close_records_the_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let _g = super::util::no_spawns();
+    let stat = {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.put_many(&batch(0)).unwrap();
+        assert!(store.delete(batch(0)[0].cid().hash()).unwrap());
+        store.stat().unwrap()
+    };
+    assert_eq!(stat.blocks, 7);
+    let recorded = |dir: &Path| {
+        let db = sled::open(dir.join("index")).unwrap();
+        let v = db.open_tree("blocks").unwrap().get(STAT_KEY).unwrap();
+        v.and_then(|v| index::decode_stat(&v))
+    };
+    assert_eq!(recorded(dir.path()), Some(stat));
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.stat().unwrap(), stat);
+    drop(store);
+    assert_eq!(recorded(dir.path()), Some(stat));
 }
