@@ -167,8 +167,9 @@ impl Drop for Inner {
             .flush()
             .and_then(|_| self.index.insert(STAT_KEY, &index::encode_stat(stat)[..]))
             .and_then(|_| self.db.flush());
-        if let Err(e) = closed {
-            tracing::warn!(error = %e, "flushing the index on close failed");
+        match closed {
+            Ok(_) => tracing::debug!(blocks = stat.blocks, "store closed cleanly"),
+            Err(e) => tracing::warn!(error = %e, "flushing the index on close failed"),
         }
     }
 }
@@ -226,12 +227,19 @@ impl SledStore {
         }
         // The record is the counters of a clean close; it is removed, durably, before any
         // write, so that if this process dies the next open finds none and recounts.
-        let stat = match index.remove(STAT_KEY)? {
-            Some(v) => match index::decode_stat(&v) {
-                Some(s) => s,
-                None => recount(&index)?,
-            },
-            None => recount(&index)?,
+        let recorded = index.remove(STAT_KEY)?;
+        let stat = match recorded.as_deref().and_then(index::decode_stat) {
+            Some(s) => s,
+            None => {
+                let s = recount(&index)?;
+                if !upgrade && found.is_some() {
+                    tracing::info!(
+                        blocks = s.blocks,
+                        "store was not closed cleanly; its counters were recounted"
+                    );
+                }
+                s
+            }
         };
         db.flush()?;
         Ok(SledStore {
