@@ -425,7 +425,7 @@ const SLED_LOCK_RETRY: Duration = Duration::from_millis(10);
 /// taken it can only be by this process's previous handle on the same store: sled's I/O
 /// threads may outlive the handle's drop by a moment (seen when a store is reopened at once
 /// in the same process). That is waited out, briefly; sled offers no event to await.
-fn open_index(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_index(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + SLED_LOCK_WAIT;
     loop {
         match sled::Config::new()
