@@ -101,6 +101,8 @@ class Chorus:
         swarm = re.search(r"^Swarm listening on (/ip4/127\.0\.0\.1/tcp/\d+)", log, re.M).group(1)
         gw = re.search(r"^Gateway server listening on /ip4/([\d.]+)/tcp/(\d+)", log, re.M)
         self.gateway = f"{gw.group(1)}:{gw.group(2)}"
+        api = re.search(r"^API server listening on /ip4/([\d.]+)/tcp/(\d+)", log, re.M)
+        self.api = f"{api.group(1)}:{api.group(2)}"
         self.id = json.loads(self.run("id"))["ID"]
         self.addr = with_p2p(swarm, self.id)
 
@@ -131,6 +133,15 @@ class Chorus:
 
     def fetch(self, cid, out):
         return self.curl(cid, out)[1]
+
+    def pin(self, cid):
+        """Seconds for `pin add` of `cid` through the RPC API: the whole DAG fetched into the
+        store, as a replicating node does it (no HTTP body, no client writing a file)."""
+        start = time.perf_counter()
+        subprocess.run(["curl", "-sf", "-X", "POST", "-o", os.devnull,
+                        f"http://{self.api}/api/v0/pin/add?arg={cid}"],
+                       check=True, timeout=FETCH_TIMEOUT_S)
+        return time.perf_counter() - start
 
     def stop(self):
         self.proc.terminate()
@@ -246,6 +257,28 @@ class Helia(Child):
         return time.perf_counter() - start
 
 
+def replicate(args, digest, size, n):
+    """Pins args.file on a fresh chorus peer from another fresh one; MB/s and seconds."""
+    base = os.path.join(args.work, f"{n:02d}-chorus-pin")
+    src = Chorus(args, base + "-src")
+    dst = None
+    try:
+        cid = src.add(args.file)
+        dst = Chorus(args, base + "-dst", bootstrap=src.addr)
+        dst.connect(src.addr)
+        secs = dst.pin(cid)
+        out = base + ".out"
+        dst.curl(cid, out)  # read back from the store, untimed, to check the bytes
+        if os.path.getsize(out) != size or sha256_file(out) != digest:
+            raise RuntimeError("chorus pin: stored bytes differ")
+        os.remove(out)
+        return size / 1e6 / secs, secs
+    finally:
+        for peer in (dst, src):
+            if peer is not None:
+                peer.stop()
+
+
 def transfer(args, src_kind, dst_kind, digest, size, n):
     """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; MB/s."""
     base = os.path.join(args.work, f"{n:02d}-{src_kind.name}-{dst_kind.name}".lower())
@@ -342,6 +375,17 @@ def main():
             if runs > 1:
                 print(f"  {label:<22} {results[(s, d)]:7.1f} MB/s  median of {len(got)}",
                       flush=True)
+
+    # Replication: the receiver pins instead of reading through its gateway. Not part of the
+    # ratio (every row above ends in a file on disk); printed for operators sizing replication.
+    if not only or "chorus-pin" in only:
+        try:
+            mbps, secs = replicate(args, digest, size, 90)
+            print(f"  {'chorus -> chorus, pin':<22} {mbps:7.1f} MB/s  ({secs:.2f} s; "
+                  f"replication into the store, no file written)", flush=True)
+        except Exception as e:
+            print(f"  {'chorus -> chorus, pin':<22} FAILED: {e}", flush=True)
+            failed = True
 
     if want_stream and not streams:
         streams.append(plain_stream())
