@@ -279,7 +279,6 @@ impl UnixfsFile {
                 block: self.root.clone(),
                 start: 0,
                 expect: self.size,
-                expanded: false,
             }],
             boundary: 0,
             from,
@@ -348,12 +347,16 @@ enum Work {
         start: u64,
         expect: u64,
     },
+    /// A fetched node not decoded yet (the root).
     Node {
         block: Block,
         start: u64,
         expect: u64,
-        /// Its in-range children are already on the stack below it (it was expanded ahead).
-        expanded: bool,
+    },
+    /// A node expanded ahead: decoded, its in-range children already on the stack below it.
+    Expanded {
+        block: Block,
+        chunk: Option<Bytes>,
     },
 }
 
@@ -428,7 +431,7 @@ impl<S: BlockSource> RangeState<S> {
                 .iter()
                 .filter_map(|w| match w {
                     Work::Fetch { cid, .. } => Some(*cid),
-                    Work::Node { .. } => None,
+                    Work::Node { .. } | Work::Expanded { .. } => None,
                 })
                 .collect();
             self.source.prefetch(&cids);
@@ -456,18 +459,29 @@ impl<S: BlockSource> RangeState<S> {
         let Ok(block) = fetch(&self.source, &cid).await else {
             return;
         };
-        let Ok(Expansion { children, .. }) = self.expand(&block, start, expect) else {
+        let Ok(Expansion { chunk, children }) = self.expand(&block, start, expect) else {
             return;
         };
         self.hint(&children);
-        let node = Work::Node {
-            block,
-            start,
-            expect,
-            expanded: true,
-        };
+        let node = Work::Expanded { block, chunk };
         self.stack
             .splice(at..=at, children.into_iter().rev().chain(Some(node)));
+    }
+
+    /// Expands `block` where the reader stands: hints its in-range children and pushes them,
+    /// in reverse so the first overlapping one is visited next. Returns the in-range part of
+    /// its inline data.
+    fn descend(
+        &mut self,
+        block: &Block,
+        start: u64,
+        expect: u64,
+    ) -> Result<Option<Bytes>, ReadError> {
+        let Expansion { chunk, children } = self.expand(block, start, expect)?;
+        self.hint(&children);
+        self.boundary = self.stack.len();
+        self.stack.extend(children.into_iter().rev());
+        Ok(chunk)
     }
 
     /// Visits the next node: returns its block and the in-range part of its inline data.
@@ -475,24 +489,22 @@ impl<S: BlockSource> RangeState<S> {
         let Some(work) = self.stack.pop() else {
             return Ok(None);
         };
-        let (block, start, expect, expanded) = match work {
+        let (block, chunk) = match work {
+            Work::Expanded { block, chunk } => (block, chunk),
             Work::Node {
                 block,
                 start,
                 expect,
-                expanded,
-            } => (block, start, expect, expanded),
+            } => {
+                let chunk = self.descend(&block, start, expect)?;
+                (block, chunk)
+            }
             Work::Fetch { cid, start, expect } => {
-                (fetch(&self.source, &cid).await?, start, expect, false)
+                let block = fetch(&self.source, &cid).await?;
+                let chunk = self.descend(&block, start, expect)?;
+                (block, chunk)
             }
         };
-        let Expansion { chunk, children } = self.expand(&block, start, expect)?;
-        if !expanded {
-            // Children, pushed in reverse so the first overlapping one is visited next.
-            self.hint(&children);
-            self.boundary = self.stack.len();
-            self.stack.extend(children.into_iter().rev());
-        }
         self.expand_ahead().await;
         Ok(Some((block, chunk)))
     }
