@@ -7,14 +7,16 @@
 //!
 //! Strategy (go-bitswap's, simplified): ask every session peer WANT_HAVE; send WANT_BLOCK to
 //! the first peer that answers HAVE, spreading concurrent blocks over the peers that have
-//! them. Once a peer has delivered a block it asked for, later wants go to it as WANT_BLOCK
+//! them. If the peer asked for the block answers DONT_HAVE or stays silent past the block
+//! timeout, move to the next peer that said HAVE; when nobody has it (or nobody is
+//! connected), ask the DHT for providers, and ask peers that never answered again (the want
+//! may have been lost); fail the want after the overall timeout.
+//!
+//! Once a peer has delivered a block it was asked for, later wants go to it as WANT_BLOCK
 //! straight away (and WANT_HAVE to the others), as go-bitswap's session sends its want-block
 //! to a peer that served earlier requests: a file's next blocks are almost always where its
 //! previous ones were, and waiting for HAVE first cost a round trip per block, queued behind
-//! the blocks that peer was still sending. A DONT_HAVE in reply drops that trust. If that peer answers DONT_HAVE or stays silent past the block timeout, move to the
-//! next peer that said HAVE; when nobody has it (or nobody is connected), ask the DHT for
-//! providers, and ask peers that never answered again (the want may have been lost); fail the
-//! want after the overall timeout.
+//! the blocks that peer was still sending. A DONT_HAVE or silence from it ends that trust.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
