@@ -257,31 +257,12 @@ class Helia(Child):
         return time.perf_counter() - start
 
 
-def replicate(args, digest, size, n):
-    """Pins args.file on a fresh chorus peer from another fresh one; MB/s and seconds."""
-    base = os.path.join(args.work, f"{n:02d}-chorus-pin")
-    src = Chorus(args, base + "-src")
-    dst = None
-    try:
-        cid = src.add(args.file)
-        dst = Chorus(args, base + "-dst", bootstrap=src.addr)
-        dst.connect(src.addr)
-        secs = dst.pin(cid)
-        out = base + ".out"
-        dst.curl(cid, out)  # read back from the store, untimed, to check the bytes
-        if os.path.getsize(out) != size or sha256_file(out) != digest:
-            raise RuntimeError("chorus pin: stored bytes differ")
-        os.remove(out)
-        return size / 1e6 / secs, secs
-    finally:
-        for peer in (dst, src):
-            if peer is not None:
-                peer.stop()
-
-
-def transfer(args, src_kind, dst_kind, digest, size, n):
-    """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; MB/s."""
-    base = os.path.join(args.work, f"{n:02d}-{src_kind.name}-{dst_kind.name}".lower())
+def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
+    """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; MB/s. With
+    `pin` (chorus receivers), the receiver pins it instead, and the bytes are read back from
+    its store untimed to check them."""
+    suffix = "-pin" if pin else ""
+    base = os.path.join(args.work, f"{n:02d}-{src_kind.name}-{dst_kind.name}{suffix}".lower())
     src = src_kind(args, base + "-src")
     dst = None
     try:
@@ -291,13 +272,17 @@ def transfer(args, src_kind, dst_kind, digest, size, n):
         dst = dst_kind(args, base + "-dst", bootstrap=src.addr)
         dst.connect(src.addr)
         ttfb = None
-        if src_kind is Chorus and dst_kind is Chorus:
+        if src_kind is Chorus and dst_kind is Chorus and not pin:
             small = base + "-small.bin"
             with open(small, "wb") as f:
                 f.write(os.urandom(TTFB_FILE_BYTES))
             ttfb = dst.curl(src.add(small), base + "-small.out")[0]
         out = base + ".out"
-        secs = dst.fetch(cid, out)
+        if pin:
+            secs = dst.pin(cid)
+            dst.curl(cid, out)
+        else:
+            secs = dst.fetch(cid, out)
         if os.path.getsize(out) != size or sha256_file(out) != digest:
             raise RuntimeError(f"{src.name} -> {dst.name}: received bytes differ")
         os.remove(out)
@@ -380,7 +365,7 @@ def main():
     # ratio (every row above ends in a file on disk); printed for operators sizing replication.
     if not only or "chorus-pin" in only:
         try:
-            mbps, secs = replicate(args, digest, size, 90)
+            mbps, secs, _ = transfer(args, Chorus, Chorus, digest, size, 90, pin=True)
             print(f"  {'chorus -> chorus, pin':<22} {mbps:7.1f} MB/s  ({secs:.2f} s; "
                   f"replication into the store, no file written)", flush=True)
         except Exception as e:
