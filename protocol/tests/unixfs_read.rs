@@ -11,7 +11,7 @@ use chorus_protocol::unixfs::{
 };
 use chorus_storage::{Block, HashAlg, codec};
 use cid::Cid;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use proptest::prelude::*;
 
 /// An in-memory block source that records every fetch.
@@ -478,4 +478,67 @@ fn the_next_subtree_is_hinted_before_the_current_one_runs_out() {
     unique.dedup();
     assert_eq!(unique.len(), fetches.len());
     assert_eq!(fetches.len(), 1 + 4 + 16 + 64);
+}
+
+/// kubo's shape (174 links per node, wider than the reader's look-ahead), with raw and with
+/// dag-pb leaves: the reader must hint the next 174-leaf batch while it still has a good part
+/// of the current one to read, and must hand out each leaf's bytes without waiting for the
+/// leaf after it.
+#[test]
+fn wide_nodes_hint_the_next_batch_early_and_stream_leaf_by_leaf() {
+    for raw_leaves in [true, false] {
+        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
+        let opts = ImportOptions::default()
+            .with_chunk_size(100)
+            .with_max_links(174)
+            .with_raw_leaves(raw_leaves);
+        let data = pattern(40_000, 11);
+        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+        let mut src = LogSource::default();
+        for b in blocks {
+            src.blocks.insert(*b.cid(), b);
+        }
+        let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+        let mut reader = std::pin::pin!(file.read(&src, 0, None));
+        let mut got = Vec::new();
+        // Leaves fetched when each chunk came out (the small blocks but the root).
+        let is_leaf = |cid: &Cid| *cid != imp.root && src.blocks[cid].data().len() < 200;
+        let leaves_fetched = || {
+            let log = src.log.lock().unwrap();
+            log.iter().filter(|(hint, c)| !hint && is_leaf(c)).count()
+        };
+        let mut chunk_no = 0;
+        while let Some(chunk) = block_on(reader.next()).transpose().unwrap() {
+            got.extend_from_slice(&chunk);
+            chunk_no += 1;
+            assert_eq!(
+                leaves_fetched(),
+                chunk_no,
+                "raw_leaves={raw_leaves}: chunk {chunk_no} waited for a later leaf"
+            );
+        }
+        assert_eq!(got, data);
+
+        let log = src.log.lock().unwrap().clone();
+        let leaf_fetches: Vec<Cid> = log
+            .iter()
+            .filter(|(hint, c)| !hint && is_leaf(c))
+            .map(|e| e.1)
+            .collect();
+        assert_eq!(leaf_fetches.len(), 400);
+        let at = |hint: bool, cid: Cid| log.iter().position(|e| *e == (hint, cid)).unwrap();
+        let fetch_of = |n: usize| at(false, leaf_fetches[n]);
+        // The second batch (leaves 174..348) is hinted once the reader is well into the first,
+        // neither at the start (the window stays bounded) nor only at its end.
+        let hinted = at(true, leaf_fetches[174]);
+        assert!(
+            fetch_of(50) < hinted && hinted < fetch_of(150),
+            "raw_leaves={raw_leaves}: second batch hinted at {hinted}, leaf 50 fetched at {}, \
+             leaf 150 at {}",
+            fetch_of(50),
+            fetch_of(150)
+        );
+        let third = at(true, leaf_fetches[348]);
+        assert!(fetch_of(174 + 50) < third && third < fetch_of(174 + 150));
+    }
 }

@@ -304,7 +304,8 @@ impl UnixfsFile {
     {
         futures::stream::try_unfold(self.walk(source, offset, len), |mut st| async move {
             while let Some((_, data)) = st.next_visit().await? {
-                if let Some(chunk) = data {
+                // Inner nodes usually carry no data of their own: no empty chunks.
+                if let Some(chunk) = data.filter(|c| !c.is_empty()) {
                     return Ok(Some((chunk, st)));
                 }
             }
@@ -478,9 +479,13 @@ impl<S: BlockSource> RangeState<S> {
         expect: u64,
     ) -> Result<Option<Bytes>, ReadError> {
         let Expansion { chunk, children } = self.expand(block, start, expect)?;
-        self.hint(&children);
-        self.boundary = self.stack.len();
-        self.stack.extend(children.into_iter().rev());
+        // A leaf leaves the boundary where it is: the subtree being read is still its
+        // parent's, and the next one to expand ahead is still the parent's next sibling.
+        if !children.is_empty() {
+            self.hint(&children);
+            self.boundary = self.stack.len();
+            self.stack.extend(children.into_iter().rev());
+        }
         Ok(chunk)
     }
 
