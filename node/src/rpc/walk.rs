@@ -62,6 +62,12 @@ async fn leaf_size(
     }
 }
 
+/// Visits left in the subtree being walked when the walk starts fetching the next subtree's
+/// children, so a fetch over Bitswap does not drain at every subtree boundary (174 leaves with
+/// kubo's layout). Same reasoning and number as the UnixFS reader's look-ahead: the hinted
+/// window stays under the fetcher's 256 running prefetches (174 + 64 = 238).
+const SUBTREE_LOOKAHEAD: usize = 64;
+
 /// One step of the iterative depth-first walk.
 enum Step {
     /// Visit a node (pre-order).
@@ -82,7 +88,10 @@ pub(crate) async fn walk(
     let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
     let mut totals: HashMap<Cid, u64> = HashMap::new();
     let mut stack = vec![Step::Enter(root)];
+    // Nodes whose children were already hinted by looking ahead.
+    let mut hinted: HashSet<Cid> = HashSet::new();
     while let Some(step) = stack.pop() {
+        hint_next_subtree(store, fetcher, &stack, &mut hinted).await;
         match step {
             Step::Enter(cid) => {
                 if nodes.contains_key(&cid) {
@@ -95,7 +104,9 @@ pub(crate) async fn walk(
                     let children = links(&block)?;
                     // The walk visits the children in this order: start fetching the missing
                     // ones now instead of one round trip each when their turn comes.
-                    fetcher.prefetch(&children);
+                    if !hinted.contains(&cid) {
+                        fetcher.prefetch(&children);
+                    }
                     (block.len() as u64, children)
                 };
                 out.edges.extend(children.iter().map(|c| (cid, *c)));
@@ -118,6 +129,45 @@ pub(crate) async fn walk(
     out.cumulative_size = totals.get(&root).copied().unwrap_or(0);
     out.blocks = nodes.len() as u64;
     Ok(out)
+}
+
+/// Hints the children of the next sibling subtree once at most [`SUBTREE_LOOKAHEAD`] visits
+/// are left in the current one: the next subtree's root is the first `Enter` below the
+/// innermost pending `Exit`. Only a root already in the store is read (its parent hinted it
+/// long before); otherwise this waits for a later step rather than for the network.
+async fn hint_next_subtree(
+    store: &Arc<dyn Blockstore>,
+    fetcher: &Arc<dyn BlockFetcher>,
+    stack: &[Step],
+    hinted: &mut HashSet<Cid>,
+) {
+    let mut left = 0;
+    let mut steps = stack.iter().rev();
+    for step in steps.by_ref() {
+        match step {
+            Step::Enter(_) if left == SUBTREE_LOOKAHEAD => return,
+            Step::Enter(_) => left += 1,
+            Step::Exit(_) => break,
+        }
+    }
+    let Some(Step::Enter(next)) = steps.next() else {
+        return;
+    };
+    let next = *next;
+    if next.codec() != codec::DAG_PB || hinted.contains(&next) {
+        return;
+    }
+    let s = store.clone();
+    let local =
+        super::respond::blocking("reading a block", move || Ok(s.get(&next).ok().flatten())).await;
+    let Ok(Some(block)) = local else {
+        return;
+    };
+    // A node that does not decode is reported by its own visit.
+    if let Ok(children) = links(&block) {
+        fetcher.prefetch(&children);
+        hinted.insert(next);
+    }
 }
 
 /// Result of [`walk`].
@@ -144,6 +194,108 @@ pub(crate) fn local_descendants(store: &dyn Blockstore, root: &Cid, into: &mut H
             if into.insert(child) && child.codec() != codec::RAW {
                 stack.push(child);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use chorus_protocol::unixfs::{ImportOptions, import_bytes};
+    use chorus_storage::MemoryStore;
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::fetch::FetchError;
+
+    /// A network that has every block: fetches and hints are logged in one sequence, and a
+    /// hinted inner node lands in the store at once (as a fast network would deliver it),
+    /// while leaves stay remote so each one shows up as a fetch.
+    struct LoggingNetwork {
+        remote: HashMap<Cid, Block>,
+        store: Arc<dyn Blockstore>,
+        /// `(hint, cid)`: a prefetch hint or a fetch.
+        log: Mutex<Vec<(bool, Cid)>>,
+    }
+
+    impl BlockFetcher for LoggingNetwork {
+        fn fetch(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+            self.log.lock().unwrap().push((false, cid));
+            let block = self.remote.get(&cid).cloned();
+            Box::pin(async move { block.ok_or(FetchError::NotFoundOffline { cid }) })
+        }
+
+        fn is_online(&self) -> bool {
+            true
+        }
+
+        fn prefetch(&self, cids: &[Cid]) {
+            let mut log = self.log.lock().unwrap();
+            for cid in cids {
+                log.push((true, *cid));
+                if let Some(b) = self.remote.get(cid)
+                    && !links(b).unwrap().is_empty()
+                {
+                    self.store.put(b).unwrap();
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wide_dags_hint_the_next_subtree_before_the_current_one_runs_out() {
+        for raw_leaves in [true, false] {
+            // 400 leaves under kubo's 174 links per node: a root over nodes of 174, 174, 52.
+            let opts = ImportOptions::default()
+                .with_chunk_size(100)
+                .with_max_links(174)
+                .with_raw_leaves(raw_leaves);
+            // Distinct leaves (a repeating pattern would dedupe them).
+            let mut x = 1u64;
+            let data: Vec<u8> = (0..40_000)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (x >> 56) as u8
+                })
+                .collect();
+            let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+            let store: Arc<dyn Blockstore> = Arc::new(MemoryStore::new());
+            let net = Arc::new(LoggingNetwork {
+                remote: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
+                store: store.clone(),
+                log: Mutex::default(),
+            });
+            let fetcher: Arc<dyn BlockFetcher> = net.clone();
+            let walked = walk(&store, &fetcher, imp.root).await.unwrap();
+            assert_eq!(walked.blocks, 1 + 3 + 400);
+
+            let log = net.log.lock().unwrap().clone();
+            let is_leaf = |c: &Cid| links(&net.remote[c]).unwrap().is_empty();
+            let leaves: Vec<Cid> = log
+                .iter()
+                .filter(|(hint, c)| !hint && is_leaf(c))
+                .map(|e| e.1)
+                .collect();
+            assert_eq!(leaves.len(), 400, "each leaf fetched once");
+            let at = |e: (bool, Cid)| log.iter().position(|x| *x == e).unwrap();
+            let fetch_of = |n: usize| at((false, leaves[n]));
+            for batch in [174, 348] {
+                let hinted = at((true, leaves[batch]));
+                assert!(
+                    fetch_of(batch - 124) < hinted && hinted < fetch_of(batch - 24),
+                    "raw_leaves={raw_leaves}: leaf {batch} hinted at {hinted}, leaf {} fetched \
+                     at {}, leaf {} at {}",
+                    batch - 124,
+                    fetch_of(batch - 124),
+                    batch - 24,
+                    fetch_of(batch - 24),
+                );
+            }
+            // Hinted once, by looking ahead, not again on reaching the subtree.
+            let hints = log.iter().filter(|(hint, c)| *hint && *c == leaves[174]);
+            assert_eq!(hints.count(), 1);
         }
     }
 }
