@@ -418,11 +418,19 @@ fn streams_over_a_dyn_store_are_send(
 }
 
 /// A source that logs fetches and prefetch hints in one sequence.
-#[derive(Default)]
 struct LogSource {
     blocks: HashMap<Cid, Block>,
     /// `(hint, cid)`: a prefetch hint or a fetch.
     log: Mutex<Vec<(bool, Cid)>>,
+}
+
+impl LogSource {
+    fn holding(blocks: Vec<Block>) -> Self {
+        LogSource {
+            blocks: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
+            log: Mutex::default(),
+        }
+    }
 }
 
 impl BlockSource for LogSource {
@@ -448,10 +456,7 @@ fn the_next_subtree_is_hinted_before_the_current_one_runs_out() {
         .with_raw_leaves(true);
     let data = pattern(64_000, 3);
     let (imp, blocks) = import_bytes(&opts, &data).unwrap();
-    let mut src = LogSource::default();
-    for b in blocks {
-        src.blocks.insert(*b.cid(), b);
-    }
+    let src = LogSource::holding(blocks);
     let leaf = |n: usize| {
         *Block::from_data(
             codec::RAW,
@@ -494,10 +499,7 @@ fn wide_nodes_hint_the_next_batch_early_and_stream_leaf_by_leaf() {
             .with_raw_leaves(raw_leaves);
         let data = pattern(40_000, 11);
         let (imp, blocks) = import_bytes(&opts, &data).unwrap();
-        let mut src = LogSource::default();
-        for b in blocks {
-            src.blocks.insert(*b.cid(), b);
-        }
+        let src = LogSource::holding(blocks);
         let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
         let mut reader = std::pin::pin!(file.read(&src, 0, None));
         let mut got = Vec::new();
