@@ -4,7 +4,9 @@
 //!   shards) that reproduces kubo's CIDs, and the reader that serves byte ranges.
 //! - [`car`]: CAR v1 export and v1/v2 import, verifying every block.
 //! - [`bitswap`]: Bitswap 1.2.0/1.1.0/1.0.0 as a libp2p `NetworkBehaviour`.
+//! - [`lookahead`]: how depth-first DAG walks keep a network fetch busy across subtrees.
 
 pub mod bitswap;
 pub mod car;
+pub mod lookahead;
 pub mod unixfs;

@@ -426,3 +426,73 @@ fn import_into_a_store_returns_roots() {
     let items: Vec<_> = futures::executor::block_on(read_car_stream(failing).collect());
     assert!(matches!(items.last(), Some(Err(CarError::Input(_)))));
 }
+
+/// A source that logs fetches and prefetch hints in one sequence: `(hint, cid)`.
+struct LogSource {
+    blocks: MapSource,
+    log: Mutex<Vec<(bool, Cid)>>,
+}
+
+impl BlockSource for LogSource {
+    type Error = Missing;
+
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
+        self.log.lock().unwrap().push((false, *cid));
+        self.blocks.get(cid)
+    }
+
+    fn prefetch(&self, cids: &[Cid]) {
+        let mut log = self.log.lock().unwrap();
+        log.extend(cids.iter().map(|c| (true, *c)));
+    }
+}
+
+/// kubo's 174 links per node, wider than the look-ahead: the export hints the next batch of
+/// leaves while it still has a good part of the current one to write, fetches every block once
+/// and keeps the depth-first order.
+#[test]
+fn wide_dags_export_hints_the_next_subtree_early() {
+    for raw_leaves in [true, false] {
+        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
+        let opts = ImportOptions::default()
+            .with_chunk_size(100)
+            .with_max_links(174)
+            .with_raw_leaves(raw_leaves);
+        let (imp, blocks) = import_bytes(&opts, &pattern(40_000, 13)).unwrap();
+        let src = LogSource {
+            blocks: MapSource(blocks.into_iter().map(|b| (*b.cid(), b)).collect()),
+            log: Mutex::default(),
+        };
+        let chunks: Vec<Bytes> =
+            futures::executor::block_on(export_car(&src, imp.root).try_collect()).unwrap();
+        let (_, written) = read_sync(&chunks.concat()).unwrap();
+        let order: Vec<Cid> = written.iter().map(|b| *b.cid()).collect();
+        assert_eq!(order, preorder(imp.root, &src.blocks));
+
+        let log = src.log.lock().unwrap().clone();
+        // Each block fetched once (the next subtree's root ahead of its turn).
+        let mut fetches: Vec<Cid> = log.iter().filter(|e| !e.0).map(|e| e.1).collect();
+        let mut written = order.clone();
+        fetches.sort();
+        written.sort();
+        assert!(
+            fetches == written,
+            "raw_leaves={raw_leaves}: a block fetched twice"
+        );
+        let leaves: Vec<Cid> = order
+            .iter()
+            .filter(|c| block_links(&src.blocks.0[c]).unwrap().is_empty())
+            .copied()
+            .collect();
+        assert_eq!(leaves.len(), 400);
+        let at = |e: (bool, Cid)| log.iter().position(|x| *x == e).unwrap();
+        for batch in [174, 348] {
+            let hinted = at((true, leaves[batch]));
+            assert!(
+                at((false, leaves[batch - 124])) < hinted
+                    && hinted < at((false, leaves[batch - 24])),
+                "raw_leaves={raw_leaves}: leaf {batch} hinted at {hinted}"
+            );
+        }
+    }
+}

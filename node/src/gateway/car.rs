@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chorus_protocol::car::{block_links, block_section_prefix, header_section};
+use chorus_protocol::lookahead::CidStackLookahead;
 use chorus_protocol::unixfs::{BlockSource, NodeKind, ReadError, UnixfsFile, list_directory};
 use chorus_storage::{Block, Cid, codec};
 use futures::StreamExt;
@@ -202,24 +203,39 @@ async fn all(job: &CarJob, out: &mut Emitter) -> Result<(), ReadError> {
     };
     let mut stack: Vec<Cid> = links(&job.terminal)?.into_iter().rev().collect();
     let mut expanded: HashSet<Cid> = HashSet::from([*job.terminal.cid()]);
+    let mut ahead = CidStackLookahead::default();
     while let Some(cid) = stack.pop() {
         if !out.dups && expanded.contains(&cid) {
             continue;
         }
-        let block = job.source.get(&cid).await.map_err(|e| ReadError::Fetch {
-            cid,
-            source: Box::new(e),
-        })?;
+        let (block, hinted) = match ahead.take(&cid) {
+            Some(block) => (block, true),
+            None => {
+                let block = job.source.get(&cid).await.map_err(|e| ReadError::Fetch {
+                    cid,
+                    source: Box::new(e),
+                })?;
+                (block, false)
+            }
+        };
         if !out.block(&block).await {
             return Ok(());
         }
         if expanded.insert(cid) || out.dups {
             let children = links(&block)?;
             // Visited in this order next: start fetching the missing ones now rather than one
-            // round trip each (as `pin add`'s walk does).
-            job.source.0.prefetch(&children);
-            stack.extend(children.into_iter().rev());
+            // round trip each (as `pin add`'s walk does), unless the look-ahead already did.
+            if !hinted {
+                job.source.0.prefetch(&children);
+            }
+            if !children.is_empty() {
+                ahead.entered(stack.len());
+                stack.extend(children.into_iter().rev());
+            }
         }
+        ahead
+            .look(&job.source, &stack, |b| links(b).unwrap_or_default())
+            .await;
     }
     Ok(())
 }

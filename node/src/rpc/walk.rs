@@ -62,11 +62,9 @@ async fn leaf_size(
     }
 }
 
-/// Visits left in the subtree being walked when the walk starts fetching the next subtree's
-/// children, so a fetch over Bitswap does not drain at every subtree boundary (174 leaves with
-/// kubo's layout). Same reasoning and number as the UnixFS reader's look-ahead: the hinted
-/// window stays under the fetcher's 256 running prefetches (174 + 64 = 238).
-const SUBTREE_LOOKAHEAD: usize = 64;
+/// Visits left in the subtree being walked when the walk hints the next subtree's children
+/// (see [`chorus_protocol::lookahead`]).
+const SUBTREE_LOOKAHEAD: usize = chorus_protocol::lookahead::LOOKAHEAD_VISITS;
 
 /// One step of the iterative depth-first walk.
 enum Step {

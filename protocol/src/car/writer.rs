@@ -10,6 +10,7 @@ use futures::Stream;
 
 use super::error::CarError;
 use super::header::encode_header;
+use crate::lookahead::CidStackLookahead;
 use crate::unixfs::BlockSource;
 use crate::unixfs::pb::PbNode;
 
@@ -79,9 +80,12 @@ pub fn block_links(block: &Block) -> Result<Vec<Cid>, CarError> {
 /// Streams the whole DAG under `root` as a CAR v1, like `ipfs dag export`: header, then every
 /// block once in depth-first pre-order (each node before its children, children in link order).
 ///
-/// Blocks are fetched one at a time as the consumer pulls, so memory is one block plus the
-/// traversal stack and the set of CIDs already written. Each block yields two chunks (section
-/// prefix, then the block's own bytes, not copied). Dropping the stream cancels the export.
+/// Blocks are fetched one at a time as the consumer pulls; each node's children are hinted to
+/// the source, and so are the next subtree's while the current one still has
+/// [`LOOKAHEAD_VISITS`](crate::lookahead::LOOKAHEAD_VISITS) visits to go. Memory is two blocks
+/// (the next subtree's root is held from its look-ahead to its visit) plus the traversal stack
+/// and the set of CIDs already written. Each block yields two chunks (section prefix, then the
+/// block's own bytes, not copied). Dropping the stream cancels the export.
 pub fn export_car<S>(source: S, root: Cid) -> impl Stream<Item = Result<Bytes, CarError>> + Send
 where
     S: BlockSource,
@@ -90,6 +94,7 @@ where
         source: S,
         stack: Vec<Cid>,
         seen: HashSet<Cid>,
+        ahead: CidStackLookahead,
         pending_data: Option<Bytes>,
         header: Option<Bytes>,
     }
@@ -97,6 +102,7 @@ where
         source,
         stack: vec![root],
         seen: HashSet::new(),
+        ahead: CidStackLookahead::default(),
         pending_data: None,
         header: Some(header_section(&[root])),
     };
@@ -111,20 +117,34 @@ where
             if !st.seen.insert(cid) {
                 continue;
             }
-            let block = st.source.get(&cid).await.map_err(|e| CarError::Fetch {
-                cid,
-                source: Box::new(e),
-            })?;
+            let (block, hinted) = match st.ahead.take(&cid) {
+                Some(block) => (block, true),
+                None => {
+                    let block = st.source.get(&cid).await.map_err(|e| CarError::Fetch {
+                        cid,
+                        source: Box::new(e),
+                    })?;
+                    (block, false)
+                }
+            };
             let links = block_links(&block)?;
             let fresh: Vec<Cid> = links
                 .iter()
                 .filter(|c| !st.seen.contains(*c))
                 .copied()
                 .collect();
-            if !fresh.is_empty() {
+            if !fresh.is_empty() && !hinted {
                 st.source.prefetch(&fresh);
             }
-            st.stack.extend(links.into_iter().rev());
+            if !links.is_empty() {
+                st.ahead.entered(st.stack.len());
+                st.stack.extend(links.into_iter().rev());
+            }
+            st.ahead
+                .look(&st.source, &st.stack, |b| {
+                    block_links(b).unwrap_or_default()
+                })
+                .await;
             let prefix = block_section_prefix(&block);
             let (_, data) = block.into_parts();
             if !data.is_empty() {

@@ -333,14 +333,8 @@ impl UnixfsFile {
 }
 
 /// Upcoming visits left above the next unexpanded sibling subtree when the reader expands it
-/// (fetches its root and hints its in-range children), so the next batch of blocks is already
-/// on its way when the current one runs out instead of starting only once the reader gets
-/// there (over Bitswap that drained the pipeline at every 174-leaf boundary of a large file).
-/// 64 because with kubo's 174 links per node the hinted window then stays at most
-/// 174 + 64 = 238 blocks, under the node's 256 running prefetches (`MAX_PREFETCHES` of its
-/// Bitswap fetcher), while 64 blocks of 256 KiB (16 MiB) outlast the tens of milliseconds a
-/// new batch needs to start arriving at a few hundred MB/s.
-const SIBLING_LOOKAHEAD: usize = 64;
+/// (fetches its root and hints its in-range children); see [`crate::lookahead`].
+const SIBLING_LOOKAHEAD: usize = crate::lookahead::LOOKAHEAD_VISITS;
 
 enum Work {
     Fetch {
