@@ -20,10 +20,9 @@ pub const LOOKAHEAD_VISITS: usize = 64;
 
 /// The look-ahead of a walk whose pending visits are a stack of CIDs, the next one last.
 ///
-/// The walk calls [`entered`](Self::entered) when it pushes a node's children,
-/// [`look`](Self::look) after every visit, and takes the block of a visit from
-/// [`take`](Self::take) when the look-ahead already fetched it (its children are then hinted
-/// already). Leaves leave the boundary where it is: the next subtree stays the parent's next
+/// The walk gets the block of each visit through [`visit`](Self::visit) (which hands over the
+/// block the look-ahead already fetched), calls [`entered`](Self::entered) when it pushes a
+/// node's children and [`look`](Self::look) after every visit. Leaves leave the boundary where it is: the next subtree stays the parent's next
 /// sibling until the walk enters a node with children of its own.
 #[derive(Debug, Default)]
 pub struct CidStackLookahead {
@@ -40,13 +39,19 @@ impl CidStackLookahead {
         self.boundary = below;
     }
 
-    /// The block of `cid` if the look-ahead fetched it (and hinted its children).
-    pub fn take(&mut self, cid: &Cid) -> Option<Block> {
-        if self.ahead.as_ref().is_some_and(|b| b.cid() == cid) {
-            self.ahead.take()
-        } else {
-            None
+    /// The block to visit for `cid`: the one the look-ahead fetched (then `true`: its children
+    /// are hinted already), else `source`'s.
+    pub async fn visit<S: BlockSource>(
+        &mut self,
+        source: &S,
+        cid: &Cid,
+    ) -> Result<(Block, bool), S::Error> {
+        if self.ahead.as_ref().is_some_and(|b| b.cid() == cid)
+            && let Some(block) = self.ahead.take()
+        {
+            return Ok((block, true));
         }
+        Ok((source.get(cid).await?, false))
     }
 
     /// Once at most [`LOOKAHEAD_VISITS`] visits are left above the next subtree's root, fetches

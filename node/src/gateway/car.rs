@@ -208,16 +208,14 @@ async fn all(job: &CarJob, out: &mut Emitter) -> Result<(), ReadError> {
         if !out.dups && expanded.contains(&cid) {
             continue;
         }
-        let (block, hinted) = match ahead.take(&cid) {
-            Some(block) => (block, true),
-            None => {
-                let block = job.source.get(&cid).await.map_err(|e| ReadError::Fetch {
+        let (block, hinted) =
+            ahead
+                .visit(&job.source, &cid)
+                .await
+                .map_err(|e| ReadError::Fetch {
                     cid,
                     source: Box::new(e),
                 })?;
-                (block, false)
-            }
-        };
         if !out.block(&block).await {
             return Ok(());
         }

@@ -117,16 +117,14 @@ where
             if !st.seen.insert(cid) {
                 continue;
             }
-            let (block, hinted) = match st.ahead.take(&cid) {
-                Some(block) => (block, true),
-                None => {
-                    let block = st.source.get(&cid).await.map_err(|e| CarError::Fetch {
+            let (block, hinted) =
+                st.ahead
+                    .visit(&st.source, &cid)
+                    .await
+                    .map_err(|e| CarError::Fetch {
                         cid,
                         source: Box::new(e),
                     })?;
-                    (block, false)
-                }
-            };
             let links = block_links(&block)?;
             let fresh: Vec<Cid> = links
                 .iter()
