@@ -22,8 +22,9 @@ pub const LOOKAHEAD_VISITS: usize = 64;
 ///
 /// The walk gets the block of each visit through [`visit`](Self::visit) (which hands over the
 /// block the look-ahead already fetched), calls [`entered`](Self::entered) when it pushes a
-/// node's children and [`look`](Self::look) after every visit. Leaves leave the boundary where it is: the next subtree stays the parent's next
-/// sibling until the walk enters a node with children of its own.
+/// node's children and [`look`](Self::look) after every visit. Leaves leave the boundary where
+/// it is: the next subtree stays the parent's next sibling until the walk enters a node with
+/// children of its own.
 #[derive(Debug, Default)]
 pub struct CidStackLookahead {
     /// Stack length below the innermost subtree being walked: `stack[boundary - 1]`, if any,
