@@ -375,6 +375,42 @@ async fn trustless_car_scopes() {
     assert_eq!(r.status().as_u16(), 404);
 }
 
+/// A file wider than one node (400 leaves under kubo's 174 links): the reader behind
+/// `dag-scope=entity` fetches the next subtree's root ahead of its turn, and the CAR must still
+/// be depth-first pre-order, as its `order=dfs` says (verifying clients reject anything else).
+#[tokio::test]
+async fn entity_car_of_a_wide_file_is_in_dag_order() {
+    let ctx = context();
+    let data = pattern(40_000, 9);
+    let (file, _) = add_file(&ctx, &data, 100);
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
+    let c = client();
+    let blocks_of = |q: String| {
+        let c = c.clone();
+        let url = gw.url(&q);
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{q}");
+            let (_, blocks) = parse_car(&r.bytes().await.unwrap());
+            blocks.iter().map(|b| *b.cid()).collect::<Vec<_>>()
+        }
+    };
+    // For a whole file, the entity is the whole DAG, whose walk is the reference order.
+    let all = blocks_of(format!("/ipfs/{file}?format=car&dag-scope=all")).await;
+    assert_eq!(all.len(), 1 + 3 + 400);
+    let entity = blocks_of(format!("/ipfs/{file}?format=car&dag-scope=entity")).await;
+    assert_eq!(entity, all);
+    // A range across the first subtree boundary: the same order, restricted to the range.
+    let ranged = blocks_of(format!("/ipfs/{file}?format=car&entity-bytes=17000:17799")).await;
+    // Pre-order positions: root 0, first node 1, its leaves 0..174 at 2..176, second node
+    // 176, its leaves from 177. Bytes 17000..17800 are leaves 170..178.
+    let expected: Vec<_> = [0, 1, 172, 173, 174, 175, 176, 177, 178, 179, 180]
+        .iter()
+        .map(|&i| all[i])
+        .collect();
+    assert_eq!(ranged, expected);
+}
+
 #[tokio::test]
 async fn trustless_only_mode_and_metrics() {
     let ctx = context();

@@ -19,8 +19,10 @@ use crate::fetch::{FetchError, FetcherSource};
 /// block (≤ a few MiB), so this bounds the memory of one CAR response.
 pub const CAR_CHANNEL_CAPACITY: usize = 16;
 
-/// A block source that remembers every block it hands out, so the blocks a reader needed
-/// (path resolution, the overlap of a byte range) can be written to a CAR in fetch order.
+/// A block source that remembers every block it hands out, so the blocks a walk needed (path
+/// resolution, a sharded directory's listing) can be written to a CAR in fetch order. Only for
+/// walks that fetch in the order they visit: a file read looks ahead, so its CAR comes from
+/// [`UnixfsFile::read_blocks`] instead.
 #[derive(Clone)]
 pub struct Recorder {
     inner: FetcherSource,
@@ -159,14 +161,13 @@ async fn entity(job: &CarJob, out: &mut Emitter) -> Result<(), ReadError> {
             let Some((start, end)) = range else {
                 return Ok(());
             };
-            let recorder = Recorder::new(job.source.clone());
-            let mut reader = std::pin::pin!(file.read(recorder.clone(), start, Some(end - start)));
-            while let Some(chunk) = reader.next().await {
-                chunk?;
-                for b in recorder.drain() {
-                    if !out.block(&b).await {
-                        return Ok(());
-                    }
+            // The reader's visits, not its fetches: it fetches the next subtree's root ahead
+            // of its turn, and the CAR must stay in DAG order. The root went out already.
+            let blocks = file.read_blocks(job.source.clone(), start, Some(end - start));
+            let mut blocks = std::pin::pin!(blocks.skip(1));
+            while let Some(block) = blocks.next().await {
+                if !out.block(&block?).await {
+                    return Ok(());
                 }
             }
             Ok(())
