@@ -69,6 +69,29 @@ pub trait BlockFetcher: Send + Sync + 'static {
     fn prefetch(&self, cids: &[Cid]) {
         let _ = cids;
     }
+
+    /// The block named by `cid` if this node holds it, without asking other peers; `None`
+    /// when it does not or the store failed (see
+    /// [`BlockSource::get_at_hand`](chorus_protocol::unixfs::BlockSource::get_at_hand)). The
+    /// default holds nothing, which is always safe: walks then find nothing to look ahead at
+    /// and fetch each block at its turn.
+    fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {
+        let _ = cid;
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// Reads `cid` from `store` on the blocking pool: `None` if absent, unreadable or the task died.
+pub(crate) fn read_at_hand(
+    store: Arc<dyn Blockstore>,
+    cid: Cid,
+) -> BoxFuture<'static, Option<Block>> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || store.get(&cid))
+            .await
+            .ok()
+            .and_then(|read| read.ok().flatten())
+    })
 }
 
 /// The offline fetcher: the local store and nothing else.
@@ -102,6 +125,10 @@ impl BlockFetcher for LocalFetcher {
     fn is_online(&self) -> bool {
         false
     }
+
+    fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {
+        read_at_hand(self.store.clone(), cid)
+    }
 }
 
 /// Adapts a [`BlockFetcher`] to the UnixFS reader's and CAR writer's
@@ -121,5 +148,9 @@ impl chorus_protocol::unixfs::BlockSource for FetcherSource {
 
     fn prefetch(&self, cids: &[Cid]) {
         self.0.prefetch(cids);
+    }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl std::future::Future<Output = Option<Block>> + Send {
+        self.0.fetch_at_hand(*cid)
     }
 }

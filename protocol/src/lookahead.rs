@@ -12,7 +12,7 @@ use cid::Cid;
 use crate::unixfs::BlockSource;
 
 /// Visits left in the subtree being walked when the walk expands the next sibling subtree
-/// (fetches its root and hints its children). 64 because with kubo's 174 links per node the
+/// (takes its root, if at hand, and hints its children). 64 because with kubo's 174 links per node the
 /// hinted window then stays at most 174 + 64 = 238 blocks, under the node's 256 running
 /// prefetches (`MAX_PREFETCHES` of its Bitswap fetcher), while 64 blocks of 256 KiB (16 MiB)
 /// outlast the tens of milliseconds a new batch needs to start arriving at a few hundred MB/s.
@@ -32,6 +32,8 @@ pub struct CidStackLookahead {
     boundary: usize,
     /// That root, fetched ahead and its children hinted, until its visit.
     ahead: Option<Block>,
+    /// A next root hinted again because it was not at hand when first wanted.
+    rehinted: Option<Cid>,
 }
 
 impl CidStackLookahead {
@@ -55,9 +57,11 @@ impl CidStackLookahead {
         Ok((source.get(cid).await?, false))
     }
 
-    /// Once at most [`LOOKAHEAD_VISITS`] visits are left above the next subtree's root, fetches
-    /// that root (hinted with its siblings, so usually at hand) and hints `links` of it. A raw
-    /// root is a leaf and is skipped; a failed fetch is left for the root's own visit to report.
+    /// Once at most [`LOOKAHEAD_VISITS`] visits are left above the next subtree's root, takes
+    /// that root if it is at hand ([`BlockSource::get_at_hand`]; it was hinted with its
+    /// siblings) and hints `links` of it. A root not at hand yet is hinted again, once, and
+    /// looked for again after the next visit, so the walk never waits on it here. A raw root
+    /// is a leaf and is skipped; a root that cannot be had is left for its own visit to report.
     pub async fn look<S, L>(&mut self, source: &S, stack: &[Cid], links: L)
     where
         S: BlockSource,
@@ -73,7 +77,11 @@ impl CidStackLookahead {
         if next.codec() == codec::RAW || self.ahead.as_ref().is_some_and(|b| *b.cid() == next) {
             return;
         }
-        let Ok(block) = source.get(&next).await else {
+        let Some(block) = source.get_at_hand(&next).await else {
+            if self.rehinted != Some(next) {
+                self.rehinted = Some(next);
+                source.prefetch(&[next]);
+            }
             return;
         };
         let children = links(&block);

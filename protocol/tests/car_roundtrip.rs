@@ -13,7 +13,7 @@ use chorus_protocol::car::{
 use chorus_protocol::unixfs::{BlockSource, ImportOptions, StoreSource, TreeBuilder, import_bytes};
 use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
 use cid::Cid;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use proptest::prelude::*;
 
 #[derive(Default)]
@@ -431,6 +431,18 @@ fn import_into_a_store_returns_roots() {
 struct LogSource {
     blocks: MapSource,
     log: Mutex<Vec<(bool, Cid)>>,
+    /// A block whose fetch is in flight for ever: never at hand, and `get` never completes.
+    in_flight: Option<Cid>,
+}
+
+impl LogSource {
+    fn holding(blocks: Vec<Block>) -> Self {
+        LogSource {
+            blocks: MapSource(blocks.into_iter().map(|b| (*b.cid(), b)).collect()),
+            log: Mutex::default(),
+            in_flight: None,
+        }
+    }
 }
 
 impl BlockSource for LogSource {
@@ -438,12 +450,31 @@ impl BlockSource for LogSource {
 
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
         self.log.lock().unwrap().push((false, *cid));
-        self.blocks.get(cid)
+        let get = self.blocks.get(cid);
+        let stuck = self.in_flight == Some(*cid);
+        async move {
+            if stuck {
+                std::future::pending::<()>().await;
+            }
+            get.await
+        }
     }
 
     fn prefetch(&self, cids: &[Cid]) {
         let mut log = self.log.lock().unwrap();
         log.extend(cids.iter().map(|c| (true, *c)));
+    }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        let block = self
+            .blocks
+            .0
+            .get(cid)
+            .filter(|_| self.in_flight != Some(*cid));
+        if block.is_some() {
+            self.log.lock().unwrap().push((false, *cid));
+        }
+        std::future::ready(block.cloned())
     }
 }
 
@@ -459,10 +490,7 @@ fn wide_dags_export_hints_the_next_subtree_early() {
             .with_max_links(174)
             .with_raw_leaves(raw_leaves);
         let (imp, blocks) = import_bytes(&opts, &pattern(40_000, 13)).unwrap();
-        let src = LogSource {
-            blocks: MapSource(blocks.into_iter().map(|b| (*b.cid(), b)).collect()),
-            log: Mutex::default(),
-        };
+        let src = LogSource::holding(blocks);
         let chunks: Vec<Bytes> =
             futures::executor::block_on(export_car(&src, imp.root).try_collect()).unwrap();
         let (_, written) = read_sync(&chunks.concat()).unwrap();
@@ -494,5 +522,38 @@ fn wide_dags_export_hints_the_next_subtree_early() {
                 "raw_leaves={raw_leaves}: leaf {batch} hinted at {hinted}"
             );
         }
+    }
+}
+
+/// The next subtree's root still in flight (slow to come, or found nowhere): the export must
+/// write the whole subtree it is in without waiting for that root, hint the root once more,
+/// and wait only when the root's own turn comes.
+#[test]
+fn a_next_root_not_at_hand_does_not_hold_up_the_export() {
+    for raw_leaves in [true, false] {
+        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
+        let opts = ImportOptions::default()
+            .with_chunk_size(100)
+            .with_max_links(174)
+            .with_raw_leaves(raw_leaves);
+        let (imp, blocks) = import_bytes(&opts, &pattern(40_000, 19)).unwrap();
+        let mut src = LogSource::holding(blocks);
+        let order = preorder(imp.root, &src.blocks);
+        let second = block_links(&src.blocks.0[&imp.root]).unwrap()[1];
+        src.in_flight = Some(second);
+        let mut car = std::pin::pin!(export_car(&src, imp.root));
+        let mut written = Vec::new();
+        while let Some(chunk) = car.next().now_or_never() {
+            written.extend_from_slice(&chunk.unwrap().unwrap());
+        }
+        // Root, first node and its 174 leaves: everything before the second node's turn.
+        let (_, blocks) = read_sync(&written).unwrap();
+        let got: Vec<Cid> = blocks.iter().map(|b| *b.cid()).collect();
+        assert_eq!(got, order[..176], "raw_leaves={raw_leaves}");
+        assert_eq!(order[176], second);
+        let log = src.log.lock().unwrap();
+        // Hinted with its siblings, then once more when the look-ahead did not find it.
+        let hints = log.iter().filter(|e| **e == (true, second)).count();
+        assert_eq!(hints, 2, "raw_leaves={raw_leaves}");
     }
 }

@@ -11,7 +11,7 @@ use chorus_protocol::unixfs::{
 };
 use chorus_storage::{Block, HashAlg, codec};
 use cid::Cid;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use proptest::prelude::*;
 
 /// An in-memory block source that records every fetch.
@@ -420,8 +420,10 @@ fn streams_over_a_dyn_store_are_send(
 /// A source that logs fetches and prefetch hints in one sequence.
 struct LogSource {
     blocks: HashMap<Cid, Block>,
-    /// `(hint, cid)`: a prefetch hint or a fetch.
+    /// `(hint, cid)`: a prefetch hint or a fetch (at hand or not).
     log: Mutex<Vec<(bool, Cid)>>,
+    /// A block whose fetch is in flight for ever: never at hand, and `get` never completes.
+    in_flight: Option<Cid>,
 }
 
 impl LogSource {
@@ -429,6 +431,7 @@ impl LogSource {
         LogSource {
             blocks: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
             log: Mutex::default(),
+            in_flight: None,
         }
     }
 }
@@ -438,12 +441,30 @@ impl BlockSource for LogSource {
 
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
         self.log.lock().unwrap().push((false, *cid));
-        std::future::ready(self.blocks.get(cid).cloned().ok_or(Missing(*cid)))
+        let block = self.blocks.get(cid).cloned().ok_or(Missing(*cid));
+        let stuck = self.in_flight == Some(*cid);
+        async move {
+            if stuck {
+                std::future::pending::<()>().await;
+            }
+            block
+        }
     }
 
     fn prefetch(&self, cids: &[Cid]) {
         let mut log = self.log.lock().unwrap();
         log.extend(cids.iter().map(|c| (true, *c)));
+    }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        let block = self
+            .blocks
+            .get(cid)
+            .filter(|_| self.in_flight != Some(*cid));
+        if block.is_some() {
+            self.log.lock().unwrap().push((false, *cid));
+        }
+        std::future::ready(block.cloned())
     }
 }
 
@@ -542,5 +563,42 @@ fn wide_nodes_hint_the_next_batch_early_and_stream_leaf_by_leaf() {
         );
         let third = at(true, leaf_fetches[348]);
         assert!(fetch_of(174 + 50) < third && third < fetch_of(174 + 150));
+    }
+}
+
+/// The next subtree's root still in flight (slow to come, or found nowhere): the reader must
+/// hand out every leaf of the subtree it is in without waiting for that root, hint the root
+/// once more, and wait only when the root's own turn comes.
+#[test]
+fn a_next_root_not_at_hand_does_not_hold_up_the_current_subtree() {
+    for raw_leaves in [true, false] {
+        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
+        let opts = ImportOptions::default()
+            .with_chunk_size(100)
+            .with_max_links(174)
+            .with_raw_leaves(raw_leaves);
+        let data = pattern(40_000, 17);
+        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+        let mut src = LogSource::holding(blocks);
+        let second = chorus_protocol::car::block_links(&src.blocks[&imp.root]).unwrap()[1];
+        src.in_flight = Some(second);
+        let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+        let mut reader = std::pin::pin!(file.read(&src, 0, None));
+        let mut got = Vec::new();
+        for leaf in 0..174 {
+            let chunk = reader.next().now_or_never().unwrap_or_else(|| {
+                panic!("raw_leaves={raw_leaves}: leaf {leaf} waited for the next subtree's root")
+            });
+            got.extend_from_slice(&chunk.unwrap().unwrap());
+        }
+        assert_eq!(got, data[..17_400]);
+        let hints = |src: &LogSource| {
+            let log = src.log.lock().unwrap();
+            log.iter().filter(|e| **e == (true, second)).count()
+        };
+        // Hinted with its siblings, then once more when the look-ahead did not find it.
+        assert_eq!(hints(&src), 2, "raw_leaves={raw_leaves}");
+        // Its own turn: now the read waits for it.
+        assert!(reader.next().now_or_never().is_none());
     }
 }

@@ -55,12 +55,26 @@ impl BlockSource for Recorder {
         let log = self.log.clone();
         async move {
             let block = fetch.await?;
-            match log.lock() {
-                Ok(mut l) => l.push(block.clone()),
-                Err(poisoned) => poisoned.into_inner().push(block.clone()),
-            }
+            record(&log, &block);
             Ok(block)
         }
+    }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        let fetch = self.inner.0.fetch_at_hand(*cid);
+        let log = self.log.clone();
+        async move {
+            let block = fetch.await?;
+            record(&log, &block);
+            Some(block)
+        }
+    }
+}
+
+fn record(log: &Mutex<Vec<Block>>, block: &Block) {
+    match log.lock() {
+        Ok(mut l) => l.push(block.clone()),
+        Err(poisoned) => poisoned.into_inner().push(block.clone()),
     }
 }
 

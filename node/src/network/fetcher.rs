@@ -9,7 +9,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
-use crate::fetch::{BlockFetcher, FetchError};
+use crate::fetch::{BlockFetcher, FetchError, read_at_hand};
 
 /// Reads blocks from the local store, and fetches missing ones through the network (which
 /// stores them). Install it with [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
@@ -106,5 +106,9 @@ impl BlockFetcher for BitswapFetcher {
 
     fn prefetch(&self, cids: &[Cid]) {
         BitswapFetcher::prefetch(self, cids);
+    }
+
+    fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {
+        read_at_hand(self.store.clone(), cid)
     }
 }

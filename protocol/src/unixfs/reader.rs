@@ -281,6 +281,7 @@ impl UnixfsFile {
                 expect: self.size,
             }],
             boundary: 0,
+            rehinted: None,
             from,
             to,
         }
@@ -290,7 +291,7 @@ impl UnixfsFile {
     ///
     /// Walks the DAG depth-first using each node's `blocksizes` and fetches only blocks that
     /// overlap the range, one at a time (plus, near the end of a subtree, the root of the next
-    /// one, to hint its children early), so memory stays at a few blocks per level of the
+    /// one if it is at hand, to hint its children early), so memory stays at a few blocks per level of the
     /// path from the root whatever the file size. Chunks are slices of the fetched blocks (no
     /// copy). Dropping the stream cancels the pending fetch.
     pub fn read<S>(
@@ -362,6 +363,9 @@ struct RangeState<S> {
     /// Stack length below the subtree being read: `stack[boundary - 1]`, if any, is the next
     /// subtree to expand ahead (see [`SIBLING_LOOKAHEAD`]).
     boundary: usize,
+    /// The next subtree's root, hinted again because it was not at hand when the look-ahead
+    /// first wanted it.
+    rehinted: Option<Cid>,
     from: u64,
     to: u64,
 }
@@ -434,26 +438,35 @@ impl<S: BlockSource> RangeState<S> {
     }
 
     /// Expands the next sibling subtree ahead once at most [`SIBLING_LOOKAHEAD`] visits are
-    /// left before it: fetches its root (hinted earlier, so usually at hand), pushes its
-    /// in-range children below it and hints them. A raw block is a leaf and is skipped
-    /// unfetched. Failures are left for the visit itself to report, in order.
+    /// left before it: takes its root if it is at hand (it was hinted with its siblings),
+    /// pushes its in-range children below it and hints them. A root not at hand yet is hinted
+    /// again, once, and looked for again at the next visit: the look-ahead never waits on the
+    /// network, so a root that is slow to come, or found nowhere, does not hold up the subtree
+    /// being read. A raw block is a leaf and is skipped unfetched. Failures are left for the
+    /// visit itself to report, in order.
     async fn expand_ahead(&mut self) {
         self.boundary = self.boundary.min(self.stack.len());
         if self.boundary == 0 || self.stack.len() - self.boundary > SIBLING_LOOKAHEAD {
             return;
         }
         let at = self.boundary - 1;
-        self.boundary = at;
         let Some(Work::Fetch { cid, start, expect }) = self.stack.get(at) else {
+            self.boundary = at;
             return;
         };
         let (cid, start, expect) = (*cid, *start, *expect);
         if cid.codec() == chorus_storage::codec::RAW {
+            self.boundary = at;
             return;
         }
-        let Ok(block) = fetch(&self.source, &cid).await else {
+        let Some(block) = self.source.get_at_hand(&cid).await else {
+            if self.rehinted != Some(cid) {
+                self.rehinted = Some(cid);
+                self.source.prefetch(&[cid]);
+            }
             return;
         };
+        self.boundary = at;
         let Ok(Expansion { chunk, children }) = self.expand(&block, start, expect) else {
             return;
         };

@@ -25,6 +25,16 @@ pub trait BlockSource: Send + Sync {
     fn prefetch(&self, cids: &[Cid]) {
         let _ = cids;
     }
+
+    /// The block for `cid` if it can be had without waiting on other peers (from the local
+    /// store); `None` when it cannot, or the read failed. Walks looking ahead read the next
+    /// subtree's root this way, so a root still in flight, or found nowhere, never holds up
+    /// the subtree being read. The default is [`get`](Self::get), right for sources that never
+    /// wait on a network; a network source must answer from what it holds.
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        let get = self.get(cid);
+        async move { get.await.ok() }
+    }
 }
 
 impl<S: BlockSource + ?Sized> BlockSource for &S {
@@ -37,6 +47,10 @@ impl<S: BlockSource + ?Sized> BlockSource for &S {
     fn prefetch(&self, cids: &[Cid]) {
         (**self).prefetch(cids)
     }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        (**self).get_at_hand(cid)
+    }
 }
 
 impl<S: BlockSource + ?Sized> BlockSource for Arc<S> {
@@ -48,6 +62,10 @@ impl<S: BlockSource + ?Sized> BlockSource for Arc<S> {
 
     fn prefetch(&self, cids: &[Cid]) {
         (**self).prefetch(cids)
+    }
+
+    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
+        (**self).get_at_hand(cid)
     }
 }
 
