@@ -86,10 +86,9 @@ pub(crate) async fn walk(
     let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
     let mut totals: HashMap<Cid, u64> = HashMap::new();
     let mut stack = vec![Step::Enter(root)];
-    // Nodes whose children were already hinted by looking ahead.
-    let mut hinted: HashSet<Cid> = HashSet::new();
+    let mut ahead = Lookahead::default();
     while let Some(step) = stack.pop() {
-        hint_next_subtree(store, fetcher, &stack, &mut hinted).await;
+        hint_next_subtree(store, fetcher, &stack, &mut ahead).await;
         match step {
             Step::Enter(cid) => {
                 if nodes.contains_key(&cid) {
@@ -102,7 +101,7 @@ pub(crate) async fn walk(
                     let children = links(&block)?;
                     // The walk visits the children in this order: start fetching the missing
                     // ones now instead of one round trip each when their turn comes.
-                    if !hinted.contains(&cid) {
+                    if !ahead.hinted.contains(&cid) {
                         fetcher.prefetch(&children);
                     }
                     (block.len() as u64, children)
@@ -129,15 +128,25 @@ pub(crate) async fn walk(
     Ok(out)
 }
 
+/// What the walk's look-ahead has done so far.
+#[derive(Default)]
+struct Lookahead {
+    /// Nodes whose children were already hinted by looking ahead.
+    hinted: HashSet<Cid>,
+    /// A next subtree's root hinted again because it was not in the store when first wanted.
+    rehinted: Option<Cid>,
+}
+
 /// Hints the children of the next sibling subtree once at most [`SUBTREE_LOOKAHEAD`] visits
 /// are left in the current one: the next subtree's root is the first `Enter` below the
 /// innermost pending `Exit`. Only a root already in the store is read (its parent hinted it
-/// long before); otherwise this waits for a later step rather than for the network.
+/// long before); otherwise the root is hinted again, once (its first hint may have been
+/// dropped by a busy fetcher), and looked for at a later step rather than waited for.
 async fn hint_next_subtree(
     store: &Arc<dyn Blockstore>,
     fetcher: &Arc<dyn BlockFetcher>,
     stack: &[Step],
-    hinted: &mut HashSet<Cid>,
+    ahead: &mut Lookahead,
 ) {
     let mut left = 0;
     let mut steps = stack.iter().rev();
@@ -152,19 +161,23 @@ async fn hint_next_subtree(
         return;
     };
     let next = *next;
-    if next.codec() != codec::DAG_PB || hinted.contains(&next) {
+    if next.codec() != codec::DAG_PB || ahead.hinted.contains(&next) {
         return;
     }
     let s = store.clone();
     let local =
         super::respond::blocking("reading a block", move || Ok(s.get(&next).ok().flatten())).await;
     let Ok(Some(block)) = local else {
+        if ahead.rehinted != Some(next) {
+            ahead.rehinted = Some(next);
+            fetcher.prefetch(&[next]);
+        }
         return;
     };
     // A node that does not decode is reported by its own visit.
     if let Ok(children) = links(&block) {
         fetcher.prefetch(&children);
-        hinted.insert(next);
+        ahead.hinted.insert(next);
     }
 }
 
@@ -209,13 +222,44 @@ mod tests {
     use crate::fetch::FetchError;
 
     /// A network that has every block: fetches and hints are logged in one sequence, and a
-    /// hinted inner node lands in the store at once (as a fast network would deliver it),
-    /// while leaves stay remote so each one shows up as a fetch.
+    /// hinted inner node lands in the store at once (as a fast network would deliver it;
+    /// unless `slow_nodes`), while leaves stay remote so each one shows up as a fetch.
     struct LoggingNetwork {
         remote: HashMap<Cid, Block>,
         store: Arc<dyn Blockstore>,
         /// `(hint, cid)`: a prefetch hint or a fetch.
         log: Mutex<Vec<(bool, Cid)>>,
+        /// Hinted inner nodes stay remote too (still in flight when the walk looks ahead).
+        slow_nodes: bool,
+    }
+
+    /// A 400-leaf file under kubo's 174 links per node (a root over nodes of 174, 174 and 52
+    /// leaves) on a [`LoggingNetwork`], and an empty local store.
+    fn wide_file(
+        raw_leaves: bool,
+        slow_nodes: bool,
+    ) -> (Cid, Arc<dyn Blockstore>, Arc<LoggingNetwork>) {
+        let opts = ImportOptions::default()
+            .with_chunk_size(100)
+            .with_max_links(174)
+            .with_raw_leaves(raw_leaves);
+        // Distinct leaves (a repeating pattern would dedupe them).
+        let mut x = 1u64;
+        let data: Vec<u8> = (0..40_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (x >> 56) as u8
+            })
+            .collect();
+        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
+        let store: Arc<dyn Blockstore> = Arc::new(MemoryStore::new());
+        let net = Arc::new(LoggingNetwork {
+            remote: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
+            store: store.clone(),
+            log: Mutex::default(),
+            slow_nodes,
+        });
+        (imp.root, store, net)
     }
 
     impl BlockFetcher for LoggingNetwork {
@@ -239,6 +283,7 @@ mod tests {
             for cid in cids {
                 log.push((true, *cid));
                 if let Some(b) = self.remote.get(cid)
+                    && !self.slow_nodes
                     && !links(b).unwrap().is_empty()
                 {
                     self.store.put(b).unwrap();
@@ -250,28 +295,9 @@ mod tests {
     #[tokio::test]
     async fn wide_dags_hint_the_next_subtree_before_the_current_one_runs_out() {
         for raw_leaves in [true, false] {
-            // 400 leaves under kubo's 174 links per node: a root over nodes of 174, 174, 52.
-            let opts = ImportOptions::default()
-                .with_chunk_size(100)
-                .with_max_links(174)
-                .with_raw_leaves(raw_leaves);
-            // Distinct leaves (a repeating pattern would dedupe them).
-            let mut x = 1u64;
-            let data: Vec<u8> = (0..40_000)
-                .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    (x >> 56) as u8
-                })
-                .collect();
-            let (imp, blocks) = import_bytes(&opts, &data).unwrap();
-            let store: Arc<dyn Blockstore> = Arc::new(MemoryStore::new());
-            let net = Arc::new(LoggingNetwork {
-                remote: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
-                store: store.clone(),
-                log: Mutex::default(),
-            });
+            let (root, store, net) = wide_file(raw_leaves, false);
             let fetcher: Arc<dyn BlockFetcher> = net.clone();
-            let walked = walk(&store, &fetcher, imp.root).await.unwrap();
+            let walked = walk(&store, &fetcher, root).await.unwrap();
             assert_eq!(walked.blocks, 1 + 3 + 400);
 
             let log = net.log.lock().unwrap().clone();
@@ -300,5 +326,26 @@ mod tests {
             let hints = log.iter().filter(|(hint, c)| *hint && *c == leaves[174]);
             assert_eq!(hints.count(), 1);
         }
+    }
+
+    /// The next subtree's root still in flight when the walk looks ahead: the walk hints it
+    /// once more (its first hint may have been dropped) instead of waiting for it, and fetches
+    /// it at its own turn.
+    #[tokio::test]
+    async fn a_next_root_not_stored_yet_is_hinted_again_once() {
+        let (root, store, net) = wide_file(true, true);
+        let fetcher: Arc<dyn BlockFetcher> = net.clone();
+        let walked = walk(&store, &fetcher, root).await.unwrap();
+        assert_eq!(walked.blocks, 1 + 3 + 400);
+        let log = net.log.lock().unwrap().clone();
+        let nodes = links(&net.remote[&root]).unwrap();
+        let hints = |c: Cid| log.iter().filter(|e| **e == (true, c)).count();
+        // The root's children with their siblings, then the next two once more each.
+        assert_eq!(
+            [hints(nodes[0]), hints(nodes[1]), hints(nodes[2])],
+            [1, 2, 2]
+        );
+        let fetches = |c: Cid| log.iter().filter(|e| **e == (false, c)).count();
+        assert_eq!([fetches(nodes[1]), fetches(nodes[2])], [1, 1]);
     }
 }
