@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+mod source_common;
+
 use bytes::Bytes;
 use chorus_protocol::car::{
     CarDecoder, CarError, CarItem, CarReader, CarWriter, DEFAULT_MAX_SECTION, block_links,
@@ -15,13 +17,10 @@ use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
 use cid::Cid;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use proptest::prelude::*;
+use source_common::{Missing, wide_file};
 
 #[derive(Default)]
 struct MapSource(HashMap<Cid, Block>);
-
-#[derive(Debug, thiserror::Error)]
-#[error("missing {0}")]
-struct Missing(Cid);
 
 impl BlockSource for MapSource {
     type Error = Missing;
@@ -115,13 +114,13 @@ fn export(root: Cid, src: &MapSource) -> Vec<u8> {
 }
 
 /// Depth-first pre-order with each CID once, computed independently of the exporter.
-fn preorder(root: Cid, src: &MapSource) -> Vec<Cid> {
-    fn walk(c: Cid, src: &MapSource, seen: &mut HashSet<Cid>, out: &mut Vec<Cid>) {
+fn preorder(root: Cid, src: &HashMap<Cid, Block>) -> Vec<Cid> {
+    fn walk(c: Cid, src: &HashMap<Cid, Block>, seen: &mut HashSet<Cid>, out: &mut Vec<Cid>) {
         if !seen.insert(c) {
             return;
         }
         out.push(c);
-        for l in block_links(&src.0[&c]).unwrap() {
+        for l in block_links(&src[&c]).unwrap() {
             walk(l, src, seen, out);
         }
     }
@@ -149,7 +148,7 @@ fn export_is_preorder_each_block_once_and_reads_back() {
     let (roots, blocks) = read_sync(&car).unwrap();
     assert_eq!(roots, vec![root]);
     let order: Vec<Cid> = blocks.iter().map(|b| *b.cid()).collect();
-    assert_eq!(order, preorder(root, &src));
+    assert_eq!(order, preorder(root, &src.0));
     assert_eq!(
         order.len(),
         src.0.len(),
@@ -167,7 +166,7 @@ fn export_is_preorder_each_block_once_and_reads_back() {
 #[test]
 fn missing_block_fails_the_export() {
     let (root, mut src) = sample_dag();
-    let victim = preorder(root, &src)[3];
+    let victim = preorder(root, &src.0)[3];
     src.0.remove(&victim);
     let res: Result<Vec<Bytes>, _> =
         futures::executor::block_on(export_car(&src, root).try_collect());
@@ -427,75 +426,18 @@ fn import_into_a_store_returns_roots() {
     assert!(matches!(items.last(), Some(Err(CarError::Input(_)))));
 }
 
-/// A source that logs fetches and prefetch hints in one sequence: `(hint, cid)`.
-struct LogSource {
-    blocks: MapSource,
-    log: Mutex<Vec<(bool, Cid)>>,
-    /// A block whose fetch is in flight for ever: never at hand, and `get` never completes.
-    in_flight: Option<Cid>,
-}
-
-impl LogSource {
-    fn holding(blocks: Vec<Block>) -> Self {
-        LogSource {
-            blocks: MapSource(blocks.into_iter().map(|b| (*b.cid(), b)).collect()),
-            log: Mutex::default(),
-            in_flight: None,
-        }
-    }
-}
-
-impl BlockSource for LogSource {
-    type Error = Missing;
-
-    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
-        self.log.lock().unwrap().push((false, *cid));
-        let get = self.blocks.get(cid);
-        let stuck = self.in_flight == Some(*cid);
-        async move {
-            if stuck {
-                std::future::pending::<()>().await;
-            }
-            get.await
-        }
-    }
-
-    fn prefetch(&self, cids: &[Cid]) {
-        let mut log = self.log.lock().unwrap();
-        log.extend(cids.iter().map(|c| (true, *c)));
-    }
-
-    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
-        let block = self
-            .blocks
-            .0
-            .get(cid)
-            .filter(|_| self.in_flight != Some(*cid));
-        if block.is_some() {
-            self.log.lock().unwrap().push((false, *cid));
-        }
-        std::future::ready(block.cloned())
-    }
-}
-
 /// kubo's 174 links per node, wider than the look-ahead: the export hints the next batch of
 /// leaves while it still has a good part of the current one to write, fetches every block once
 /// and keeps the depth-first order.
 #[test]
 fn wide_dags_export_hints_the_next_subtree_early() {
     for raw_leaves in [true, false] {
-        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
-        let opts = ImportOptions::default()
-            .with_chunk_size(100)
-            .with_max_links(174)
-            .with_raw_leaves(raw_leaves);
-        let (imp, blocks) = import_bytes(&opts, &pattern(40_000, 13)).unwrap();
-        let src = LogSource::holding(blocks);
+        let (root, src) = wide_file(&pattern(40_000, 13), raw_leaves);
         let chunks: Vec<Bytes> =
-            futures::executor::block_on(export_car(&src, imp.root).try_collect()).unwrap();
+            futures::executor::block_on(export_car(&src, root).try_collect()).unwrap();
         let (_, written) = read_sync(&chunks.concat()).unwrap();
         let order: Vec<Cid> = written.iter().map(|b| *b.cid()).collect();
-        assert_eq!(order, preorder(imp.root, &src.blocks));
+        assert_eq!(order, preorder(root, &src.blocks));
 
         let log = src.log.lock().unwrap().clone();
         // Each block fetched once (the next subtree's root ahead of its turn).
@@ -509,7 +451,7 @@ fn wide_dags_export_hints_the_next_subtree_early() {
         );
         let leaves: Vec<Cid> = order
             .iter()
-            .filter(|c| block_links(&src.blocks.0[c]).unwrap().is_empty())
+            .filter(|c| block_links(&src.blocks[c]).unwrap().is_empty())
             .copied()
             .collect();
         assert_eq!(leaves.len(), 400);
@@ -531,17 +473,11 @@ fn wide_dags_export_hints_the_next_subtree_early() {
 #[test]
 fn a_next_root_not_at_hand_does_not_hold_up_the_export() {
     for raw_leaves in [true, false] {
-        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
-        let opts = ImportOptions::default()
-            .with_chunk_size(100)
-            .with_max_links(174)
-            .with_raw_leaves(raw_leaves);
-        let (imp, blocks) = import_bytes(&opts, &pattern(40_000, 19)).unwrap();
-        let mut src = LogSource::holding(blocks);
-        let order = preorder(imp.root, &src.blocks);
-        let second = block_links(&src.blocks.0[&imp.root]).unwrap()[1];
+        let (root, mut src) = wide_file(&pattern(40_000, 19), raw_leaves);
+        let order = preorder(root, &src.blocks);
+        let second = block_links(&src.blocks[&root]).unwrap()[1];
         src.in_flight = Some(second);
-        let mut car = std::pin::pin!(export_car(&src, imp.root));
+        let mut car = std::pin::pin!(export_car(&src, root));
         let mut written = Vec::new();
         while let Some(chunk) = car.next().now_or_never() {
             written.extend_from_slice(&chunk.unwrap().unwrap());
@@ -551,9 +487,7 @@ fn a_next_root_not_at_hand_does_not_hold_up_the_export() {
         let got: Vec<Cid> = blocks.iter().map(|b| *b.cid()).collect();
         assert_eq!(got, order[..176], "raw_leaves={raw_leaves}");
         assert_eq!(order[176], second);
-        let log = src.log.lock().unwrap();
         // Hinted with its siblings, then once more when the look-ahead did not find it.
-        let hints = log.iter().filter(|e| **e == (true, second)).count();
-        assert_eq!(hints, 2, "raw_leaves={raw_leaves}");
+        assert_eq!(src.hints(second), 2, "raw_leaves={raw_leaves}");
     }
 }

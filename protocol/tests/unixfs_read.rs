@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod source_common;
+
 use bytes::Bytes;
 use chorus_protocol::unixfs::{
     BlockSource, ImportOptions, Layout, NodeKind, ReadError, TreeBuilder, UnixfsFile, import_bytes,
@@ -13,6 +15,7 @@ use chorus_storage::{Block, HashAlg, codec};
 use cid::Cid;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use proptest::prelude::*;
+use source_common::{LogSource, Missing, wide_file};
 
 /// An in-memory block source that records every fetch.
 #[derive(Default)]
@@ -21,10 +24,6 @@ struct MapSource {
     fetched: Mutex<Vec<Cid>>,
     prefetched: Mutex<Vec<Cid>>,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("missing {0}")]
-struct Missing(Cid);
 
 impl MapSource {
     fn insert_all(&mut self, blocks: impl IntoIterator<Item = Block>) {
@@ -417,57 +416,6 @@ fn streams_over_a_dyn_store_are_send(
     is_send(&chorus_protocol::car::export_car(source, *file.cid()));
 }
 
-/// A source that logs fetches and prefetch hints in one sequence.
-struct LogSource {
-    blocks: HashMap<Cid, Block>,
-    /// `(hint, cid)`: a prefetch hint or a fetch (at hand or not).
-    log: Mutex<Vec<(bool, Cid)>>,
-    /// A block whose fetch is in flight for ever: never at hand, and `get` never completes.
-    in_flight: Option<Cid>,
-}
-
-impl LogSource {
-    fn holding(blocks: Vec<Block>) -> Self {
-        LogSource {
-            blocks: blocks.into_iter().map(|b| (*b.cid(), b)).collect(),
-            log: Mutex::default(),
-            in_flight: None,
-        }
-    }
-}
-
-impl BlockSource for LogSource {
-    type Error = Missing;
-
-    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
-        self.log.lock().unwrap().push((false, *cid));
-        let block = self.blocks.get(cid).cloned().ok_or(Missing(*cid));
-        let stuck = self.in_flight == Some(*cid);
-        async move {
-            if stuck {
-                std::future::pending::<()>().await;
-            }
-            block
-        }
-    }
-
-    fn prefetch(&self, cids: &[Cid]) {
-        let mut log = self.log.lock().unwrap();
-        log.extend(cids.iter().map(|c| (true, *c)));
-    }
-
-    fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
-        let block = self
-            .blocks
-            .get(cid)
-            .filter(|_| self.in_flight != Some(*cid));
-        if block.is_some() {
-            self.log.lock().unwrap().push((false, *cid));
-        }
-        std::future::ready(block.cloned())
-    }
-}
-
 #[test]
 fn the_next_subtree_is_hinted_before_the_current_one_runs_out() {
     // 64 raw leaves of 1000 bytes, 4 links per node: root, 4 nodes, 16 nodes, 64 leaves.
@@ -513,19 +461,13 @@ fn the_next_subtree_is_hinted_before_the_current_one_runs_out() {
 #[test]
 fn wide_nodes_hint_the_next_batch_early_and_stream_leaf_by_leaf() {
     for raw_leaves in [true, false] {
-        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
-        let opts = ImportOptions::default()
-            .with_chunk_size(100)
-            .with_max_links(174)
-            .with_raw_leaves(raw_leaves);
         let data = pattern(40_000, 11);
-        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
-        let src = LogSource::holding(blocks);
-        let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+        let (root, src) = wide_file(&data, raw_leaves);
+        let file = block_on(UnixfsFile::open(&src, &root)).unwrap();
         let mut reader = std::pin::pin!(file.read(&src, 0, None));
         let mut got = Vec::new();
         // Leaves fetched when each chunk came out (the small blocks but the root).
-        let is_leaf = |cid: &Cid| *cid != imp.root && src.blocks[cid].data().len() < 200;
+        let is_leaf = |cid: &Cid| *cid != root && src.blocks[cid].data().len() < 200;
         let leaves_fetched = || {
             let log = src.log.lock().unwrap();
             log.iter().filter(|(hint, c)| !hint && is_leaf(c)).count()
@@ -572,17 +514,11 @@ fn wide_nodes_hint_the_next_batch_early_and_stream_leaf_by_leaf() {
 #[test]
 fn a_next_root_not_at_hand_does_not_hold_up_the_current_subtree() {
     for raw_leaves in [true, false] {
-        // 400 leaves of 100 bytes: a root over nodes of 174, 174 and 52 leaves.
-        let opts = ImportOptions::default()
-            .with_chunk_size(100)
-            .with_max_links(174)
-            .with_raw_leaves(raw_leaves);
         let data = pattern(40_000, 17);
-        let (imp, blocks) = import_bytes(&opts, &data).unwrap();
-        let mut src = LogSource::holding(blocks);
-        let second = chorus_protocol::car::block_links(&src.blocks[&imp.root]).unwrap()[1];
+        let (root, mut src) = wide_file(&data, raw_leaves);
+        let second = chorus_protocol::car::block_links(&src.blocks[&root]).unwrap()[1];
         src.in_flight = Some(second);
-        let file = block_on(UnixfsFile::open(&src, &imp.root)).unwrap();
+        let file = block_on(UnixfsFile::open(&src, &root)).unwrap();
         let mut reader = std::pin::pin!(file.read(&src, 0, None));
         let mut got = Vec::new();
         for leaf in 0..174 {
@@ -592,12 +528,8 @@ fn a_next_root_not_at_hand_does_not_hold_up_the_current_subtree() {
             got.extend_from_slice(&chunk.unwrap().unwrap());
         }
         assert_eq!(got, data[..17_400]);
-        let hints = |src: &LogSource| {
-            let log = src.log.lock().unwrap();
-            log.iter().filter(|e| **e == (true, second)).count()
-        };
         // Hinted with its siblings, then once more when the look-ahead did not find it.
-        assert_eq!(hints(&src), 2, "raw_leaves={raw_leaves}");
+        assert_eq!(src.hints(second), 2, "raw_leaves={raw_leaves}");
         // Its own turn: now the read waits for it.
         assert!(reader.next().now_or_never().is_none());
     }
