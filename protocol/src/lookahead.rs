@@ -12,10 +12,11 @@ use cid::Cid;
 use crate::unixfs::BlockSource;
 
 /// Visits left in the subtree being walked when the walk expands the next sibling subtree
-/// (takes its root, if at hand, and hints its children). 64 because with kubo's 174 links per node the
-/// hinted window then stays at most 174 + 64 = 238 blocks, under the node's 256 running
-/// prefetches (`MAX_PREFETCHES` of its Bitswap fetcher), while 64 blocks of 256 KiB (16 MiB)
-/// outlast the tens of milliseconds a new batch needs to start arriving at a few hundred MB/s.
+/// (takes its root, if at hand, and hints its children). 64 because with kubo's 174 links per
+/// node the hinted window then stays at most 174 + 64 = 238 blocks, under the node's 256
+/// running prefetches (`MAX_PREFETCHES` of its Bitswap fetcher), while 64 blocks of 256 KiB
+/// (16 MiB) outlast the tens of milliseconds a new batch needs to start arriving at a few
+/// hundred MB/s.
 pub const LOOKAHEAD_VISITS: usize = 64;
 
 /// The look-ahead of a walk whose pending visits are a stack of CIDs, the next one last.
@@ -30,7 +31,7 @@ pub struct CidStackLookahead {
     /// Stack length below the innermost subtree being walked: `stack[boundary - 1]`, if any,
     /// is the root of the next sibling subtree.
     boundary: usize,
-    /// That root, fetched ahead and its children hinted, until its visit.
+    /// That root, taken ahead and its children hinted, until its visit.
     ahead: Option<Block>,
     /// A next root hinted again because it was not at hand when first wanted.
     rehinted: Option<Cid>,

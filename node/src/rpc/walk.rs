@@ -273,11 +273,6 @@ mod tests {
             true
         }
 
-        fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {
-            let block = self.store.get(&cid).unwrap();
-            Box::pin(async move { block })
-        }
-
         fn prefetch(&self, cids: &[Cid]) {
             let mut log = self.log.lock().unwrap();
             for cid in cids {

@@ -291,9 +291,9 @@ impl UnixfsFile {
     ///
     /// Walks the DAG depth-first using each node's `blocksizes` and fetches only blocks that
     /// overlap the range, one at a time (plus, near the end of a subtree, the root of the next
-    /// one if it is at hand, to hint its children early), so memory stays at a few blocks per level of the
-    /// path from the root whatever the file size. Chunks are slices of the fetched blocks (no
-    /// copy). Dropping the stream cancels the pending fetch.
+    /// one if it is at hand, to hint its children early), so memory stays at a few blocks per
+    /// level of the path from the root whatever the file size. Chunks are slices of the
+    /// fetched blocks (no copy). Dropping the stream cancels the pending fetch.
     pub fn read<S>(
         &self,
         source: S,
