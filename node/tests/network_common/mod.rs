@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_node::network::{Network, NetworkConfig, NetworkEvent};
+use chorus_node::network::{Network, NetworkConfig, NetworkEvent, NetworkHandle};
 use chorus_node::{BlockFetcher, FetcherSource};
 use chorus_protocol::unixfs::{FileImporter, ImportOptions, UnixfsFile};
 use chorus_storage::{Blockstore, Cid, SledStore};
@@ -138,6 +138,33 @@ pub async fn wait_for(
                 Ok(e) if pred(&e) => return e,
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => panic!("missed {n} events"),
+                Err(broadcast::error::RecvError::Closed) => panic!("network stopped"),
+            }
+        }
+    })
+    .await
+    .expect("hang guard")
+}
+
+/// Waits until `handle`'s node has no connection to `peer` left. The disconnect event is
+/// the signal, but a busy transfer can emit more events than the channel keeps; a receiver
+/// that lagged asks the node's peer list instead, the state the lost events reported.
+pub async fn wait_disconnected(
+    handle: &NetworkHandle,
+    rx: &mut broadcast::Receiver<NetworkEvent>,
+    gone: PeerId,
+) {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            match rx.recv().await {
+                Ok(NetworkEvent::PeerDisconnected { peer }) if peer == gone => return,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let peers = handle.peers().await.expect("network running");
+                    if peers.iter().all(|p| p.peer != gone) {
+                        return;
+                    }
+                }
                 Err(broadcast::error::RecvError::Closed) => panic!("network stopped"),
             }
         }
