@@ -9,6 +9,8 @@ use chorus_storage::{Block, Blockstore, Cid, StoreError};
 use futures::future::BoxFuture;
 use thiserror::Error;
 
+use crate::prefetch_budget::PrefetchBudget;
+
 /// Why a block could not be obtained.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -65,9 +67,10 @@ pub trait BlockFetcher: Send + Sync + 'static {
     fn is_online(&self) -> bool;
 
     /// Hint that `cids` will be asked for soon (a reader's upcoming in-range children), so a
-    /// network fetcher can start on them concurrently. Best effort; the default does nothing.
-    fn prefetch(&self, cids: &[Cid]) {
-        let _ = cids;
+    /// network fetcher can start on them concurrently, each holding a slot of the asking
+    /// request's `budget` while it runs. Best effort; the default does nothing.
+    fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) {
+        let _ = (cids, budget);
     }
 
     /// The block named by `cid` if this node holds it, without asking other peers; `None`
@@ -132,9 +135,28 @@ impl BlockFetcher for LocalFetcher {
 }
 
 /// Adapts a [`BlockFetcher`] to the UnixFS reader's and CAR writer's
-/// [`BlockSource`](chorus_protocol::unixfs::BlockSource).
+/// [`BlockSource`](chorus_protocol::unixfs::BlockSource), for one request: its prefetches
+/// draw on the request's own [`PrefetchBudget`]. Clones share the budget.
 #[derive(Clone)]
-pub struct FetcherSource(pub Arc<dyn BlockFetcher>);
+pub struct FetcherSource {
+    fetcher: Arc<dyn BlockFetcher>,
+    budget: PrefetchBudget,
+}
+
+impl FetcherSource {
+    /// A source for one request, with a fresh [`PrefetchBudget::per_request`].
+    pub fn new(fetcher: Arc<dyn BlockFetcher>) -> Self {
+        FetcherSource {
+            fetcher,
+            budget: PrefetchBudget::per_request(),
+        }
+    }
+
+    /// The fetcher behind this source.
+    pub fn fetcher(&self) -> &Arc<dyn BlockFetcher> {
+        &self.fetcher
+    }
+}
 
 impl chorus_protocol::unixfs::BlockSource for FetcherSource {
     type Error = FetchError;
@@ -143,14 +165,14 @@ impl chorus_protocol::unixfs::BlockSource for FetcherSource {
         &self,
         cid: &Cid,
     ) -> impl std::future::Future<Output = Result<Block, FetchError>> + Send {
-        self.0.fetch(*cid)
+        self.fetcher.fetch(*cid)
     }
 
     fn prefetch(&self, cids: &[Cid]) {
-        self.0.prefetch(cids);
+        self.fetcher.prefetch(cids, &self.budget);
     }
 
     fn get_at_hand(&self, cid: &Cid) -> impl std::future::Future<Output = Option<Block>> + Send {
-        self.0.fetch_at_hand(*cid)
+        self.fetcher.fetch_at_hand(*cid)
     }
 }

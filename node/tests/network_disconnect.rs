@@ -28,7 +28,7 @@ const BLOCKS_BEFORE_DISCONNECT: usize = 16;
 
 /// Reads the whole file at `root` through `peer`'s fetcher, returning the error as text.
 async fn try_read(peer_fetcher: Arc<dyn BlockFetcher>, root: Cid) -> Result<Vec<u8>, String> {
-    let source = FetcherSource(peer_fetcher);
+    let source = FetcherSource::new(peer_fetcher);
     let file = UnixfsFile::open(&source, &root)
         .await
         .map_err(|e| e.to_string())?;

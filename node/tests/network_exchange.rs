@@ -5,12 +5,14 @@
 
 mod network_common;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use chorus_node::network::MAX_PREFETCHES;
 use chorus_node::network::{
     AutonatConfig, KadMode, NatStatus, NetworkConfig, NetworkEvent, NetworkMetrics, ProbeOutcome,
 };
-use chorus_node::{BlockFetcher, FetchError};
+use chorus_node::{BlockFetcher, FetchError, PREFETCHES_PER_REQUEST, PrefetchBudget};
 use chorus_storage::{Block, HashAlg, codec};
 use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
 
@@ -267,7 +269,9 @@ async fn prefetch_brings_blocks_into_the_store() {
     connect(&b, &a).await;
     let mut events = b.net.handle().subscribe();
     let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
-    b.net.fetcher().prefetch(&cids);
+    b.net
+        .fetcher()
+        .prefetch(&cids, &PrefetchBudget::per_request());
     let mut pending: std::collections::HashSet<_> = cids.iter().copied().collect();
     while !pending.is_empty() {
         if let NetworkEvent::BlockReceived { cid, .. } = wait_for(&mut events, |e| {
@@ -597,7 +601,9 @@ async fn prefetched_blocks_are_wanted_in_the_order_given() {
     connect(&b, &a).await;
     let mut events = a.net.handle().subscribe();
     let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
-    b.net.fetcher().prefetch(&cids);
+    b.net
+        .fetcher()
+        .prefetch(&cids, &PrefetchBudget::per_request());
     let mut seen = Vec::new();
     while seen.len() < cids.len() {
         if let NetworkEvent::WantsReceived { cids: wanted, .. } = wait_for(&mut events, |e| {
@@ -613,6 +619,67 @@ async fn prefetched_blocks_are_wanted_in_the_order_given() {
         }
     }
     assert_eq!(seen, cids);
+    b.net.shutdown().await;
+    a.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_has_its_own_share_of_the_prefetch_slots() {
+    // One large read must not take every prefetch slot of the node: a second read still gets
+    // its whole window, and only past the node-wide pool are hints dropped.
+    assert_eq!(MAX_PREFETCHES, 2 * PREFETCHES_PER_REQUEST);
+    let a = TestPeer::new().await;
+    let b = TestPeer::new().await;
+    connect(&b, &a).await;
+    let mut events = a.net.handle().subscribe();
+    // Blocks nobody has, so every prefetch stays in flight for the whole test.
+    let request = |seed: u8| -> Vec<_> {
+        (0..300u16)
+            .map(|i| {
+                let data = [&[seed][..], &i.to_be_bytes()].concat();
+                *Block::from_data(codec::RAW, HashAlg::Sha2_256, data)
+                    .unwrap()
+                    .cid()
+            })
+            .collect()
+    };
+    let (first, second, third) = (request(1), request(2), request(3));
+    let fetcher = b.net.fetcher();
+    let first_budget = PrefetchBudget::per_request();
+    assert_eq!(
+        fetcher.prefetch(&first, &first_budget),
+        PREFETCHES_PER_REQUEST
+    );
+    assert_eq!(first_budget.available(), 0);
+    // The first request's budget is spent, not the node's.
+    assert_eq!(
+        fetcher.prefetch(&second, &PrefetchBudget::per_request()),
+        PREFETCHES_PER_REQUEST
+    );
+    // Now the node's pool is.
+    let third_budget = PrefetchBudget::per_request();
+    assert_eq!(fetcher.prefetch(&third, &third_budget), 0);
+    assert_eq!(third_budget.available(), PREFETCHES_PER_REQUEST);
+
+    // The wants taken on reach the peer, and only those.
+    let expected: HashSet<_> = first[..PREFETCHES_PER_REQUEST]
+        .iter()
+        .chain(&second[..PREFETCHES_PER_REQUEST])
+        .copied()
+        .collect();
+    let mut seen = HashSet::new();
+    while seen.len() < expected.len() {
+        if let NetworkEvent::WantsReceived { cids, .. } = wait_for(&mut events, |e| {
+            matches!(e, NetworkEvent::WantsReceived { .. })
+        })
+        .await
+        {
+            for cid in cids {
+                assert!(expected.contains(&cid), "a want past the budget: {cid}");
+                seen.insert(cid);
+            }
+        }
+    }
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

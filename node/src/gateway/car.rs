@@ -51,7 +51,7 @@ impl BlockSource for Recorder {
     type Error = FetchError;
 
     fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, FetchError>> + Send {
-        let fetch = self.inner.0.fetch(*cid);
+        let fetch = self.inner.fetcher().fetch(*cid);
         let log = self.log.clone();
         async move {
             let block = fetch.await?;
@@ -61,7 +61,7 @@ impl BlockSource for Recorder {
     }
 
     fn get_at_hand(&self, cid: &Cid) -> impl Future<Output = Option<Block>> + Send {
-        let fetch = self.inner.0.fetch_at_hand(*cid);
+        let fetch = self.inner.fetcher().fetch_at_hand(*cid);
         let log = self.log.clone();
         async move {
             let block = fetch.await?;
@@ -239,7 +239,7 @@ async fn all(job: &CarJob, out: &mut Emitter) -> Result<(), ReadError> {
             // Visited in this order next: start fetching the missing ones now rather than one
             // round trip each (as `pin add`'s walk does), unless the look-ahead already did.
             if !hinted {
-                job.source.0.prefetch(&children);
+                job.source.prefetch(&children);
             }
             if !children.is_empty() {
                 ahead.entered(stack.len());

@@ -247,7 +247,7 @@ async fn respond(
              (Accept: {RAW_MEDIA_TYPE} or {CAR_MEDIA_TYPE})"
         )));
     }
-    let source = FetcherSource(state.ctx.fetcher().clone());
+    let source = FetcherSource::new(state.ctx.fetcher().clone());
     let recorder = Recorder::new(source.clone());
     let mut roots = vec![path.root];
     let mut terminal = path.root;
@@ -267,7 +267,7 @@ async fn respond(
         download,
     };
     let block = source
-        .0
+        .fetcher()
         .fetch(terminal)
         .await
         .map_err(|e| GatewayError::from_fetch(&e))?;
@@ -418,7 +418,7 @@ async fn directory_response(
     match lookup(&source, &dir, "index.html").await {
         Ok(index) => {
             let block = source
-                .0
+                .fetcher()
                 .fetch(index)
                 .await
                 .map_err(|e| GatewayError::from_fetch(&e))?;

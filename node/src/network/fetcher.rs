@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
 use crate::fetch::{BlockFetcher, FetchError, read_at_hand};
+use crate::prefetch_budget::{PREFETCHES_PER_REQUEST, PrefetchBudget};
 
 /// Reads blocks from the local store, and fetches missing ones through the network (which
 /// stores them). Install it with [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
@@ -22,10 +23,11 @@ pub struct BitswapFetcher {
     prefetch_slots: Arc<Semaphore>,
 }
 
-/// Prefetches running at once per fetcher: a UnixFS node links at most 174 children (kubo's
-/// default), so a reader's window of upcoming blocks fits, while a client asking for a huge
-/// directory cannot start unbounded work.
-pub const MAX_PREFETCHES: usize = 256;
+/// Prefetches the node runs at once, over all requests: two large reads both get their
+/// whole window ([`PREFETCHES_PER_REQUEST`] each), and with the foreground fetches added the
+/// wants kept at one peer stay within the 1024 wantlist entries a kubo (boxo) or chorus
+/// server remembers per peer.
+pub const MAX_PREFETCHES: usize = 2 * PREFETCHES_PER_REQUEST;
 
 impl BitswapFetcher {
     /// A fetcher reading `store` and asking `network` for what it lacks.
@@ -41,18 +43,24 @@ impl BitswapFetcher {
     /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. The wants go out
     /// in the order given, which is the order peers are asked to send them (Bitswap
     /// priorities): a reader's next block must not queue behind the ones it needs later.
-    /// Best effort: past [`MAX_PREFETCHES`] running, the rest are skipped; failures are
-    /// dropped (the later fetch reports its own). Needs a tokio runtime.
-    pub fn prefetch(&self, cids: &[Cid]) {
+    /// Each running prefetch holds a slot of the request's `budget` and one of the node's
+    /// [`MAX_PREFETCHES`]; once either runs out the rest are skipped. Best effort: failures
+    /// are dropped (the later fetch reports its own). Returns how many were taken on. Needs
+    /// a tokio runtime.
+    pub fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) -> usize {
         let mut batch = Vec::new();
         for cid in cids {
-            let Ok(permit) = self.prefetch_slots.clone().try_acquire_owned() else {
+            let Some(mine) = budget.try_take() else {
                 break;
             };
-            batch.push((*cid, permit));
+            let Ok(node) = self.prefetch_slots.clone().try_acquire_owned() else {
+                break;
+            };
+            batch.push((*cid, (mine, node)));
         }
-        if batch.is_empty() {
-            return;
+        let taken = batch.len();
+        if taken == 0 {
+            return 0;
         }
         let (store, network) = (self.store.clone(), self.network.clone());
         tokio::spawn(async move {
@@ -81,6 +89,7 @@ impl BitswapFetcher {
             }
             while pending.next().await.is_some() {}
         });
+        taken
     }
 }
 
@@ -104,8 +113,8 @@ impl BlockFetcher for BitswapFetcher {
         self.network.is_running()
     }
 
-    fn prefetch(&self, cids: &[Cid]) {
-        BitswapFetcher::prefetch(self, cids);
+    fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) {
+        BitswapFetcher::prefetch(self, cids, budget);
     }
 
     fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {

@@ -33,7 +33,7 @@ pub(crate) async fn cat(State(ctx): State<NodeContext>, args: Args) -> Result<Re
         None => None,
     };
     let cid = resolve_arg(&ctx, "ipfs-path", arg).await?;
-    let source = FetcherSource(ctx.fetcher());
+    let source = FetcherSource::new(ctx.fetcher());
     let file = match UnixfsFile::open(&source, &cid).await {
         Ok(f) => f,
         Err(ReadError::NotAFile {

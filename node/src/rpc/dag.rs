@@ -24,7 +24,7 @@ pub(crate) async fn export(
     let root = resolve_arg(&ctx, "root", arg).await?;
     // Fail before the 200 when the root itself is unavailable.
     ctx.fetcher().fetch(root).await?;
-    let stream = export_car(FetcherSource(ctx.fetcher()), root)
+    let stream = export_car(FetcherSource::new(ctx.fetcher()), root)
         .map_err(|e| std::io::Error::other(e.to_string()));
     Ok(byte_stream(stream, "application/vnd.ipld.car", None))
 }

@@ -39,7 +39,7 @@ pub(crate) async fn get(State(ctx): State<NodeContext>, args: Args) -> Result<Re
         ));
     }
     let cid = resolve_arg(&ctx, "ipfs-path", &arg).await?;
-    let source = FetcherSource(ctx.fetcher());
+    let source = FetcherSource::new(ctx.fetcher());
     // Fail with a proper error before the 200 when the root is unreadable.
     unixfs::stat(&source, &cid).await?;
     let name = arg

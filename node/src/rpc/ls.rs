@@ -53,7 +53,7 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
         return Err(ApiError::MissingArgument { name: "ipfs-path" });
     }
     let resolve_type = args.bool("resolve-type", true)?;
-    let source = FetcherSource(ctx.fetcher());
+    let source = FetcherSource::new(ctx.fetcher());
     let mut objects = Vec::new();
     for arg in args.positional() {
         let cid = resolve_arg(&ctx, "ipfs-path", arg).await?;
@@ -153,7 +153,7 @@ pub(crate) async fn files_stat(
         ));
     }
     let cid = resolve_arg(&ctx, "path", arg).await?;
-    let source = FetcherSource(ctx.fetcher());
+    let source = FetcherSource::new(ctx.fetcher());
     let stat = unixfs::stat(&source, &cid).await?;
     let (_session, store) = ctx.session();
     let fetcher = ctx.fetcher();

@@ -167,7 +167,7 @@ pub(crate) fn decode_file_name(raw: &str) -> String {
 pub(crate) async fn resolve_arg(ctx: &NodeContext, name: &str, arg: &str) -> Result<Cid, ApiError> {
     let (root, segments) =
         parse_ipfs_path(arg.trim()).map_err(|e| ApiError::invalid(name, arg, e))?;
-    let source = FetcherSource(ctx.fetcher());
+    let source = FetcherSource::new(ctx.fetcher());
     Ok(resolve_path(&source, &root, &segments).await?)
 }
 

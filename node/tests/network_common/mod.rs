@@ -83,7 +83,7 @@ impl TestPeer {
     /// Reads a whole UnixFS file through this node's fetcher (local store, then network).
     pub async fn read_file(&self, root: &Cid) -> Vec<u8> {
         let fetcher: Arc<dyn BlockFetcher> = Arc::new(self.net.fetcher());
-        let source = FetcherSource(fetcher);
+        let source = FetcherSource::new(fetcher);
         let file = tokio::time::timeout(HANG_GUARD, UnixfsFile::open(&source, root))
             .await
             .expect("hang guard")
