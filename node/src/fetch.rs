@@ -9,7 +9,7 @@ use chorus_storage::{Block, Blockstore, Cid, StoreError};
 use futures::future::BoxFuture;
 use thiserror::Error;
 
-use crate::prefetch_budget::PrefetchBudget;
+use crate::prefetch_queue::PrefetchQueue;
 
 /// Why a block could not be obtained.
 #[derive(Debug, Error)]
@@ -67,10 +67,11 @@ pub trait BlockFetcher: Send + Sync + 'static {
     fn is_online(&self) -> bool;
 
     /// Hint that `cids` will be asked for soon (a reader's upcoming in-range children), so a
-    /// network fetcher can start on them concurrently, each holding a slot of the asking
-    /// request's `budget` while it runs. Best effort; the default does nothing.
-    fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) {
-        let _ = (cids, budget);
+    /// network fetcher can start on them concurrently. `queue` is the asking request's: its
+    /// hints are taken in order, and ending the request (dropping the queue) withdraws what
+    /// it hinted. Best effort; the default does nothing.
+    fn prefetch(&self, cids: &[Cid], queue: &PrefetchQueue) {
+        let _ = (cids, queue);
     }
 
     /// The block named by `cid` if this node holds it, without asking other peers; `None`
@@ -135,20 +136,21 @@ impl BlockFetcher for LocalFetcher {
 }
 
 /// Adapts a [`BlockFetcher`] to the UnixFS reader's and CAR writer's
-/// [`BlockSource`](chorus_protocol::unixfs::BlockSource), for one request: its prefetches
-/// draw on the request's own [`PrefetchBudget`]. Clones share the budget.
+/// [`BlockSource`](chorus_protocol::unixfs::BlockSource), for one request: its prefetch
+/// hints go to the request's own [`PrefetchQueue`], withdrawn when the last clone of the
+/// source is dropped.
 #[derive(Clone)]
 pub struct FetcherSource {
     fetcher: Arc<dyn BlockFetcher>,
-    budget: PrefetchBudget,
+    prefetches: PrefetchQueue,
 }
 
 impl FetcherSource {
-    /// A source for one request, with a fresh [`PrefetchBudget::per_request`].
+    /// A source for one request, with an empty prefetch queue.
     pub fn new(fetcher: Arc<dyn BlockFetcher>) -> Self {
         FetcherSource {
             fetcher,
-            budget: PrefetchBudget::per_request(),
+            prefetches: PrefetchQueue::new(),
         }
     }
 
@@ -169,7 +171,7 @@ impl chorus_protocol::unixfs::BlockSource for FetcherSource {
     }
 
     fn prefetch(&self, cids: &[Cid]) {
-        self.fetcher.prefetch(cids, &self.budget);
+        self.fetcher.prefetch(cids, &self.prefetches);
     }
 
     fn get_at_hand(&self, cid: &Cid) -> impl std::future::Future<Output = Option<Block>> + Send {

@@ -27,7 +27,7 @@ mod fetch;
 mod http_metrics;
 mod metered_store;
 mod metrics;
-mod prefetch_budget;
+mod prefetch_queue;
 mod server;
 mod status;
 mod track;
@@ -51,7 +51,7 @@ pub use metrics::{
     OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, PinMetrics, encode_registry,
     to_prometheus_text, wants_openmetrics,
 };
-pub use prefetch_budget::{PREFETCHES_PER_REQUEST, PrefetchBudget, PrefetchSlot};
+pub use prefetch_queue::{MAX_QUEUED_HINTS, PREFETCHES_PER_REQUEST, PrefetchHints, PrefetchQueue};
 pub use server::{HttpServer, ServeError};
 pub use status::metrics_router;
 pub use track::{

@@ -8,11 +8,10 @@ mod network_common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chorus_node::network::MAX_PREFETCHES;
 use chorus_node::network::{
     AutonatConfig, KadMode, NatStatus, NetworkConfig, NetworkEvent, NetworkMetrics, ProbeOutcome,
 };
-use chorus_node::{BlockFetcher, FetchError, PREFETCHES_PER_REQUEST, PrefetchBudget};
+use chorus_node::{BlockFetcher, FetchError, PREFETCHES_PER_REQUEST, PrefetchQueue};
 use chorus_storage::{Block, HashAlg, codec};
 use network_common::{TestPeer, add_file, connect, test_bytes, wait_for};
 
@@ -269,9 +268,9 @@ async fn prefetch_brings_blocks_into_the_store() {
     connect(&b, &a).await;
     let mut events = b.net.handle().subscribe();
     let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
-    b.net
-        .fetcher()
-        .prefetch(&cids, &PrefetchBudget::per_request());
+    // The queue is the request: it must live until the blocks are in.
+    let queue = PrefetchQueue::new();
+    b.net.fetcher().prefetch(&cids, &queue);
     let mut pending: std::collections::HashSet<_> = cids.iter().copied().collect();
     while !pending.is_empty() {
         if let NetworkEvent::BlockReceived { cid, .. } = wait_for(&mut events, |e| {
@@ -601,9 +600,9 @@ async fn prefetched_blocks_are_wanted_in_the_order_given() {
     connect(&b, &a).await;
     let mut events = a.net.handle().subscribe();
     let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
-    b.net
-        .fetcher()
-        .prefetch(&cids, &PrefetchBudget::per_request());
+    // The queue is the request: it must live until the blocks are in.
+    let queue = PrefetchQueue::new();
+    b.net.fetcher().prefetch(&cids, &queue);
     let mut seen = Vec::new();
     while seen.len() < cids.len() {
         if let NetworkEvent::WantsReceived { cids: wanted, .. } = wait_for(&mut events, |e| {
@@ -624,62 +623,75 @@ async fn prefetched_blocks_are_wanted_in_the_order_given() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_request_has_its_own_share_of_the_prefetch_slots() {
-    // One large read must not take every prefetch slot of the node: a second read still gets
-    // its whole window, and only past the node-wide pool are hints dropped.
-    assert_eq!(MAX_PREFETCHES, 2 * PREFETCHES_PER_REQUEST);
+async fn a_request_s_prefetches_queue_past_its_slots_and_end_with_it() {
+    // A request hints more blocks than it may fetch at once: the rest wait (not dropped) and
+    // start as slots free up; ending the request withdraws what is running and forgets the
+    // rest.
     let a = TestPeer::new().await;
     let b = TestPeer::new().await;
+    // A has the first 50 blocks; nobody has the other 350.
+    let blocks: Vec<Block> = (0..400u16)
+        .map(|i| {
+            Block::from_data(codec::RAW, HashAlg::Sha2_256, i.to_be_bytes().repeat(500)).unwrap()
+        })
+        .collect();
+    let cids: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+    a.store.put_many(&blocks[..50]).unwrap();
     connect(&b, &a).await;
     let mut events = a.net.handle().subscribe();
-    // Blocks nobody has, so every prefetch stays in flight for the whole test.
-    let request = |seed: u8| -> Vec<_> {
-        (0..300u16)
-            .map(|i| {
-                let data = [&[seed][..], &i.to_be_bytes()].concat();
-                *Block::from_data(codec::RAW, HashAlg::Sha2_256, data)
-                    .unwrap()
-                    .cid()
-            })
-            .collect()
-    };
-    let (first, second, third) = (request(1), request(2), request(3));
-    let fetcher = b.net.fetcher();
-    let first_budget = PrefetchBudget::per_request();
-    assert_eq!(
-        fetcher.prefetch(&first, &first_budget),
-        PREFETCHES_PER_REQUEST
-    );
-    assert_eq!(first_budget.available(), 0);
-    // The first request's budget is spent, not the node's.
-    assert_eq!(
-        fetcher.prefetch(&second, &PrefetchBudget::per_request()),
-        PREFETCHES_PER_REQUEST
-    );
-    // Now the node's pool is.
-    let third_budget = PrefetchBudget::per_request();
-    assert_eq!(fetcher.prefetch(&third, &third_budget), 0);
-    assert_eq!(third_budget.available(), PREFETCHES_PER_REQUEST);
+    let queue = PrefetchQueue::new();
+    b.net.fetcher().prefetch(&cids, &queue);
 
-    // The wants taken on reach the peer, and only those.
-    let expected: HashSet<_> = first[..PREFETCHES_PER_REQUEST]
-        .iter()
-        .chain(&second[..PREFETCHES_PER_REQUEST])
-        .copied()
-        .collect();
-    let mut seen = HashSet::new();
-    while seen.len() < expected.len() {
-        if let NetworkEvent::WantsReceived { cids, .. } = wait_for(&mut events, |e| {
+    // The first PREFETCHES_PER_REQUEST start; the 50 A has arrive, freeing 50 slots for the
+    // next 50 hints; the last 94 wait for ever.
+    let started = PREFETCHES_PER_REQUEST + 50;
+    let expected: HashSet<_> = cids[..started].iter().copied().collect();
+    let mut wanted = HashSet::new();
+    while wanted.len() < started {
+        if let NetworkEvent::WantsReceived { cids: got, .. } = wait_for(&mut events, |e| {
             matches!(e, NetworkEvent::WantsReceived { .. })
         })
         .await
         {
-            for cid in cids {
-                assert!(expected.contains(&cid), "a want past the budget: {cid}");
-                seen.insert(cid);
+            for cid in got {
+                assert!(expected.contains(&cid), "a want past the request's slots");
+                wanted.insert(cid);
             }
         }
     }
+    let running: HashSet<_> = b
+        .net
+        .handle()
+        .wantlist(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(running, cids[50..started].iter().copied().collect());
+
+    drop(queue);
+    let mut cancelled = HashSet::new();
+    while cancelled.len() < running.len() {
+        match wait_for(&mut events, |e| {
+            matches!(
+                e,
+                NetworkEvent::WantsReceived { .. } | NetworkEvent::WantsCancelled { .. }
+            )
+        })
+        .await
+        {
+            NetworkEvent::WantsCancelled { cids: got, .. } => cancelled.extend(got),
+            NetworkEvent::WantsReceived { cids: got, .. } => {
+                assert!(
+                    got.iter().all(|c| expected.contains(c)),
+                    "a want after the end"
+                );
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(cancelled, running);
+    assert!(b.net.handle().wantlist(None).await.unwrap().is_empty());
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use chorus_storage::{Block, Blockstore, Cid};
-use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
+use super::prefetch_pump::{self, Wants};
 use crate::fetch::{BlockFetcher, FetchError, read_at_hand};
-use crate::prefetch_budget::{PREFETCHES_PER_REQUEST, PrefetchBudget};
+use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 
 /// Reads blocks from the local store, and fetches missing ones through the network (which
 /// stores them). Install it with [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
@@ -39,57 +38,60 @@ impl BitswapFetcher {
         }
     }
 
-    /// Starts fetching `cids` in the background (those not in the local store), so later
-    /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. The wants go out
-    /// in the order given, which is the order peers are asked to send them (Bitswap
-    /// priorities): a reader's next block must not queue behind the ones it needs later.
-    /// Each running prefetch holds a slot of the request's `budget` and one of the node's
-    /// [`MAX_PREFETCHES`]; once either runs out the rest are skipped. Best effort: failures
-    /// are dropped (the later fetch reports its own). Returns how many were taken on. Needs
-    /// a tokio runtime.
-    pub fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) -> usize {
-        let mut batch = Vec::new();
-        for cid in cids {
-            let Some(mine) = budget.try_take() else {
-                break;
-            };
-            let Ok(node) = self.prefetch_slots.clone().try_acquire_owned() else {
-                break;
-            };
-            batch.push((*cid, (mine, node)));
-        }
-        let taken = batch.len();
-        if taken == 0 {
-            return 0;
-        }
-        let (store, network) = (self.store.clone(), self.network.clone());
-        tokio::spawn(async move {
-            // Local blocks need no prefetch: index lookups, not reads of the blocks.
-            let hashes: Vec<_> = batch.iter().map(|(cid, _)| *cid.hash()).collect();
-            let present = tokio::task::spawn_blocking(move || {
-                hashes
-                    .iter()
-                    .map(|mh| matches!(store.has(mh), Ok(true)))
-                    .collect::<Vec<_>>()
+    /// Queues `cids` for fetching in the background (those not in the local store), so later
+    /// [`fetch`](BlockFetcher::fetch)es find them stored or join their wants. Wants go out in
+    /// the order hinted, which is the order peers are asked to send them (Bitswap
+    /// priorities): a reader's next block must not queue behind the ones it needs later. At
+    /// most [`PREFETCHES_PER_REQUEST`] of a request run at once, each holding one of the
+    /// node's [`MAX_PREFETCHES`] slots; the rest wait their turn. Failures are dropped (the
+    /// later fetch reports its own). Needs a tokio runtime.
+    pub fn prefetch(&self, cids: &[Cid], queue: &PrefetchQueue) {
+        let wants = NetworkWants {
+            store: self.store.clone(),
+            network: self.network.clone(),
+        };
+        let slots = self.prefetch_slots.clone();
+        queue.push(cids, move |hints| {
+            tokio::spawn(prefetch_pump::run(
+                wants,
+                hints,
+                slots,
+                PREFETCHES_PER_REQUEST,
+            ));
+        });
+    }
+}
+
+/// The pump's wants: fetches through the network actor, after a look at the store.
+struct NetworkWants {
+    store: Arc<dyn Blockstore>,
+    network: NetworkHandle,
+}
+
+impl Wants for NetworkWants {
+    fn stored(&self, cids: Vec<Cid>) -> BoxFuture<'static, Vec<bool>> {
+        let store = self.store.clone();
+        // Index lookups, not reads of the blocks.
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                cids.iter()
+                    .map(|cid| matches!(store.has(cid.hash()), Ok(true)))
+                    .collect()
             })
             .await
-            .unwrap_or_default();
-            let mut pending = FuturesUnordered::new();
-            for (i, (cid, permit)) in batch.into_iter().enumerate() {
-                if present.get(i).copied().unwrap_or(false) {
-                    continue;
-                }
-                let Ok(wait) = network.start_fetch(cid).await else {
-                    break;
-                };
-                pending.push(async move {
-                    let _ = wait.await;
-                    drop(permit);
-                });
-            }
-            while pending.next().await.is_some() {}
-        });
-        taken
+            .unwrap_or_default()
+        })
+    }
+
+    fn start(&self, cid: Cid) -> BoxFuture<'static, Option<BoxFuture<'static, ()>>> {
+        let network = self.network.clone();
+        Box::pin(async move {
+            let wait = network.start_fetch(cid).await.ok()?;
+            let want: BoxFuture<'static, ()> = Box::pin(async move {
+                let _ = wait.await;
+            });
+            Some(want)
+        })
     }
 }
 
@@ -113,8 +115,8 @@ impl BlockFetcher for BitswapFetcher {
         self.network.is_running()
     }
 
-    fn prefetch(&self, cids: &[Cid], budget: &PrefetchBudget) {
-        BitswapFetcher::prefetch(self, cids, budget);
+    fn prefetch(&self, cids: &[Cid], queue: &PrefetchQueue) {
+        BitswapFetcher::prefetch(self, cids, queue);
     }
 
     fn fetch_at_hand(&self, cid: Cid) -> BoxFuture<'static, Option<Block>> {

@@ -50,6 +50,7 @@ mod fetcher;
 mod handle;
 mod metrics;
 pub mod peering;
+mod prefetch_pump;
 mod provide_queue;
 pub mod reprovide;
 mod serve;

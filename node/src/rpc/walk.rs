@@ -9,7 +9,7 @@ use chorus_storage::{Block, Blockstore, Cid, codec};
 
 use super::error::ApiError;
 use crate::fetch::BlockFetcher;
-use crate::prefetch_budget::PrefetchBudget;
+use crate::prefetch_queue::PrefetchQueue;
 
 /// The links of `block` (none for codecs other than dag-pb).
 pub(crate) fn links(block: &Block) -> Result<Vec<Cid>, ApiError> {
@@ -103,7 +103,7 @@ pub(crate) async fn walk(
                     // The walk visits the children in this order: start fetching the missing
                     // ones now instead of one round trip each when their turn comes.
                     if !ahead.hinted.contains(&cid) {
-                        fetcher.prefetch(&children, &ahead.budget);
+                        fetcher.prefetch(&children, &ahead.prefetches);
                     }
                     (block.len() as u64, children)
                 };
@@ -136,8 +136,8 @@ struct Lookahead {
     hinted: HashSet<Cid>,
     /// A next subtree's root hinted again because it was not in the store when first wanted.
     rehinted: Option<Cid>,
-    /// The walk's share of the fetcher's prefetch slots.
-    budget: PrefetchBudget,
+    /// The walk's prefetch hints (withdrawn when the walk ends, e.g. on an error).
+    prefetches: PrefetchQueue,
 }
 
 /// Hints the children of the next sibling subtree once at most [`SUBTREE_LOOKAHEAD`] visits
@@ -173,13 +173,13 @@ async fn hint_next_subtree(
     let Ok(Some(block)) = local else {
         if ahead.rehinted != Some(next) {
             ahead.rehinted = Some(next);
-            fetcher.prefetch(&[next], &ahead.budget);
+            fetcher.prefetch(&[next], &ahead.prefetches);
         }
         return;
     };
     // A node that does not decode is reported by its own visit.
     if let Ok(children) = links(&block) {
-        fetcher.prefetch(&children, &ahead.budget);
+        fetcher.prefetch(&children, &ahead.prefetches);
         ahead.hinted.insert(next);
     }
 }
@@ -276,7 +276,7 @@ mod tests {
             true
         }
 
-        fn prefetch(&self, cids: &[Cid], _: &PrefetchBudget) {
+        fn prefetch(&self, cids: &[Cid], _: &PrefetchQueue) {
             let mut log = self.log.lock().unwrap();
             for cid in cids {
                 log.push((true, *cid));
