@@ -55,6 +55,12 @@ async fn fetches_a_multi_level_file_from_a_connected_peer() {
         text.contains("libp2p_swarm_connections_established_total"),
         "{text}"
     );
+    for gauge in [
+        "chorus_network_prefetches_running ",
+        "chorus_network_prefetch_hints_queued ",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(gauge)), "{gauge}in {text}");
+    }
     b.net.shutdown().await;
     a.net.shutdown().await;
 }

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
-use super::prefetch_pump::{self, Wants};
+use super::prefetch_pump::{self, PrefetchGauges, Wants};
 use crate::fetch::{BlockFetcher, FetchError, read_at_hand};
 use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 
@@ -20,6 +20,7 @@ pub struct BitswapFetcher {
     store: Arc<dyn Blockstore>,
     network: NetworkHandle,
     prefetch_slots: Arc<Semaphore>,
+    gauges: PrefetchGauges,
 }
 
 /// Prefetches the node runs at once, over all requests: two large reads both get their
@@ -29,12 +30,24 @@ pub struct BitswapFetcher {
 pub const MAX_PREFETCHES: usize = 2 * PREFETCHES_PER_REQUEST;
 
 impl BitswapFetcher {
-    /// A fetcher reading `store` and asking `network` for what it lacks.
+    /// A fetcher reading `store` and asking `network` for what it lacks, with its own
+    /// [`MAX_PREFETCHES`] slots (shared by its clones; the node's own fetcher is
+    /// [`Network::fetcher`](super::Network::fetcher)).
     pub fn new(store: Arc<dyn Blockstore>, network: NetworkHandle) -> Self {
+        Self::with_gauges(store, network, PrefetchGauges::default())
+    }
+
+    /// [`new`](Self::new), reporting its prefetches on `gauges`.
+    pub(crate) fn with_gauges(
+        store: Arc<dyn Blockstore>,
+        network: NetworkHandle,
+        gauges: PrefetchGauges,
+    ) -> Self {
         BitswapFetcher {
             store,
             network,
             prefetch_slots: Arc::new(Semaphore::new(MAX_PREFETCHES)),
+            gauges,
         }
     }
 
@@ -50,13 +63,14 @@ impl BitswapFetcher {
             store: self.store.clone(),
             network: self.network.clone(),
         };
-        let slots = self.prefetch_slots.clone();
+        let (slots, gauges) = (self.prefetch_slots.clone(), self.gauges.clone());
         queue.push(cids, move |hints| {
             tokio::spawn(prefetch_pump::run(
                 wants,
                 hints,
                 slots,
                 PREFETCHES_PER_REQUEST,
+                gauges,
             ));
         });
     }

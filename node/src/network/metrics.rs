@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::bandwidth::{Bandwidth, BandwidthFamilies};
+use super::prefetch_pump::PrefetchGauges;
 use crate::metrics::METRIC_PREFIX;
 
 /// Network metric families. Register once per registry with [`register`](Self::register)
@@ -37,6 +38,10 @@ pub struct NetworkMetrics {
     pub(crate) fetches_in_flight: Gauge,
     /// CIDs waiting in the background provide queue.
     pub(crate) provide_queue: Gauge,
+    /// Prefetches running (the node's prefetch slots in use).
+    pub(crate) prefetches_running: Gauge,
+    /// Prefetch hints waiting for a slot, over all requests.
+    pub(crate) prefetch_hints_queued: Gauge,
     /// Keys the reprovider announced to at least one peer.
     pub(crate) reprovide_keys: Counter,
     /// Keyspace regions the reprovider swept.
@@ -62,6 +67,14 @@ impl std::fmt::Debug for NetworkMetrics {
 }
 
 impl NetworkMetrics {
+    /// The gauges the prefetch pumps keep up to date.
+    pub(crate) fn prefetch_gauges(&self) -> PrefetchGauges {
+        PrefetchGauges {
+            running: self.prefetches_running.clone(),
+            queued: self.prefetch_hints_queued.clone(),
+        }
+    }
+
     /// Creates the families: libp2p's under `libp2p_`, ours under `chorus_network_`.
     ///
     /// Call once per registry: registering twice would expose duplicate series.
@@ -79,6 +92,8 @@ impl NetworkMetrics {
             peers: Gauge::default(),
             fetches_in_flight: Gauge::default(),
             provide_queue: Gauge::default(),
+            prefetches_running: Gauge::default(),
+            prefetch_hints_queued: Gauge::default(),
             reprovide_keys: Counter::default(),
             reprovide_regions: Counter::default(),
             reprovide_errors: Counter::default(),
@@ -151,6 +166,16 @@ impl NetworkMetrics {
             "provide_queue",
             "CIDs waiting in the background provide queue",
             m.provide_queue.clone(),
+        );
+        reg.register(
+            "prefetches_running",
+            "Blocks being fetched ahead of readers (the node's prefetch slots in use)",
+            m.prefetches_running.clone(),
+        );
+        reg.register(
+            "prefetch_hints_queued",
+            "Blocks readers hinted that wait for a prefetch slot",
+            m.prefetch_hints_queued.clone(),
         );
         reg.register(
             "reprovide_keys",

@@ -84,7 +84,8 @@ use behaviour::ChorusBehaviour;
 /// [`shutdown`](Self::shutdown).
 pub struct Network {
     handle: NetworkHandle,
-    store: Arc<dyn Blockstore>,
+    /// The node's one fetcher: every clone shares its prefetch slots.
+    fetcher: BitswapFetcher,
     task: JoinHandle<()>,
     reprovider: Option<JoinHandle<()>>,
     reprovide_status: watch::Receiver<ReprovideStatus>,
@@ -229,8 +230,16 @@ impl Network {
         let handle = NetworkHandle::new(tx, events, peer_id, bandwidth);
         match ready_rx.await {
             Ok(Ok(())) => Ok(Network {
+                fetcher: BitswapFetcher::with_gauges(
+                    store,
+                    handle.clone(),
+                    config
+                        .metrics
+                        .as_ref()
+                        .map(NetworkMetrics::prefetch_gauges)
+                        .unwrap_or_default(),
+                ),
                 handle,
-                store,
                 task,
                 reprovider: reprovider.map(|r| tokio::spawn(r.run())),
                 reprovide_status,
@@ -258,9 +267,10 @@ impl Network {
     }
 
     /// A block source reading the local store first, then the network; for
-    /// [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
+    /// [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher). Every call returns the
+    /// same fetcher (clones sharing the node's prefetch slots).
     pub fn fetcher(&self) -> BitswapFetcher {
-        BitswapFetcher::new(self.store.clone(), self.handle.clone())
+        self.fetcher.clone()
     }
 
     /// The addresses the node listens on, each with `/p2p/<id>` appended (to give to peers).

@@ -15,6 +15,7 @@ use chorus_storage::Cid;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::prefetch_queue::{MAX_QUEUED_HINTS, PrefetchHints};
@@ -30,6 +31,31 @@ pub(crate) trait Wants: Send + 'static {
     fn start(&self, cid: Cid) -> BoxFuture<'static, Option<BoxFuture<'static, ()>>>;
 }
 
+/// Where the pumps report how much they do (unregistered gauges when there are no metrics).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrefetchGauges {
+    /// Wants running, over all requests.
+    pub(crate) running: Gauge,
+    /// Hints waiting for a slot, over all requests.
+    pub(crate) queued: Gauge,
+}
+
+/// Counts one running want until dropped (ended or withdrawn).
+struct RunningWant(Gauge);
+
+impl RunningWant {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        RunningWant(gauge.clone())
+    }
+}
+
+impl Drop for RunningWant {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// A pending acquisition of one node slot, kept across loop turns so it keeps its place in
 /// the semaphore's queue.
 type SlotWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
@@ -40,15 +66,19 @@ pub(crate) async fn run(
     mut hints: PrefetchHints,
     node_slots: Arc<Semaphore>,
     per_request: usize,
+    gauges: PrefetchGauges,
 ) {
-    let mut queued: VecDeque<Cid> = VecDeque::new();
+    let mut queued = Queued {
+        cids: VecDeque::new(),
+        gauge: gauges.queued.clone(),
+    };
     // Queued or running: a hint repeated meanwhile needs no second slot.
     let mut known: HashSet<Cid> = HashSet::new();
     let mut running = FuturesUnordered::new();
     let mut slot: Option<OwnedSemaphorePermit> = None;
     let mut slot_wait: Option<SlotWait> = None;
     loop {
-        while running.len() < per_request && !queued.is_empty() {
+        while running.len() < per_request && !queued.cids.is_empty() {
             let permit = match slot.take() {
                 Some(p) => p,
                 None => match node_slots.clone().try_acquire_owned() {
@@ -57,19 +87,20 @@ pub(crate) async fn run(
                     Err(TryAcquireError::Closed) => return,
                 },
             };
-            let Some(cid) = queued.pop_front() else {
+            let Some(cid) = queued.pop() else {
                 break;
             };
             let Some(want) = wants.start(cid).await else {
                 return;
             };
+            let counted = RunningWant::new(&gauges.running);
             running.push(async move {
                 want.await;
-                drop(permit);
+                drop((permit, counted));
                 cid
             });
         }
-        if running.len() < per_request && !queued.is_empty() && slot.is_none() {
+        if running.len() < per_request && !queued.cids.is_empty() && slot.is_none() {
             slot_wait.get_or_insert_with(|| Box::pin(node_slots.clone().acquire_owned()));
         }
         tokio::select! {
@@ -83,10 +114,10 @@ pub(crate) async fn run(
                 }
                 let stored = wants.stored(fresh.clone()).await;
                 for (i, cid) in fresh.into_iter().enumerate() {
-                    if stored.get(i).copied().unwrap_or(false) || queued.len() >= MAX_QUEUED_HINTS {
+                    if stored.get(i).copied().unwrap_or(false) || queued.is_full() {
                         known.remove(&cid);
                     } else {
-                        queued.push_back(cid);
+                        queued.push(cid);
                     }
                 }
             }
@@ -106,6 +137,36 @@ pub(crate) async fn run(
                 }
             }
         }
+    }
+}
+
+/// A request's waiting hints, counted on the queued gauge while they wait.
+struct Queued {
+    cids: VecDeque<Cid>,
+    gauge: Gauge,
+}
+
+impl Queued {
+    fn push(&mut self, cid: Cid) {
+        self.cids.push_back(cid);
+        self.gauge.inc();
+    }
+
+    fn pop(&mut self) -> Option<Cid> {
+        let cid = self.cids.pop_front()?;
+        self.gauge.dec();
+        Some(cid)
+    }
+
+    fn is_full(&self) -> bool {
+        self.cids.len() >= MAX_QUEUED_HINTS
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.gauge
+            .dec_by(i64::try_from(self.cids.len()).unwrap_or(i64::MAX));
     }
 }
 
@@ -197,6 +258,7 @@ mod tests {
         wants: TestWants,
         seen: mpsc::UnboundedReceiver<Seen>,
         node_slots: Arc<Semaphore>,
+        gauges: PrefetchGauges,
     }
 
     impl Harness {
@@ -210,6 +272,7 @@ mod tests {
                 },
                 seen,
                 node_slots: Arc::new(Semaphore::new(node_slots)),
+                gauges: PrefetchGauges::default(),
             }
         }
 
@@ -217,8 +280,9 @@ mod tests {
         /// `per_request` wants.
         fn hint(&self, queue: &PrefetchQueue, cids: &[Cid], per_request: usize) {
             let (wants, slots) = (self.wants.clone(), self.node_slots.clone());
+            let gauges = self.gauges.clone();
             queue.push(cids, move |hints| {
-                tokio::spawn(run(wants, hints, slots, per_request));
+                tokio::spawn(run(wants, hints, slots, per_request, gauges));
             });
         }
 
@@ -250,6 +314,7 @@ mod tests {
         h.hint(&queue, &c[..4], 2);
         h.hint(&queue, &c[4..], 2);
         assert_eq!(h.settled().await, wants(&c[..2]));
+        assert_eq!((h.gauges.running.get(), h.gauges.queued.get()), (2, 4));
         h.end(c[1]);
         assert_eq!(h.settled().await, wants(&c[2..3]));
         h.end(c[0]);
@@ -259,6 +324,7 @@ mod tests {
         h.end(c[4]);
         assert_eq!(h.settled().await, wants(&c[5..]));
         assert_eq!(h.node_slots.available_permits(), 99);
+        assert_eq!((h.gauges.running.get(), h.gauges.queued.get()), (1, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -320,6 +386,8 @@ mod tests {
         let started: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Want(_))).collect();
         assert_eq!(started, wants(&b).iter().collect::<Vec<_>>());
         assert_eq!(h.node_slots.available_permits(), 2);
+        // The first request's running and waiting hints are no longer counted.
+        assert_eq!((h.gauges.running.get(), h.gauges.queued.get()), (2, 0));
     }
 
     #[tokio::test(start_paused = true)]
