@@ -59,7 +59,10 @@ async fn fetches_a_multi_level_file_from_a_connected_peer() {
         "chorus_network_prefetches_running ",
         "chorus_network_prefetch_hints_queued ",
     ] {
-        assert!(text.lines().any(|l| l.starts_with(gauge)), "{gauge}in {text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(gauge)),
+            "{gauge}in {text}"
+        );
     }
     b.net.shutdown().await;
     a.net.shutdown().await;
