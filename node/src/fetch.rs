@@ -85,17 +85,24 @@ pub trait BlockFetcher: Send + Sync + 'static {
     }
 }
 
-/// Reads `cid` from `store` on the blocking pool: `None` if absent, unreadable or the task died.
+/// Reads `cid` from `store` on the blocking pool: `None` if absent.
+pub(crate) async fn read_local(
+    store: Arc<dyn Blockstore>,
+    cid: Cid,
+) -> Result<Option<Block>, FetchError> {
+    tokio::task::spawn_blocking(move || store.get(&cid))
+        .await
+        .map_err(|_| FetchError::TaskFailed { cid })?
+        .map_err(|source| FetchError::Store { cid, source })
+}
+
+/// [`read_local`] for [`BlockFetcher::fetch_at_hand`]: `None` if absent, unreadable or the
+/// task died.
 pub(crate) fn read_at_hand(
     store: Arc<dyn Blockstore>,
     cid: Cid,
 ) -> BoxFuture<'static, Option<Block>> {
-    Box::pin(async move {
-        tokio::task::spawn_blocking(move || store.get(&cid))
-            .await
-            .ok()
-            .and_then(|read| read.ok().flatten())
-    })
+    Box::pin(async move { read_local(store, cid).await.ok().flatten() })
 }
 
 /// The offline fetcher: the local store and nothing else.
@@ -115,14 +122,9 @@ impl BlockFetcher for LocalFetcher {
     fn fetch(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let read = tokio::task::spawn_blocking(move || store.get(&cid))
-                .await
-                .map_err(|_| FetchError::TaskFailed { cid })?;
-            match read {
-                Ok(Some(block)) => Ok(block),
-                Ok(None) => Err(FetchError::NotFoundOffline { cid }),
-                Err(source) => Err(FetchError::Store { cid, source }),
-            }
+            read_local(store, cid)
+                .await?
+                .ok_or(FetchError::NotFoundOffline { cid })
         })
     }
 

@@ -13,10 +13,10 @@ use crate::unixfs::BlockSource;
 
 /// Visits left in the subtree being walked when the walk expands the next sibling subtree
 /// (takes its root, if at hand, and hints its children). 64 because with kubo's 174 links per
-/// node the hinted window then stays at most 174 + 64 = 238 blocks, under the node's 256
-/// running prefetches (`MAX_PREFETCHES` of its Bitswap fetcher), while 64 blocks of 256 KiB
-/// (16 MiB) outlast the tens of milliseconds a new batch needs to start arriving at a few
-/// hundred MB/s.
+/// node the hinted window then stays at most 174 + 64 = 238 blocks, under the 256
+/// prefetches one request may run (`PREFETCHES_PER_REQUEST` of the node's fetcher), while 64
+/// blocks of 256 KiB (16 MiB) outlast the tens of milliseconds a new batch needs to start
+/// arriving at a few hundred MB/s.
 pub const LOOKAHEAD_VISITS: usize = 64;
 
 /// The look-ahead of a walk whose pending visits are a stack of CIDs, the next one last.

@@ -106,8 +106,8 @@ const MAX_BACKGROUND_PROVIDES: usize = 8;
 /// Fetched blocks remembered as just stored. A reader checks the store before it asks the
 /// network, so a block stored between its check and its request would otherwise be wanted
 /// (and transferred) again; this only has to span those few moments for the blocks in
-/// flight, of which a fetcher runs at most `MAX_PREFETCHES` (256) plus its readers. Four
-/// times that, as CIDs (under 100 bytes each), is our own margin.
+/// flight, of which the node's fetcher runs at most `MAX_PREFETCHES` (512) plus its
+/// readers. Twice that, as CIDs (under 100 bytes each), is our own margin.
 const RECENTLY_STORED_CAPACITY: usize = 1024;
 
 /// The result of storing a fetched block.

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
 use super::prefetch_pump::{self, PrefetchGauges, Wants};
-use crate::fetch::{BlockFetcher, FetchError, read_at_hand};
+use crate::fetch::{BlockFetcher, FetchError, read_at_hand, read_local};
 use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 
 /// Reads blocks from the local store, and fetches missing ones through the network (which
@@ -114,13 +114,9 @@ impl BlockFetcher for BitswapFetcher {
         let store = self.store.clone();
         let network = self.network.clone();
         Box::pin(async move {
-            let read = tokio::task::spawn_blocking(move || store.get(&cid))
-                .await
-                .map_err(|_| FetchError::TaskFailed { cid })?;
-            match read {
-                Ok(Some(block)) => Ok(block),
-                Ok(None) => network.fetch(cid).await,
-                Err(source) => Err(FetchError::Store { cid, source }),
+            match read_local(store, cid).await? {
+                Some(block) => Ok(block),
+                None => network.fetch(cid).await,
             }
         })
     }
