@@ -15,6 +15,15 @@ export CHORUS_TEST_CACHE="$PWD/.cache"
 
 # Debug builds with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The suite builds from scratch on CI, where incremental caches only cost disk (over a GB).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# A full disk fails the build half way with a confusing error; say so up front.
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+mkdir -p "$target_dir"
+free_kib=$(df -Pk "$target_dir" | awk 'NR==2 {print $4}')
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free under $target_dir; the build and tests need about 6 GiB" >&2
+fi
 cargo build --workspace --all-targets --locked
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"
