@@ -21,8 +21,8 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 mkdir -p "$target_dir"
 free_kib=$(df -Pk "$target_dir" | awk 'NR==2 {print $4}')
-if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
-  echo "warning: only $((free_kib / 1024)) MiB free under $target_dir; the build and tests need about 6 GiB" >&2
+if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free under $target_dir; the build and tests need about 4 GiB" >&2
 fi
 cargo build --workspace --all-targets --locked
 # --no-fail-fast: one failing test binary must not hide the results of the others.
