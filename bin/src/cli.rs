@@ -374,6 +374,9 @@ pub enum PinCommand {
         #[arg(short, long, value_name = "BOOL", default_value = "true", num_args = 0..=1,
               default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
         recursive: bool,
+        /// Show how many blocks have been fetched or read so far (on stderr).
+        #[arg(long)]
+        progress: bool,
     },
     /// Remove pins.
     Rm {

@@ -75,6 +75,17 @@ fn cli_goes_through_the_daemon_with_the_same_output() {
             .contains(cid)
     );
 
+    // Already pinned and all local: the pin comes back before kubo's first 500 ms progress
+    // line, with the final count (a root and five 256 KiB leaves).
+    let out = repo.run(&["pin", "add", "--progress", cid]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("pinned {cid} recursively\n")
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Fetched/Processed 6 nodes"), "{err}");
+
     repo.ok(&["pin", "rm", cid]);
     let gc = repo.ok(&["repo", "gc"]);
     assert!(gc.lines().count() >= 6, "{gc}");

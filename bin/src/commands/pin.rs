@@ -19,6 +19,7 @@ pub fn run(paths: &RepoPaths, cmd: PinCommand) -> Result<()> {
         PinCommand::Add {
             paths: args,
             recursive,
+            progress,
         } => {
             let session = store.session();
             let mode = if recursive {
@@ -27,18 +28,25 @@ pub fn run(paths: &RepoPaths, cmd: PinCommand) -> Result<()> {
                 PinMode::Direct
             };
             let mut done = Vec::new();
+            let mut walked = 0;
             for arg in &args {
                 let cid = resolve(&store, arg)?;
                 if recursive {
-                    walk_complete(&session, cid)
+                    walked += walk_complete(&session, cid)
                         .with_context(|| format!("cannot pin {arg}: the DAG is incomplete"))?;
                 } else if session.get(&cid)?.is_none() {
                     bail!("cannot pin {arg}: block {cid} not found in the local store");
+                } else {
+                    walked += 1;
                 }
                 session.pin(&cid, mode)?;
                 done.push(cid);
             }
             store.flush()?;
+            if progress {
+                // Offline, every block is local: the walk is quick, so only its total is shown.
+                eprintln!("Fetched/Processed {walked} nodes");
+            }
             for cid in done {
                 let how = if recursive { "recursively" } else { "directly" };
                 writeln!(out, "pinned {cid} {how}")?;
@@ -125,7 +133,7 @@ fn resolve(store: &SledStore, arg: &str) -> Result<Cid> {
 
 /// Visits every block under `root` through the session (which protects each from GC until the
 /// pin is written); fails on the first missing block.
-fn walk_complete(session: &Session, root: Cid) -> Result<()> {
+fn walk_complete(session: &Session, root: Cid) -> Result<u64> {
     let mut seen = HashSet::new();
     let mut stack = vec![root];
     while let Some(cid) = stack.pop() {
@@ -137,7 +145,7 @@ fn walk_complete(session: &Session, root: Cid) -> Result<()> {
             .with_context(|| format!("block {cid} not found in the local store"))?;
         stack.extend(links_or_leaf(&block));
     }
-    Ok(())
+    Ok(seen.len() as u64)
 }
 
 /// Links of dag-pb blocks; other codecs are leaves here (GC keeps them without descending).

@@ -430,19 +430,38 @@ async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
 async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        PinCommand::Add { paths, recursive } => {
+        PinCommand::Add {
+            paths,
+            recursive,
+            progress,
+        } => {
             let mut q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
             q.push(("recursive", bool_arg(recursive)));
-            let v = remote.json("pin/add", &q).await?;
+            q.push(("progress", bool_arg(progress)));
             let how = if recursive { "recursively" } else { "directly" };
-            for p in v
-                .get("Pins")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                writeln!(out, "pinned {} {how}", p.as_str().unwrap_or_default())?;
+            let resp = remote.post("pin/add", &q, None).await?;
+            let mut shown = false;
+            // kubo's lines: `{"Progress":N}` every 500 ms (with --progress), then `{"Pins":…}`.
+            let result = ndjson(resp, |line| {
+                if line.get("Type").and_then(Value::as_str) == Some("error") {
+                    bail!("{}", str_field(&line, "Message"));
+                }
+                if let Some(pins) = line.get("Pins").and_then(Value::as_array) {
+                    for p in pins {
+                        writeln!(out, "pinned {} {how}", p.as_str().unwrap_or_default())?;
+                    }
+                } else if progress {
+                    let n = line.get("Progress").and_then(Value::as_u64).unwrap_or(0);
+                    eprint!("Fetched/Processed {n} nodes\r");
+                    shown = true;
+                }
+                Ok(())
+            })
+            .await;
+            if shown {
+                eprintln!();
             }
+            result?;
         }
         PinCommand::Rm { paths } => {
             let q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();

@@ -14,6 +14,7 @@ mod error;
 mod get;
 mod guard;
 mod info;
+mod line_stream;
 mod ls;
 mod network;
 mod pin;

@@ -1,16 +1,24 @@
 //! `/api/v0/pin/{add,rm,ls}` with kubo's JSON shapes.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Response;
+use bytes::Bytes;
 use chorus_storage::{Cid, PinMode};
+use http_body::Frame;
 use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::args::Args;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::line_stream::{encode_line, error_frames, streamed};
 use super::respond::{blocking, ndjson, resolve_arg};
-use super::walk::{local_descendants, walk};
+use super::walk::{local_descendants, walk_counted};
 use crate::context::NodeContext;
 
 #[derive(Debug, Serialize)]
@@ -30,17 +38,79 @@ async fn args_cids(ctx: &NodeContext, args: &Args) -> Result<Vec<Cid>, ApiError>
     Ok(out)
 }
 
+/// kubo's `pin/add` output line: the pinned roots, or, with `progress=true`, the number of
+/// blocks walked so far (both omitted when empty, as kubo does).
+#[derive(Debug, Default, Serialize)]
+struct AddPinOut {
+    #[serde(rename = "Pins", skip_serializing_if = "Vec::is_empty")]
+    pins: Vec<String>,
+    #[serde(rename = "Progress", skip_serializing_if = "is_zero")]
+    progress: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl AddPinOut {
+    fn progress(visited: &AtomicU64) -> Self {
+        Self {
+            progress: visited.load(Ordering::Relaxed),
+            ..Self::default()
+        }
+    }
+
+    /// kubo's last lines: the final count (when any), then the pins.
+    fn finished(pins: Vec<String>, visited: &AtomicU64) -> Vec<Self> {
+        let last = Self::progress(visited);
+        let mut lines = Vec::with_capacity(2);
+        if last.progress != 0 {
+            lines.push(last);
+        }
+        lines.push(Self {
+            pins,
+            ..Self::default()
+        });
+        lines
+    }
+}
+
+/// How often `pin add --progress` reports (kubo's ticker).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+/// Lines buffered towards a slow client; progress lines past this are dropped, never the
+/// walk stalled.
+const LINE_BUFFER: usize = 16;
+
 pub(crate) async fn add(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
     let recursive = args.bool("recursive", true)?;
+    let progress = args.bool("progress", false)?;
     let cids = args_cids(&ctx, &args).await?;
+    if progress {
+        return add_with_progress(ctx, cids, recursive).await;
+    }
+    let pins = pin_all(&ctx, &cids, recursive, &AtomicU64::new(0)).await?;
+    ndjson(&[AddPinOut {
+        pins,
+        ..AddPinOut::default()
+    }])
+}
+
+/// Fetches (when online) and pins `cids`, counting the blocks walked into `visited`.
+async fn pin_all(
+    ctx: &NodeContext,
+    cids: &[Cid],
+    recursive: bool,
+    visited: &AtomicU64,
+) -> Result<Vec<String>, ApiError> {
     let (session, store) = ctx.session();
     let fetcher = ctx.fetcher();
-    for cid in &cids {
+    for cid in cids {
         if recursive {
             // The whole DAG must be present (fetched if online) before the pin is recorded.
-            walk(&store, &fetcher, *cid).await?;
+            walk_counted(&store, &fetcher, *cid, visited).await?;
         } else {
             super::walk::get_protected(&store, &fetcher, *cid).await?;
+            visited.fetch_add(1, Ordering::Relaxed);
         }
     }
     let mode = if recursive {
@@ -48,7 +118,7 @@ pub(crate) async fn add(State(ctx): State<NodeContext>, args: Args) -> Result<Re
     } else {
         PinMode::Direct
     };
-    let pins = cids.clone();
+    let pins = cids.to_vec();
     blocking("pinning", move || {
         for cid in &pins {
             session.pin(cid, mode)?;
@@ -57,10 +127,75 @@ pub(crate) async fn add(State(ctx): State<NodeContext>, args: Args) -> Result<Re
     })
     .await?;
     ctx.refresh_pin_metrics();
-    ctx.announce(cids.clone()).await;
-    ndjson(&[PinsOut {
-        pins: cids.iter().map(Cid::to_string).collect(),
-    }])
+    ctx.announce(cids.to_vec()).await;
+    Ok(cids.iter().map(Cid::to_string).collect())
+}
+
+/// `pin add --progress`, as kubo streams it: a `{"Progress":N}` line every 500 ms while the
+/// DAGs are walked, then the final count and `{"Pins":[…]}`. An outcome before the first tick
+/// is an ordinary response, so an early error keeps its HTTP status; a later one ends the
+/// stream (see [`super::line_stream`]). A client that leaves cancels the walk.
+async fn add_with_progress(
+    ctx: NodeContext,
+    cids: Vec<Cid>,
+    recursive: bool,
+) -> Result<Response, ApiError> {
+    let visited = Arc::new(AtomicU64::new(0));
+    let counter = visited.clone();
+    let mut job = Box::pin(async move { pin_all(&ctx, &cids, recursive, &counter).await });
+    let mut ticker = time::interval_at(Instant::now() + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tokio::select! {
+        result = &mut job => return ndjson(&AddPinOut::finished(result?, &visited)),
+        _ = ticker.tick() => {}
+    }
+    let first = encode_line(&AddPinOut::progress(&visited));
+    let (tx, rx) = mpsc::channel(LINE_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                result = &mut job => {
+                    let frames: Vec<Frame<Bytes>> = match result {
+                        Ok(pins) => AddPinOut::finished(pins, &visited)
+                            .iter()
+                            .map(|line| Frame::data(encode_line(line)))
+                            .collect(),
+                        Err(error) => stream_error(&error).into(),
+                    };
+                    for frame in frames {
+                        if tx.send(frame).await.is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+                _ = ticker.tick() => {
+                    let line = Frame::data(encode_line(&AddPinOut::progress(&visited)));
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(line) {
+                        return;
+                    }
+                }
+                // Returning drops the walk, which withdraws its wants.
+                () = tx.closed() => return,
+            }
+        }
+    });
+    Ok(streamed(first, rx))
+}
+
+/// The frames ending a `pin add --progress` stream that failed after it started.
+fn stream_error(error: &ApiError) -> [Frame<Bytes>; 2] {
+    let (status, code) = error.status_and_code();
+    if status.is_server_error() {
+        tracing::warn!(error = %error, "pin/add failed");
+    }
+    let message = error.to_string();
+    let line = encode_line(&ErrorBody {
+        message: message.clone(),
+        code: code as u8,
+        kind: "error",
+    });
+    error_frames(line, &message)
 }
 
 pub(crate) async fn rm(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {

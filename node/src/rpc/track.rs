@@ -12,17 +12,13 @@
 //! or cancelled import pins nothing and a concurrent GC never removes half a track. A client
 //! that disconnects cancels the job (its worker is killed).
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chorus_storage::{Cid, PinMode};
 use http_body::Frame;
 use serde::Serialize;
@@ -31,7 +27,8 @@ use tokio::sync::mpsc;
 
 use super::args::Args;
 use super::error::{ApiError, ErrorCode};
-use super::respond::{blocking, body_error, decode_file_name, multipart, ndjson_body};
+use super::line_stream::{encode_line, error_frames, streamed};
+use super::respond::{blocking, body_error, decode_file_name, multipart};
 use crate::context::NodeContext;
 use crate::track::{
     TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,
@@ -43,8 +40,6 @@ const LINE_BUFFER: usize = 32;
 /// Bytes of an oversized upload still read (and discarded) after the limit is hit, so the
 /// client receives the 413 instead of a connection reset; past this the connection is cut.
 const MAX_DISCARD_BYTES: u64 = 256 * 1024 * 1024;
-/// kubo's trailer carrying an error that happened after the response started.
-const STREAM_ERROR_HEADER: &str = "x-stream-error";
 /// Longest uploaded file name kept (for `source.<ext>` and messages).
 const MAX_NAME_CHARS: usize = 255;
 
@@ -124,13 +119,6 @@ fn error_response(error: &TrackError) -> Response {
         tracing::warn!(error = %error, "track/add failed");
     }
     (status, axum::Json(ErrorLine::new(error))).into_response()
-}
-
-fn encode_line<T: Serialize>(value: &T) -> Bytes {
-    // Plain structs of strings and numbers always serialise.
-    let mut line = serde_json::to_vec(value).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
 }
 
 /// Extra rendition bit rates from every `rendition=` value (repeatable, or comma-separated).
@@ -308,27 +296,6 @@ async fn spool(
     })
 }
 
-/// The response body: NDJSON data frames from the job task, then possibly a trailer.
-struct LineBody {
-    first: Option<Frame<Bytes>>,
-    rx: mpsc::Receiver<Frame<Bytes>>,
-}
-
-impl http_body::Body for LineBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(frame) = self.first.take() {
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        self.rx.poll_recv(cx).map(|f| f.map(Ok))
-    }
-}
-
 /// Runs the import, turning progress and the outcome into events; stops (dropping, hence
 /// cancelling, the job) as soon as nobody listens.
 async fn run_job(
@@ -484,15 +451,7 @@ pub(crate) async fn add(
                 Event::Line(line) => vec![Frame::data(encode_line(&line))],
                 Event::Failed(error) => {
                     tracing::warn!(error = %error, "track/add failed");
-                    let mut trailers = HeaderMap::new();
-                    if let Ok(v) = HeaderValue::from_str(&error.message.replace(['\r', '\n'], " "))
-                    {
-                        trailers.insert(HeaderName::from_static(STREAM_ERROR_HEADER), v);
-                    }
-                    vec![
-                        Frame::data(encode_line(&ErrorLine::new(&error))),
-                        Frame::trailers(trailers),
-                    ]
+                    error_frames(encode_line(&ErrorLine::new(&error)), &error.message).into()
                 }
             };
             for frame in frames {
@@ -503,14 +462,7 @@ pub(crate) async fn add(
             }
         }
     });
-    let mut response = ndjson_body(Body::new(LineBody {
-        first: Some(Frame::data(first)),
-        rx: frames_rx,
-    }));
-    response
-        .headers_mut()
-        .insert(header::TRAILER, HeaderValue::from_static("X-Stream-Error"));
-    Ok(response)
+    Ok(streamed(first, frames_rx))
 }
 
 #[cfg(test)]

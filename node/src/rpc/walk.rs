@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chorus_protocol::car::block_links;
 use chorus_storage::{Block, Blockstore, Cid, codec};
@@ -83,6 +84,17 @@ pub(crate) async fn walk(
     fetcher: &Arc<dyn BlockFetcher>,
     root: Cid,
 ) -> Result<Walked, ApiError> {
+    walk_counted(store, fetcher, root, &AtomicU64::new(0)).await
+}
+
+/// [`walk`], adding one to `visited` per distinct block as it is reached (read or fetched):
+/// the count `pin add --progress` reports while the walk runs.
+pub(crate) async fn walk_counted(
+    store: &Arc<dyn Blockstore>,
+    fetcher: &Arc<dyn BlockFetcher>,
+    root: Cid,
+    visited: &AtomicU64,
+) -> Result<Walked, ApiError> {
     let mut out = Walked::default();
     let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
     let mut totals: HashMap<Cid, u64> = HashMap::new();
@@ -111,6 +123,7 @@ pub(crate) async fn walk(
                 stack.push(Step::Exit(cid));
                 stack.extend(children.iter().rev().map(|c| Step::Enter(*c)));
                 nodes.insert(cid, (own, children));
+                visited.fetch_add(1, Ordering::Relaxed);
             }
             Step::Exit(cid) => {
                 let Some((own, children)) = nodes.get(&cid) else {
