@@ -5,9 +5,12 @@
 # between two processes over TCP (noise + yamux) and QUIC-v1
 # (protocol/examples/stream_limit.rs); then the ratio chorus->chorus / plain TCP stream
 # (target >= 0.6) and the time to first byte of a 1-hop fetch through the gateway (target
-# < 50 ms). Two more rows, outside the ratio: chorus -> chorus by `pin add` through the RPC
-# API (replication into the receiver's store, no file written; pair name chorus-pin), and two
-# different files read at once through one receiver's gateway (pair name chorus-two).
+# < 50 ms). The chorus->chorus and plain-stream rows also print each process's CPU seconds
+# over the timed span and how busy they kept the cores, then the medians side by side: the
+# ratio follows the CPU each side needs per byte. Two more rows, outside the ratio: chorus ->
+# chorus by `pin add` through the RPC API (replication into the receiver's store, no file
+# written; pair name chorus-pin), and two different files read at once through one receiver's
+# gateway (pair name chorus-two).
 #
 #   ./scripts/bench-network.sh [SIZE_MIB]   # default 256
 #   ONLY=chorus-chorus,stream ./scripts/bench-network.sh   # a subset of the rows

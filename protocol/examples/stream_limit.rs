@@ -9,10 +9,13 @@
 //! The process spawns a copy of itself as the listener (a second process, as two nodes would
 //! be), dials it once per transport, opens one stream, writes `SIZE_MIB` MiB, half-closes and
 //! waits for the listener to acknowledge the byte count. Printed per transport:
-//! `stream <tcp|quic> <MiB> MiB in <s> s = <MB/s> MB/s`. The clock covers opening the stream,
-//! the write and the acknowledgement (not the connection's dial and handshake), so it is the
-//! ceiling for a transfer over an established connection, which is what a Bitswap fetch
-//! between two connected nodes is. Only 127.0.0.1 is ever dialed.
+//! `stream <tcp|quic> <MiB> MiB in <s> s = <MB/s> MB/s; cpu sender <s> s, receiver <s> s`.
+//! The clock covers opening the stream, the write and the acknowledgement (not the
+//! connection's dial and handshake), so it is the ceiling for a transfer over an established
+//! connection, which is what a Bitswap fetch between two connected nodes is. The CPU seconds
+//! are each process's user + system time over the same span (from `/proc`, so Linux only;
+//! left out elsewhere): the network benchmark sets them beside chorus's own, which shows how
+//! much of the two cores each side of its ratio uses. Only 127.0.0.1 is ever dialed.
 
 use std::error::Error;
 use std::process::Stdio;
@@ -31,6 +34,10 @@ const WRITE_SIZE: usize = 1024 * 1024;
 
 /// Default transfer, matching the network benchmark's default file (256 MiB).
 const DEFAULT_SIZE_MIB: usize = 256;
+
+/// Clock ticks per second in `/proc/<pid>/stat` (Linux's `USER_HZ`, `getconf CLK_TCK`): 100
+/// on every architecture, fixed by the kernel's user-space ABI.
+const USER_HZ: f64 = 100.0;
 
 /// How long a connection may sit idle before libp2p closes it; longer than any run here.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -111,8 +118,14 @@ async fn listen() -> Result<(), Box<dyn Error>> {
 }
 
 /// Dials `peer` at `addr` from a fresh swarm (so the stream can only use this transport), and
-/// pushes `bytes` over one new stream; returns the seconds it took.
-async fn push(peer: PeerId, addr: Multiaddr, bytes: usize) -> Result<f64, Box<dyn Error>> {
+/// pushes `bytes` over one new stream; returns the seconds it took and, where `/proc` tells,
+/// the CPU seconds this process and the listener (`listener_pid`) used meanwhile.
+async fn push(
+    peer: PeerId,
+    addr: Multiaddr,
+    bytes: usize,
+    listener_pid: Option<u32>,
+) -> Result<(f64, Option<(f64, f64)>), Box<dyn Error>> {
     let mut swarm = swarm()?;
     let mut control = swarm.behaviour().new_control();
     swarm.dial(addr.with(Protocol::P2p(peer)))?;
@@ -128,6 +141,9 @@ async fn push(peer: PeerId, addr: Multiaddr, bytes: usize) -> Result<f64, Box<dy
     warm.read_exact(&mut ack).await?;
 
     let chunk = vec![0x5au8; WRITE_SIZE];
+    let listener = listener_pid.map(|p| p.to_string());
+    let cpu_now = || Some((cpu_seconds("self")?, cpu_seconds(listener.as_deref()?)?));
+    let cpu_before = cpu_now();
     let start = Instant::now();
     let mut stream = control.open_stream(peer, PROTOCOL).await?;
     let mut left = bytes;
@@ -139,12 +155,26 @@ async fn push(peer: PeerId, addr: Multiaddr, bytes: usize) -> Result<f64, Box<dy
     stream.close().await?;
     stream.read_exact(&mut ack).await?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu_now())
+        .map(|((s0, r0), (s1, r1))| (s1 - s0, r1 - r0));
     driver.abort();
     let got = u64::from_be_bytes(ack);
     if got != bytes as u64 {
         return Err(format!("listener received {got} bytes, {bytes} sent").into());
     }
-    Ok(secs)
+    Ok((secs, cpu))
+}
+
+/// User + system CPU seconds of process `pid` (a number, or `self`) so far, all its threads
+/// together: fields 14 and 15 of `/proc/<pid>/stat`, in clock ticks. `None` off Linux.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
 }
 
 /// The dialer process: starts the listener, then measures each transport in turn.
@@ -175,9 +205,12 @@ async fn dial(size_mib: usize) -> Result<(), Box<dyn Error>> {
             .find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == is_quic)
             .ok_or_else(|| format!("listener has no {name} address"))?
             .clone();
-        let secs = push(peer, addr, bytes).await?;
+        let (secs, cpu) = push(peer, addr, bytes, child.id()).await?;
+        let cpu = cpu
+            .map(|(s, r)| format!("; cpu sender {s:.2} s, receiver {r:.2} s"))
+            .unwrap_or_default();
         println!(
-            "stream {name} {size_mib} MiB in {secs:.2} s = {:.1} MB/s",
+            "stream {name} {size_mib} MiB in {secs:.2} s = {:.1} MB/s{cpu}",
             bytes as f64 / 1e6 / secs
         );
     }

