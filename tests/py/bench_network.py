@@ -329,7 +329,7 @@ def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
         cpu = None
         if both_chorus:
             cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
-            cpu = dict(zip(("sender", "receiver", "client"), (b - a for a, b in zip(cpu0, cpu1))))
+            cpu = dict(zip(ROLES, (b - a for a, b in zip(cpu0, cpu1))))
         if pin:
             dst.curl(cid, out)
         if os.path.getsize(out) != size or sha256_file(out) != digest:
