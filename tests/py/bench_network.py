@@ -320,16 +320,19 @@ def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
             ttfb = dst.curl(src.add(small), base + "-small.out")[0]
         out = base + ".out"
         both_chorus = src_kind is Chorus and dst_kind is Chorus
-        if both_chorus:
-            cpu0 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
+
+        def cpu_sample():
+            """CPU seconds so far of the ROLES: sender, receiver and this script's children."""
+            return (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
+
+        cpu0 = cpu_sample() if both_chorus else None
         if pin:
             secs = dst.pin(cid)
         else:
             secs = dst.fetch(cid, out)
         cpu = None
         if both_chorus:
-            cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid), children_cpu_seconds())
-            cpu = dict(zip(ROLES, (b - a for a, b in zip(cpu0, cpu1))))
+            cpu = dict(zip(ROLES, (b - a for a, b in zip(cpu0, cpu_sample()))))
         if pin:
             dst.curl(cid, out)
         if os.path.getsize(out) != size or sha256_file(out) != digest:
