@@ -1,12 +1,12 @@
 //! A [`Blockstore`] wrapper that keeps the blockstore metrics current, so every write path of
-//! the node (RPC, gateway, Bitswap later) is counted without the storage crate knowing about
+//! the node (RPC, gateway, Bitswap) is counted without the storage crate knowing about
 //! Prometheus.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use chorus_storage::{Block, Blockstore, Multihash, StoreError, StoreStat};
+use chorus_storage::{Block, Blockstore, Multihash, PutReport, StoreError, StoreStat};
 
 use crate::metrics::{BlockstoreMetrics, GetLabels, saturating_i64};
 
@@ -57,12 +57,13 @@ impl MeteredBlockstore {
             .inc();
     }
 
-    fn count_new(&self, len: usize) {
-        let len = len as u64;
-        self.metrics.puts.inc();
-        self.metrics.put_bytes.inc_by(len);
-        self.metrics.blocks.inc();
-        self.metrics.size.inc_by(saturating_i64(len));
+    fn count_new(&self, report: PutReport) {
+        self.metrics.puts.inc_by(report.new_blocks);
+        self.metrics.put_bytes.inc_by(report.new_bytes);
+        self.metrics
+            .blocks
+            .inc_by(saturating_i64(report.new_blocks));
+        self.metrics.size.inc_by(saturating_i64(report.new_bytes));
     }
 }
 
@@ -98,17 +99,26 @@ impl Blockstore for MeteredBlockstore {
             .put_duration
             .observe(started.elapsed().as_secs_f64());
         if let Ok(true) = result {
-            self.count_new(block.len());
+            self.count_new(PutReport {
+                new_blocks: 1,
+                new_bytes: block.len() as u64,
+            });
         }
         result
     }
 
-    fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
-        // Per-block so the gauges only count blocks that were really new.
-        for b in blocks {
-            self.put(b)?;
+    /// One batched write of the wrapped store (its pack appends and index inserts in one
+    /// pass); the store reports which blocks were new, so the gauges count only those.
+    fn put_many(&self, blocks: &[Block]) -> Result<PutReport, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put_many(blocks);
+        self.metrics
+            .put_duration
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok(report) = result {
+            self.count_new(report);
         }
-        Ok(())
+        result
     }
 
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {

@@ -272,7 +272,7 @@ impl NodeMetrics {
         );
         reg.register_with_unit(
             "blockstore_put_duration",
-            "Latency of blockstore writes",
+            "Latency of blockstore write calls (one put, or one batch of an import)",
             Unit::Seconds,
             blockstore.put_duration.clone(),
         );

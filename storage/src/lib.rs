@@ -50,7 +50,7 @@ pub use sled_store::{
     Config, DEFAULT_CACHE_CAPACITY, DEFAULT_INLINE_MAX, DEFAULT_PACK_TARGET, FORMAT_VERSION,
     SledStore,
 };
-pub use store::{Blockstore, StoreError, StoreStat};
+pub use store::{Blockstore, PutReport, StoreError, StoreStat};
 pub use verify::VerifyReport;
 
 /// The CID type used across chorus (64-byte digest capacity, as in libp2p).

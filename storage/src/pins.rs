@@ -104,23 +104,26 @@ impl Pins {
     /// Pins `cid`; returns whether the pin set changed. A recursive pin replaces a direct one;
     /// a direct pin on a recursively pinned CID is an error.
     pub fn add(&self, cid: &Cid, mode: PinMode) -> Result<bool, PinError> {
+        Ok(self.set(cid, mode)? != Some(mode))
+    }
+
+    /// [`Pins::add`], returning the mode `cid` had before (equal to `mode` when nothing
+    /// changed), so a caller keeping counts per mode can follow the change exactly.
+    pub fn set(&self, cid: &Cid, mode: PinMode) -> Result<Option<PinMode>, PinError> {
         let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let key = cid.to_bytes();
         let current = self.get_raw(&key)?;
-        let changed = match (current, mode) {
+        match (current, mode) {
             (Some(PinMode::Recursive), PinMode::Direct) => {
                 return Err(PinError::AlreadyPinnedRecursively { cid: *cid });
             }
-            (Some(m), _) if m == mode => false,
+            (Some(m), _) if m == mode => {}
             _ => {
                 self.tree.insert(key, &[mode.tag()])?;
-                true
+                self.guard.bump_pins();
             }
-        };
-        if changed {
-            self.guard.bump_pins();
         }
-        Ok(changed)
+        Ok(current)
     }
 
     /// Unpins `cid`; returns the mode it had, or `None` if it was not pinned.

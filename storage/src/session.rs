@@ -8,7 +8,7 @@ use crate::block::Block;
 use crate::guard::SessionId;
 use crate::pins::{PinError, PinMode};
 use crate::sled_store::SledStore;
-use crate::store::{Blockstore, StoreError, StoreStat};
+use crate::store::{Blockstore, PutReport, StoreError, StoreStat};
 
 /// A view of a [`SledStore`] that protects from GC every block put or read through it, from
 /// the moment the call starts until the session drops.
@@ -78,11 +78,12 @@ impl Blockstore for Session {
         Ok(self
             .store
             .write_blocks(Some(self.id), std::slice::from_ref(block))?
+            .new_blocks
             == 1)
     }
 
-    fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
-        self.store.write_blocks(Some(self.id), blocks).map(|_| ())
+    fn put_many(&self, blocks: &[Block]) -> Result<PutReport, StoreError> {
+        self.store.write_blocks(Some(self.id), blocks)
     }
 
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {

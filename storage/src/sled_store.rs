@@ -46,7 +46,7 @@ use crate::migrate;
 use crate::pack::{Location, PackDir};
 use crate::pins::Pins;
 use crate::session::Session;
-use crate::store::{Blockstore, StoreError, StoreStat};
+use crate::store::{Blockstore, PutReport, StoreError, StoreStat};
 
 /// Largest block kept inline in the index, in bytes. 16 KiB is iroh-blobs' inline limit: small
 /// blocks (dag-pb nodes, small files) cost a file each otherwise, while above this sled's space
@@ -334,14 +334,14 @@ impl SledStore {
         &self,
         session: Option<SessionId>,
         blocks: &[Block],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<PutReport, StoreError> {
         let mut seen = HashSet::with_capacity(blocks.len());
         let todo: Vec<&Block> = blocks
             .iter()
             .filter(|b| !is_identity(b.cid().hash()) && seen.insert(*b.cid().hash()))
             .collect();
         if todo.is_empty() {
-            return Ok(0);
+            return Ok(PutReport::default());
         }
         let mhs: Vec<&Multihash> = todo.iter().map(|b| b.cid().hash()).collect();
         self.inner.guard.begin_puts(session, mhs.iter().copied());
@@ -351,7 +351,7 @@ impl SledStore {
     }
 
     /// The body of [`SledStore::write_blocks`], run while the puts are registered in-flight.
-    fn write_registered(&self, blocks: &[&Block]) -> Result<u64, StoreError> {
+    fn write_registered(&self, blocks: &[&Block]) -> Result<PutReport, StoreError> {
         // Dropped after the entries are inserted (or the put fails): until then the packs written
         // count as in flight, so compaction leaves them alone.
         let mut appended = self.inner.packs.begin();
@@ -377,7 +377,7 @@ impl SledStore {
             };
             entries.push((key, value, data.len() as u64));
         }
-        let mut new = 0;
+        let mut new = PutReport::default();
         for (key, value, len) in entries {
             // One atomic insert per entry, no batch (see the `index` module for why).
             let old = self.inner.index.insert(key.as_slice(), value)?;
@@ -388,7 +388,8 @@ impl SledStore {
                 let mut stat = self.lock_stat();
                 stat.blocks += 1;
                 stat.bytes += len;
-                new += 1;
+                new.new_blocks += 1;
+                new.new_bytes += len;
             }
         }
         Ok(new)
@@ -517,12 +518,15 @@ impl Blockstore for SledStore {
     }
 
     fn put(&self, block: &Block) -> Result<bool, StoreError> {
-        Ok(self.write_blocks(None, std::slice::from_ref(block))? == 1)
+        Ok(self
+            .write_blocks(None, std::slice::from_ref(block))?
+            .new_blocks
+            == 1)
     }
 
     /// All the pack records, then one index insert per block.
-    fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
-        self.write_blocks(None, blocks).map(|_| ())
+    fn put_many(&self, blocks: &[Block]) -> Result<PutReport, StoreError> {
+        self.write_blocks(None, blocks)
     }
 
     /// Waits for puts of the same block in progress, then removes it (even if pinned: pin

@@ -85,6 +85,16 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// What a [`Blockstore::put_many`] added: the blocks that were new and their payload bytes
+/// (blocks already present, duplicates within the call and identity hashes count for nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutReport {
+    /// Blocks that were not stored before.
+    pub new_blocks: u64,
+    /// Their payload bytes.
+    pub new_bytes: u64,
+}
+
 /// Counters describing a store's content.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStat {
@@ -125,12 +135,16 @@ pub trait Blockstore: Send + Sync + 'static {
     /// Stores a block; returns false when its multihash was already present.
     fn put(&self, block: &Block) -> Result<bool, StoreError>;
 
-    /// Stores several blocks; cheaper per block than repeated `put`.
-    fn put_many(&self, blocks: &[Block]) -> Result<(), StoreError> {
+    /// Stores several blocks; cheaper per block than repeated `put`. Reports what was new.
+    fn put_many(&self, blocks: &[Block]) -> Result<PutReport, StoreError> {
+        let mut report = PutReport::default();
         for b in blocks {
-            self.put(b)?;
+            if self.put(b)? {
+                report.new_blocks += 1;
+                report.new_bytes += b.len() as u64;
+            }
         }
-        Ok(())
+        Ok(report)
     }
 
     /// Removes `mh`; returns whether it was present.
