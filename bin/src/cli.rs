@@ -51,13 +51,16 @@ pub enum Command {
     /// The repo itself.
     #[command(subcommand)]
     Repo(RepoCommand),
-    /// Run the node: RPC API, gateway, metrics (and later the libp2p network).
+    /// Run the node: the libp2p network, the RPC API, the gateway and metrics.
     Daemon(DaemonArgs),
     /// This node's identity and addresses, as kubo's JSON.
     Id,
     /// Peers to dial at start-up (`swarm.bootstrap` in the config).
     #[command(subcommand)]
     Bootstrap(BootstrapCommand),
+    /// Read or change a setting of config.toml (kubo's `ipfs config`): `config KEY`,
+    /// `config KEY VALUE`, `config show`, `config replace FILE`.
+    Config(ConfigArgs),
     /// Connections of the running daemon.
     #[command(subcommand)]
     Swarm(SwarmCommand),
@@ -95,6 +98,41 @@ pub enum BootstrapCommand {
         /// Empty the list.
         #[arg(long)]
         all: bool,
+    },
+}
+
+/// `chorus config ...`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConfigArgs {
+    /// `show` or `replace`.
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// The key: `section.key` (e.g. swarm.bootstrap) or a whole `section`.
+    pub key: Option<String>,
+    /// The new value: a string, or JSON with --json.
+    pub value: Option<String>,
+    /// Read VALUE as JSON (numbers, booleans, lists, tables).
+    #[arg(long, conflicts_with = "bool")]
+    pub json: bool,
+    /// Read VALUE as a boolean.
+    #[arg(long = "bool")]
+    pub bool: bool,
+}
+
+/// `chorus config show|replace`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print config.toml as it is (`--effective`: every setting, defaults filled in, as JSON).
+    Show {
+        /// Print the settings the node runs with, as JSON.
+        #[arg(long)]
+        effective: bool,
+    },
+    /// Replace config.toml with FILE, once it checks as a valid config.
+    Replace {
+        /// The new config file.
+        file: PathBuf,
     },
 }
 

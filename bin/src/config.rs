@@ -241,14 +241,6 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
-    /// Writes the config back (every key, with comments), atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.to_commented_toml())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .with_context(|| format!("cannot write {}", path.display()))
-    }
-
     /// The file `chorus init` writes: every key with its value and a comment saying what it does.
     pub fn to_commented_toml(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chorus_node::core::CoreBuilder;
 use chorus_node::network::{
     AutonatConfig, KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
 };
 use chorus_node::{
-    HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, check_api_bind, gateway,
-    metrics_router, rpc,
+    HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, SwarmInfo, check_api_bind,
+    gateway, metrics_router, rpc,
 };
 use chorus_storage::Blockstore;
 use chorus_transcoder::PoolMetrics;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::cli::DaemonArgs;
 use crate::config::Config;
+use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 use crate::track::{DaemonTracks, TrackPipeline};
 
@@ -139,15 +141,16 @@ async fn serve(
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
         .with_reported_version(config.api.reported_version.clone());
-    let ctx = NodeContext::new(store, identity, metrics, registry)
-        .context("cannot read the store's statistics")?;
-    ctx.set_track_service(Arc::new(DaemonTracks::new(tracks, track_work)));
-    let network = if let Some(net_config) = network_config {
-        let network = Network::start(key.clone(), ctx.store(), net_config)
+    // The core is built complete: the network starts on its store first, then both are
+    // handed to it together with the transcoder.
+    let core = CoreBuilder::new(store, metrics)
+        .context("cannot read the store's statistics")?
+        .track_service(Arc::new(DaemonTracks::new(tracks, track_work)))
+        .config_service(Arc::new(ConfigFile::new(paths.config())));
+    let (core, network, swarm) = if let Some(net_config) = network_config {
+        let network = Network::start(key.clone(), core.store(), net_config)
             .await
             .context("cannot start the libp2p network")?;
-        ctx.set_fetcher(Arc::new(network.fetcher()));
-        ctx.set_network(network.handle());
         let info = network
             .handle()
             .swarm_info()
@@ -156,11 +159,12 @@ async fn serve(
         for addr in &info.addresses {
             println!("Swarm listening on {addr}");
         }
-        ctx.set_swarm_info(info);
-        Some(network)
+        let core = core.network(Arc::new(network.fetcher()), network.handle());
+        (core, Some(network), info)
     } else {
-        None
+        (core, None, SwarmInfo::default())
     };
+    let ctx = NodeContext::from_core(core.build(), identity, registry, swarm);
 
     let mut api_config = rpc::ApiConfig::default()
         .with_allow_get(config.api.allow_get)

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod config_edit;
 mod daemon;
 mod output;
 mod progress;

@@ -126,38 +126,14 @@ pub fn init(paths: &RepoPaths) -> Result<Initialized> {
     let encoded = key
         .to_protobuf_encoding()
         .context("cannot encode the new identity key")?;
-    write_private(&paths.identity(), &encoded)?;
+    crate::config_edit::write_private(&paths.identity(), &encoded)?;
 
     let mut config = Config::default();
     config.identity.peer_id = peer_id.clone();
-    write_atomic(&paths.config(), config.to_commented_toml().as_bytes())?;
+    // 0600: the file can hold the API token.
+    crate::config_edit::write_private(&paths.config(), config.to_commented_toml().as_bytes())?;
 
     // Create the store now so `init` fails early on a read-only or full disk.
     chorus_storage::Blockstore::flush(&crate::store::open(paths)?)?;
     Ok(Initialized { peer_id })
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

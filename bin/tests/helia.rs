@@ -69,6 +69,8 @@ impl Helia {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
+        // The Helia process's stdout lines, read by the test as they come.
+        #[allow(clippy::disallowed_methods)]
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {

@@ -1,17 +1,17 @@
-//! The state every HTTP handler shares: stores, block source, identity, metrics, start time.
+//! The state every HTTP handler shares: the core, identity, metrics registry, start time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chorus_storage::{Blockstore, Cid, PinMode, Session, SledStore, StoreError};
+use chorus_storage::{Blockstore, SledStore, StoreError};
 use libp2p::identity::PublicKey;
 use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 
-use crate::fetch::{BlockFetcher, LocalFetcher};
-use crate::metered_store::MeteredBlockstore;
+use crate::core::{Core, CoreBuilder};
+use crate::fetch::BlockFetcher;
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
 use crate::track::TrackService;
@@ -77,27 +77,24 @@ impl NodeIdentity {
     }
 }
 
-/// Shared, cheaply cloneable state of a running node's HTTP faces.
+/// Shared, cheaply cloneable state of a running node's HTTP faces: the [`Core`] they adapt,
+/// and what they report about the node (identity, metrics registry, swarm addresses,
+/// readiness).
 ///
-/// Built once by the daemon after every metric family (ours and libp2p's) has been registered,
-/// so the registry can be shared read-only.
+/// Built once, complete, by the daemon after every metric family (ours and libp2p's) has been
+/// registered, so the registry can be shared read-only.
 #[derive(Clone)]
 pub struct NodeContext {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    repo: SledStore,
-    store: Arc<MeteredBlockstore>,
-    fetcher: std::sync::RwLock<Arc<dyn BlockFetcher>>,
+    core: Core,
     identity: NodeIdentity,
-    metrics: NodeMetrics,
     registry: Arc<Registry>,
     started: Instant,
     ready: AtomicBool,
-    swarm: std::sync::RwLock<SwarmInfo>,
-    network: std::sync::RwLock<Option<NetworkHandle>>,
-    track: std::sync::RwLock<Option<Arc<dyn TrackService>>>,
+    swarm: SwarmInfo,
 }
 
 /// What the network reports about itself through `/api/v0/id` (empty while offline).
@@ -110,96 +107,66 @@ pub struct SwarmInfo {
 }
 
 impl NodeContext {
-    /// Assembles an offline context over `repo`: reads and writes go through a
-    /// [`MeteredBlockstore`], blocks come from the local store only until
-    /// [`NodeContext::set_fetcher`] installs the network.
+    /// The faces' state over `core`, with the swarm's addresses and protocols as the network
+    /// reported them at start-up (empty offline).
+    pub fn from_core(
+        core: Core,
+        identity: NodeIdentity,
+        registry: Arc<Registry>,
+        swarm: SwarmInfo,
+    ) -> Self {
+        NodeContext {
+            inner: Arc::new(Inner {
+                core,
+                identity,
+                registry,
+                started: Instant::now(),
+                ready: AtomicBool::new(false),
+                swarm,
+            }),
+        }
+    }
+
+    /// An offline context over `repo` (the local store only, no transcoder): a [`Core`] built
+    /// with nothing but the store, for tools and tests.
     pub fn new(
         repo: SledStore,
         identity: NodeIdentity,
         metrics: NodeMetrics,
         registry: Arc<Registry>,
     ) -> Result<Self, StoreError> {
-        let store = Arc::new(MeteredBlockstore::new(
-            Arc::new(repo.clone()),
-            metrics.blockstore.clone(),
-        )?);
-        let fetcher: Arc<dyn BlockFetcher> = Arc::new(LocalFetcher::new(store.clone()));
-        let ctx = NodeContext {
-            inner: Arc::new(Inner {
-                repo,
-                store,
-                fetcher: std::sync::RwLock::new(fetcher),
-                identity,
-                metrics,
-                registry,
-                started: Instant::now(),
-                ready: AtomicBool::new(false),
-                swarm: std::sync::RwLock::new(SwarmInfo::default()),
-                network: std::sync::RwLock::new(None),
-                track: std::sync::RwLock::new(None),
-            }),
-        };
-        ctx.refresh_pin_metrics();
-        Ok(ctx)
+        let core = CoreBuilder::new(repo, metrics)?.build();
+        Ok(Self::from_core(
+            core,
+            identity,
+            registry,
+            SwarmInfo::default(),
+        ))
+    }
+
+    /// The core every command runs on.
+    pub fn core(&self) -> &Core {
+        &self.inner.core
     }
 
     /// The repository (pins, GC, sessions).
     pub fn repo(&self) -> &SledStore {
-        &self.inner.repo
+        self.inner.core.repo()
     }
 
     /// The metered block store for reads and unprotected writes.
     pub fn store(&self) -> Arc<dyn Blockstore> {
-        self.inner.store.clone()
-    }
-
-    /// A GC-protecting session over the repo, and a metered store writing through it. Keep the
-    /// session alive until the imported root is pinned (or the import is abandoned).
-    pub fn session(&self) -> (Arc<Session>, Arc<dyn Blockstore>) {
-        let session = Arc::new(self.inner.repo.session());
-        let store: Arc<dyn Blockstore> = Arc::new(MeteredBlockstore::without_refresh(
-            session.clone(),
-            self.inner.metrics.blockstore.clone(),
-        ));
-        (session, store)
-    }
-
-    /// Re-reads the block gauges from the store (after GC or external changes).
-    pub fn refresh_store_metrics(&self) -> Result<chorus_storage::StoreStat, StoreError> {
-        self.inner.store.refresh_gauges()
-    }
-
-    /// Publishes the pin counts (after pin changes).
-    pub fn refresh_pin_metrics(&self) {
-        let (mut recursive, mut direct) = (0u64, 0u64);
-        for (_, mode) in self.inner.repo.pins().ls(None).flatten() {
-            match mode {
-                PinMode::Recursive => recursive += 1,
-                PinMode::Direct => direct += 1,
-            }
-        }
-        self.inner.metrics.pins.set(recursive, direct);
+        self.inner.core.store()
     }
 
     /// The block source (local or network).
     pub fn fetcher(&self) -> Arc<dyn BlockFetcher> {
-        match self.inner.fetcher.read() {
-            Ok(f) => f.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the block source (the network installs its Bitswap-backed fetcher here).
-    pub fn set_fetcher(&self, fetcher: Arc<dyn BlockFetcher>) {
-        match self.inner.fetcher.write() {
-            Ok(mut f) => *f = fetcher,
-            Err(poisoned) => *poisoned.into_inner() = fetcher,
-        }
+        self.inner.core.fetcher()
     }
 
     /// Whether network actions are possible.
     pub fn is_online(&self) -> bool {
-        self.fetcher().is_online()
+        self.inner.core.is_online()
     }
 
     /// Identity and version strings.
@@ -209,7 +176,7 @@ impl NodeContext {
 
     /// Metric families.
     pub fn metrics(&self) -> &NodeMetrics {
-        &self.inner.metrics
+        self.inner.core.metrics()
     }
 
     /// The registry rendered by `/metrics`.
@@ -234,76 +201,17 @@ impl NodeContext {
 
     /// Addresses and protocols of the swarm (empty while offline).
     pub fn swarm_info(&self) -> SwarmInfo {
-        match self.inner.swarm.read() {
-            Ok(info) => info.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.swarm.clone()
     }
 
-    /// Replaces the swarm information (the network calls this as listeners come and go).
-    pub fn set_swarm_info(&self, info: SwarmInfo) {
-        match self.inner.swarm.write() {
-            Ok(mut guard) => *guard = info,
-            Err(poisoned) => *poisoned.into_inner() = info,
-        }
-    }
-
-    /// The libp2p network, if one was installed with [`set_network`](Self::set_network); the
-    /// `swarm/*`, `routing/*` and `dht/*` RPC commands answer kubo's offline error without it.
+    /// The libp2p network; the `swarm/*`, `routing/*` and `dht/*` RPC commands answer kubo's
+    /// offline error without it.
     pub fn network(&self) -> Option<NetworkHandle> {
-        match self.inner.network.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.core.network().cloned()
     }
 
-    /// Announces new content (added, pinned or imported roots) to the DHT in the background
-    /// when online; a no-op offline. Never fails the caller: a full provide queue or a
-    /// stopped network is logged, and the reprovider announces pinned roots again later.
-    pub async fn announce(&self, cids: Vec<Cid>) {
-        let Some(network) = self.network() else {
-            return;
-        };
-        if cids.is_empty() {
-            return;
-        }
-        let wanted = cids.len();
-        match network.provide_later(cids).await {
-            Ok(accepted) if accepted < wanted => {
-                tracing::warn!(
-                    wanted,
-                    accepted,
-                    "provide queue full; the rest waits for the reprovider"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot queue provider records"),
-        }
-    }
-
-    /// Installs the running network for the RPC commands that need it (the daemon calls
-    /// this once the swarm is up, next to [`set_fetcher`](Self::set_fetcher)).
-    pub fn set_network(&self, handle: NetworkHandle) {
-        match self.inner.network.write() {
-            Ok(mut guard) => *guard = Some(handle),
-            Err(poisoned) => *poisoned.into_inner() = Some(handle),
-        }
-    }
-
-    /// The transcoder behind `/api/v0/track/add`, if the binary installed one with
-    /// [`set_track_service`](Self::set_track_service); the command fails clearly without it.
+    /// The transcoder behind `/api/v0/track/add`; the command fails clearly without it.
     pub fn track_service(&self) -> Option<Arc<dyn TrackService>> {
-        match self.inner.track.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Installs the transcoder (the daemon's worker pool) for `/api/v0/track/add`.
-    pub fn set_track_service(&self, service: Arc<dyn TrackService>) {
-        match self.inner.track.write() {
-            Ok(mut guard) => *guard = Some(service),
-            Err(poisoned) => *poisoned.into_inner() = Some(service),
-        }
+        self.inner.core.track_service()
     }
 }

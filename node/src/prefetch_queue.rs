@@ -23,6 +23,12 @@ pub const PREFETCHES_PER_REQUEST: usize = 256;
 /// hinting more than this is walking a huge directory, not streaming a file).
 pub const MAX_QUEUED_HINTS: usize = 4096;
 
+/// Batches of hints one request may have in flight between its reader and its pump. The pump
+/// takes batches as they come (it never waits on the network to read the next), so this only
+/// fills when a reader hints far faster than the pump runs; further batches are then dropped,
+/// as hints are best effort. One batch is at most one node's links (174 in kubo's DAGs).
+pub const MAX_HINT_BATCHES: usize = 256;
+
 /// The prefetch hints of one request (a gateway read, a `cat`, a `pin add` walk, a CAR
 /// export). Clones share the queue; dropping the last one ends the request's prefetches.
 ///
@@ -31,7 +37,7 @@ pub const MAX_QUEUED_HINTS: usize = 4096;
 /// one fetcher.
 #[derive(Clone, Debug, Default)]
 pub struct PrefetchQueue {
-    sender: Arc<OnceLock<mpsc::UnboundedSender<Vec<Cid>>>>,
+    sender: Arc<OnceLock<mpsc::Sender<Vec<Cid>>>>,
 }
 
 impl PrefetchQueue {
@@ -41,17 +47,25 @@ impl PrefetchQueue {
     }
 
     /// Queues `cids`, in order. On the first push `start` is given the receiving end (a
-    /// fetcher spawns its worker with it). Returns false when that worker has stopped.
+    /// fetcher spawns its worker with it). Returns false when that worker has stopped; a
+    /// batch past [`MAX_HINT_BATCHES`] waiting is dropped (and true returned).
     pub fn push(&self, cids: &[Cid], start: impl FnOnce(PrefetchHints)) -> bool {
         if cids.is_empty() {
             return true;
         }
         let sender = self.sender.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(MAX_HINT_BATCHES);
             start(PrefetchHints { rx });
             tx
         });
-        sender.send(cids.to_vec()).is_ok()
+        match sender.try_send(cids.to_vec()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(dropped)) => {
+                tracing::debug!(hints = dropped.len(), "prefetch hints dropped: queue full");
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 }
 
@@ -59,7 +73,7 @@ impl PrefetchQueue {
 /// until the request ends.
 #[derive(Debug)]
 pub struct PrefetchHints {
-    rx: mpsc::UnboundedReceiver<Vec<Cid>>,
+    rx: mpsc::Receiver<Vec<Cid>>,
 }
 
 impl PrefetchHints {
@@ -98,6 +112,22 @@ mod tests {
         drop(clone);
         assert_eq!(hints.next().await, Some(vec![cid(4)]));
         assert_eq!(hints.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn batches_past_the_bound_are_dropped_not_queued() {
+        let queue = PrefetchQueue::new();
+        let mut started = None;
+        for n in 0..MAX_HINT_BATCHES + 5 {
+            assert!(queue.push(&[cid((n % 250) as u8)], |hints| started = Some(hints)));
+        }
+        let mut hints = started.unwrap();
+        drop(queue);
+        let mut received = 0;
+        while hints.next().await.is_some() {
+            received += 1;
+        }
+        assert_eq!(received, MAX_HINT_BATCHES);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! The node cannot depend on the transcoder (it links libav, and the dependency direction is
 //! storage ← protocol ← node ← bin), so the binary implements this trait and installs it with
-//! [`NodeContext::set_track_service`](crate::NodeContext::set_track_service).
+//! [`CoreBuilder::track_service`](crate::core::CoreBuilder::track_service).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

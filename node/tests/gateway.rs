@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use chorus_node::gateway::{self, GatewayConfig};
 use chorus_node::metrics_router;
 use chorus_storage::{Block, HashAlg, codec};
-use common::{add_dir, add_file, context, parse_car, pattern, serve};
+use common::{add_dir, add_file, context, context_with_fetcher, parse_car, pattern, serve};
 use reqwest::header;
 
 fn client() -> reqwest::Client {
@@ -480,11 +480,10 @@ impl chorus_node::BlockFetcher for Unreachable {
 
 #[tokio::test]
 async fn content_not_found_in_time_is_504() {
-    let ctx = context();
     let absent = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"elsewhere"[..]).unwrap();
     let url = format!("/ipfs/{}", absent.cid());
 
-    ctx.set_fetcher(std::sync::Arc::new(Unreachable { gives_up: false }));
+    let ctx = context_with_fetcher(std::sync::Arc::new(Unreachable { gives_up: false }));
     let gw = serve(gateway::router(
         ctx.node(),
         GatewayConfig::default().with_retrieval_timeout(std::time::Duration::from_millis(50)),
@@ -493,7 +492,12 @@ async fn content_not_found_in_time_is_504() {
     let r = client().get(gw.url(&url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 504);
 
-    ctx.set_fetcher(std::sync::Arc::new(Unreachable { gives_up: true }));
+    let ctx = context_with_fetcher(std::sync::Arc::new(Unreachable { gives_up: true }));
+    let gw = serve(gateway::router(
+        ctx.node(),
+        GatewayConfig::default().with_retrieval_timeout(std::time::Duration::from_millis(50)),
+    ))
+    .await;
     let r = client()
         .get(gw.url(&format!("{url}?format=car")))
         .send()

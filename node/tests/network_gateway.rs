@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chorus_node::core::CoreBuilder;
 use chorus_node::gateway::{self, GatewayConfig};
 use chorus_node::network::{Network, NetworkConfig, NetworkEvent};
 use chorus_node::rpc::{self, ApiConfig};
@@ -44,11 +45,12 @@ impl GatewayNode {
         let repo = SledStore::open(dir.path().join("repo")).unwrap();
         let key = Keypair::generate_ed25519();
         let identity = NodeIdentity::new(key.public(), dir.path().join("repo"));
-        let ctx = NodeContext::new(repo, identity, metrics, Arc::new(registry)).unwrap();
-        assert!(!ctx.is_online());
-        let net = Network::start(key, ctx.store(), config).await.unwrap();
-        ctx.set_fetcher(Arc::new(net.fetcher()));
-        ctx.set_swarm_info(net.handle().swarm_info().await.unwrap());
+        let core = CoreBuilder::new(repo, metrics).unwrap();
+        let net = Network::start(key, core.store(), config).await.unwrap();
+        let swarm = net.handle().swarm_info().await.unwrap();
+        let core = core.network(Arc::new(net.fetcher()), net.handle()).build();
+        let ctx = NodeContext::from_core(core, identity, Arc::new(registry), swarm);
+        assert!(ctx.is_online());
         let mut stop = Vec::new();
         let mut serving = Vec::new();
         let mut addrs = Vec::new();

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use chorus_node::core::CoreBuilder;
 use chorus_node::network::{KAD_PROTOCOL, Network, NetworkConfig, NetworkEvent};
 use chorus_node::rpc::{self, ApiConfig, OFFLINE_MESSAGE};
-use chorus_node::{NodeContext, NodeIdentity, NodeMetrics};
+use chorus_node::{NodeContext, NodeIdentity, NodeMetrics, SwarmInfo};
 use chorus_storage::{Block, HashAlg, SledStore, codec};
 use common::{Running, serve};
 use libp2p::{Multiaddr, PeerId};
@@ -30,7 +31,7 @@ struct Node {
     _dir: tempfile::TempDir,
 }
 
-/// A context over a fresh repo whose identity is `key`.
+/// A context over a fresh repo whose identity is `key`, offline.
 fn context(key: &libp2p::identity::Keypair, dir: &tempfile::TempDir) -> NodeContext {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
@@ -39,16 +40,26 @@ fn context(key: &libp2p::identity::Keypair, dir: &tempfile::TempDir) -> NodeCont
     NodeContext::new(repo, identity, metrics, Arc::new(registry)).unwrap()
 }
 
+/// A context over a fresh repo whose identity is `key`, with its network started.
+async fn online(key: libp2p::identity::Keypair, dir: &tempfile::TempDir) -> (NodeContext, Network) {
+    let mut registry = Registry::default();
+    let metrics = NodeMetrics::register(&mut registry);
+    let repo = SledStore::open(dir.path().join("repo")).unwrap();
+    let identity = NodeIdentity::new(key.public(), dir.path().join("repo"));
+    let core = CoreBuilder::new(repo, metrics).unwrap();
+    let net = Network::start(key, core.store(), NetworkConfig::loopback())
+        .await
+        .unwrap();
+    let core = core.network(Arc::new(net.fetcher()), net.handle()).build();
+    let ctx = NodeContext::from_core(core, identity, Arc::new(registry), SwarmInfo::default());
+    (ctx, net)
+}
+
 impl Node {
     async fn start() -> Node {
         let dir = tempfile::tempdir().unwrap();
         let key = libp2p::identity::Keypair::generate_ed25519();
-        let ctx = context(&key, &dir);
-        let net = Network::start(key, ctx.store(), NetworkConfig::loopback())
-            .await
-            .unwrap();
-        ctx.set_fetcher(Arc::new(net.fetcher()));
-        ctx.set_network(net.handle());
+        let (ctx, net) = online(key, &dir).await;
         let api = serve(rpc::router(ctx.clone(), ApiConfig::default())).await;
         Node {
             ctx,

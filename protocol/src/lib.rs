@@ -6,6 +6,8 @@
 //! - [`bitswap`]: Bitswap 1.2.0/1.1.0/1.0.0 as a libp2p `NetworkBehaviour`.
 //! - [`lookahead`]: how depth-first DAG walks keep a network fetch busy across subtrees.
 
+#![forbid(unsafe_code)]
+
 pub mod bitswap;
 pub mod car;
 pub mod lookahead;

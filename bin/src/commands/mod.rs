@@ -2,6 +2,7 @@
 
 mod add;
 mod block;
+mod config;
 mod dag;
 mod net;
 mod pin;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Track(cmd) => track::run(cli_repo, &paths, cmd),
         Command::Id => net::id_offline(&paths),
         Command::Bootstrap(cmd) => net::bootstrap(&paths, cmd),
+        Command::Config(args) => config::run(&paths, args),
         Command::Swarm(_) | Command::Routing(_) | Command::Stats(_) => {
             paths.ensure_initialized()?;
             anyhow::bail!("{}", net::NEEDS_DAEMON)

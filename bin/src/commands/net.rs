@@ -11,6 +11,7 @@ use base64::Engine as _;
 
 use crate::cli::BootstrapCommand;
 use crate::config::KUBO_DEFAULT_BOOTSTRAP;
+use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 
 /// What `swarm`/`routing` say without a daemon (kubo's wording).
@@ -35,17 +36,19 @@ pub fn id_offline(paths: &RepoPaths) -> Result<()> {
     Ok(())
 }
 
-/// `chorus bootstrap ...` edits `swarm.bootstrap`.
+/// `chorus bootstrap ...` edits `swarm.bootstrap` through [`ConfigFile`], so the rest of the
+/// file (the operator's comments and edits) is left as it was.
 pub fn bootstrap(paths: &RepoPaths, cmd: BootstrapCommand) -> Result<()> {
     paths.ensure_initialized()?;
-    let mut config = paths.load_config()?;
+    let file = ConfigFile::new(paths.config());
+    let mut list: Vec<String> = serde_json::from_value(file.get(BOOTSTRAP_KEY)?)
+        .context("swarm.bootstrap is not a list of strings")?;
     let mut out = std::io::stdout().lock();
     match cmd {
         BootstrapCommand::List => {
-            for a in &config.swarm.bootstrap {
+            for a in &list {
                 writeln!(out, "{a}")?;
             }
-            return Ok(());
         }
         BootstrapCommand::Add { addrs, default } => {
             let mut added = Vec::new();
@@ -60,26 +63,23 @@ pub fn bootstrap(paths: &RepoPaths, cmd: BootstrapCommand) -> Result<()> {
             }
             for a in wanted {
                 check_peer_addr(&a)?;
-                if !config.swarm.bootstrap.contains(&a) {
-                    config.swarm.bootstrap.push(a.clone());
+                if !list.contains(&a) {
+                    list.push(a.clone());
                     added.push(a);
                 }
             }
-            config.save(&paths.config())?;
+            file.set(BOOTSTRAP_KEY, &serde_json::json!(list))?;
             writeln!(out, "added {}", added.join("\nadded "))?;
         }
         BootstrapCommand::Rm { addrs, all } => {
             let removed: Vec<String> = if all {
-                std::mem::take(&mut config.swarm.bootstrap)
+                std::mem::take(&mut list)
             } else {
-                let before = config.swarm.bootstrap.clone();
-                config.swarm.bootstrap.retain(|a| !addrs.contains(a));
-                before
-                    .into_iter()
-                    .filter(|a| !config.swarm.bootstrap.contains(a))
-                    .collect()
+                let before = list.clone();
+                list.retain(|a| !addrs.contains(a));
+                before.into_iter().filter(|a| !list.contains(a)).collect()
             };
-            config.save(&paths.config())?;
+            file.set(BOOTSTRAP_KEY, &serde_json::json!(list))?;
             for a in removed {
                 writeln!(out, "removed {a}")?;
             }
@@ -87,6 +87,9 @@ pub fn bootstrap(paths: &RepoPaths, cmd: BootstrapCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// The config key `bootstrap` edits.
+const BOOTSTRAP_KEY: &str = "swarm.bootstrap";
 
 fn check_peer_addr(a: &str) -> Result<()> {
     let ma: libp2p::Multiaddr = a

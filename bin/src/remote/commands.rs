@@ -37,7 +37,8 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             | Command::Daemon(_)
             | Command::Track(_)
             | Command::TranscodeWorker
-            | Command::Bootstrap(_) => {
+            | Command::Bootstrap(_)
+            | Command::Config(_) => {
                 bail!("this command does not run through the daemon")
             }
         }

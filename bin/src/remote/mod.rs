@@ -111,5 +111,6 @@ pub fn applies_to(command: &Command) -> bool {
             | Command::Track(_)
             | Command::TranscodeWorker
             | Command::Bootstrap(_)
+            | Command::Config(_)
     )
 }

@@ -330,3 +330,47 @@ pub fn peer_id(repo: &Repo) -> String {
     let id: serde_json::Value = serde_json::from_str(&repo.ok(&["id"])).unwrap();
     id["ID"].as_str().unwrap().to_string()
 }
+
+impl Daemon {
+    /// SIGKILLs the daemon (no shutdown, no flush: a crash) and waits until it is gone, so its
+    /// repo lock is released.
+    pub fn kill9(mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+/// `curl -F file=@path` POSTed to `http://{api}/api/v0/{command}`: (HTTP status, body).
+/// curl returns once the whole response has arrived, i.e. once the daemon acknowledged.
+pub fn curl_upload(api: &str, command: &str, file: &Path) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-N", "-X", "POST", "-w", "\n%{http_code}", "-F"])
+        .arg(format!("file=@{}", file.display()))
+        .arg(format!("http://{api}/api/v0/{command}"))
+        .output()
+        .expect("curl missing");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap(), body.to_string())
+}
+
+/// `curl -X POST http://{api}/api/v0/{command}` with no body: (HTTP status, body).
+pub fn curl_post(api: &str, command: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-N", "-X", "POST", "-w", "\n%{http_code}"])
+        .arg(format!("http://{api}/api/v0/{command}"))
+        .output()
+        .expect("curl missing");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap(), body.to_string())
+}

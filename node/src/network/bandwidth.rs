@@ -393,22 +393,15 @@ enum Sniffed {
 /// listener's side and returns the first protocol name that is not the header or `na`.
 fn sniff(mut bytes: &[u8]) -> Sniffed {
     loop {
-        let mut len: u64 = 0;
-        let mut read = 0;
-        loop {
-            let Some(&b) = bytes.get(read) else {
+        // A length needing more than 3 bytes (over 2 MiB) is no negotiation.
+        let head = &bytes[..bytes.len().min(3)];
+        let (len, read) = match unsigned_varint::decode::u64(head) {
+            Ok((len, rest)) => (len, head.len() - rest.len()),
+            Err(unsigned_varint::decode::Error::Insufficient) if bytes.len() < 3 => {
                 return Sniffed::Pending;
-            };
-            if read >= 3 {
-                // A message of over 2 MiB: no negotiation.
-                return Sniffed::Unknown;
             }
-            len |= u64::from(b & 0x7f) << (7 * read);
-            read += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
+            Err(_) => return Sniffed::Unknown,
+        };
         let Ok(len) = usize::try_from(len) else {
             return Sniffed::Unknown;
         };

@@ -12,7 +12,7 @@ use crate::fetch::{BlockFetcher, FetchError, read_at_hand, read_local};
 use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 
 /// Reads blocks from the local store, and fetches missing ones through the network (which
-/// stores them). Install it with [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher).
+/// stores them). Hand it to [`CoreBuilder::network`](crate::core::CoreBuilder::network).
 ///
 /// Dropping a fetch future withdraws its want (see [`NetworkHandle::fetch`]).
 #[derive(Clone)]

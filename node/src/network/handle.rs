@@ -146,7 +146,7 @@ impl NetworkHandle {
     }
 
     /// Listen addresses and protocols, for `/api/v0/id` (see
-    /// [`NodeContext::set_swarm_info`](crate::NodeContext::set_swarm_info)).
+    /// [`NodeContext::from_core`](crate::NodeContext::from_core)).
     pub async fn swarm_info(&self) -> Result<SwarmInfo, CommandError> {
         self.ask(|reply| Command::SwarmInfo { reply }).await
     }

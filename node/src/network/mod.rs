@@ -25,16 +25,18 @@
 //! #     identity: chorus_node::NodeIdentity) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use chorus_node::network::{Network, NetworkConfig, NetworkMetrics};
+//! use chorus_node::core::CoreBuilder;
 //! use chorus_node::{NodeContext, NodeMetrics};
 //! let mut registry = prometheus_client::registry::Registry::default();
 //! let node_metrics = NodeMetrics::register(&mut registry);
 //! let net_metrics = NetworkMetrics::register(&mut registry);
-//! let ctx = NodeContext::new(repo, identity, node_metrics, Arc::new(registry))?;
+//! let core = CoreBuilder::new(repo, node_metrics)?;
 //! let config = NetworkConfig::default().with_metrics(net_metrics);
-//! let network = Network::start(keypair, ctx.store(), config).await?;
-//! ctx.set_fetcher(Arc::new(network.fetcher()));
-//! ctx.set_swarm_info(network.handle().swarm_info().await?);
-//! // ... serve; announce new roots with `network.handle().provide_later(cids)` ...
+//! let network = Network::start(keypair, core.store(), config).await?;
+//! let swarm = network.handle().swarm_info().await?;
+//! let core = core.network(Arc::new(network.fetcher()), network.handle()).build();
+//! let ctx = NodeContext::from_core(core, identity, Arc::new(registry), swarm);
+//! // ... serve; the core announces what its writers commit ...
 //! network.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -267,7 +269,7 @@ impl Network {
     }
 
     /// A block source reading the local store first, then the network; for
-    /// [`NodeContext::set_fetcher`](crate::NodeContext::set_fetcher). Every call returns the
+    /// [`CoreBuilder::network`](crate::core::CoreBuilder::network). Every call returns the
     /// same fetcher (clones sharing the node's prefetch slots).
     pub fn fetcher(&self) -> BitswapFetcher {
         self.fetcher.clone()

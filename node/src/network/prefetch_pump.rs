@@ -263,6 +263,8 @@ mod tests {
 
     impl Harness {
         fn new(node_slots: usize, stored: &[Cid]) -> Self {
+            // The test's own record of what the network saw, drained by each check.
+            #[allow(clippy::disallowed_methods)]
             let (tx, seen) = mpsc::unbounded_channel();
             Harness {
                 wants: TestWants {

@@ -1,20 +1,20 @@
 //! `/api/v0/add`: multipart upload → UnixFS DAGs, with kubo's options and NDJSON output.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chorus_protocol::unixfs::{FileImporter, ImportOptions, Layout, TreeBuilder};
-use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode};
+use chorus_storage::{Block, Cid, HashAlg};
 use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
-use super::respond::{blocking, body_error, decode_file_name, multipart, ndjson};
+use super::respond::{body_error, decode_file_name, multipart, ndjson};
 use crate::context::NodeContext;
+use crate::core::{Commit, Writer};
 
 /// Progress lines are emitted at most once per this many bytes (kubo's CLI refresh is similar).
 const PROGRESS_STEP: u64 = 256 * 1024;
@@ -74,20 +74,11 @@ fn import_options(args: &Args) -> Result<ImportOptions, ApiError> {
 }
 
 /// Writes blocks unless `--only-hash`.
-async fn write(store: &Option<Arc<dyn Blockstore>>, blocks: Vec<Block>) -> Result<(), ApiError> {
-    let Some(store) = store.clone() else {
-        return Ok(());
-    };
-    if blocks.is_empty() {
-        return Ok(());
+async fn write(writer: &Option<Writer>, blocks: Vec<Block>) -> Result<(), ApiError> {
+    if let Some(writer) = writer {
+        writer.put_many(blocks).await?;
     }
-    blocking("writing imported blocks", move || {
-        store.put_many(&blocks).map_err(|source| ApiError::Store {
-            context: "storing imported blocks".to_owned(),
-            source,
-        })
-    })
-    .await
+    Ok(())
 }
 
 pub(crate) async fn add(
@@ -103,8 +94,7 @@ pub(crate) async fn add(
     let progress = args.bool("progress", false)?;
     let quieter = args.bool("quieter", false)?;
 
-    let (session, session_store) = ctx.session();
-    let store = (!only_hash).then_some(session_store);
+    let writer = (!only_hash).then(|| ctx.core().writer());
     let (mut parts, rest) = multipart(&headers, body)?;
     let mut tree = TreeBuilder::new(&opts).map_err(|e| ApiError::invalid("options", "", e))?;
     let mut lines = Vec::new();
@@ -146,7 +136,7 @@ pub(crate) async fn add(
             let blocks = importer
                 .push(&chunk)
                 .map_err(|e| ApiError::Failed(format!("importing {name:?}: {e}")))?;
-            write(&store, blocks).await?;
+            write(&writer, blocks).await?;
             if progress && total - reported >= PROGRESS_STEP {
                 reported = total;
                 lines.push(AddLine::Progress {
@@ -158,7 +148,7 @@ pub(crate) async fn add(
         let (summary, blocks) = importer
             .finish()
             .map_err(|e| ApiError::Failed(format!("importing {name:?}: {e}")))?;
-        write(&store, blocks).await?;
+        write(&writer, blocks).await?;
         if progress {
             lines.push(AddLine::Progress {
                 name: name.clone(),
@@ -194,7 +184,7 @@ pub(crate) async fn add(
         let built = tree
             .finish(&mut blocks)
             .map_err(|e| ApiError::Failed(format!("building directories: {e}")))?;
-        write(&store, blocks).await?;
+        write(&writer, blocks).await?;
         let top: BTreeSet<&str> = files
             .iter()
             .map(|(n, _, _)| n.as_str())
@@ -249,22 +239,15 @@ pub(crate) async fn add(
             size: tsize.to_string(),
         });
     }
-    if pin && !only_hash {
-        let pins: Vec<Cid> = roots.iter().map(|(_, c, _)| *c).collect();
-        let session = session.clone();
-        blocking("pinning added content", move || {
-            for cid in &pins {
-                session.pin(cid, PinMode::Recursive)?;
-            }
-            Ok(())
-        })
-        .await?;
-        ctx.refresh_pin_metrics();
+    if let Some(writer) = writer {
+        let roots: Vec<Cid> = roots.iter().map(|(_, c, _)| *c).collect();
+        let commit = if pin {
+            Commit::pin_and_announce(&roots)
+        } else {
+            Commit::announce_only(&roots)
+        };
+        // The durability point: the lines go out only once the content is on disk.
+        writer.commit(commit).await?;
     }
-    if !only_hash {
-        ctx.announce(roots.iter().map(|(_, c, _)| *c).collect())
-            .await;
-    }
-    drop(session);
     ndjson(&lines)
 }

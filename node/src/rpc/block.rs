@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
-use super::respond::{blocking, body_error, byte_stream, multipart, ndjson};
+use super::respond::{body_error, byte_stream, multipart, ndjson};
 use crate::context::NodeContext;
+use crate::core::Commit;
 
 /// Largest block `block/put` accepts: kubo's 1 MiB soft limit plus headroom for its 2 MiB hard
 /// limit (bitswap peers refuse larger blocks).
@@ -94,7 +95,6 @@ pub(crate) async fn put(
             reason: "no block data in the request (expected a multipart file)".to_owned(),
         });
     }
-    let (session, store) = ctx.session();
     let out: Vec<BlockStat> = blocks
         .iter()
         .map(|b| BlockStat {
@@ -102,22 +102,23 @@ pub(crate) async fn put(
             size: b.len() as u64,
         })
         .collect();
-    blocking("storing blocks", move || {
-        store.put_many(&blocks).map_err(|source| ApiError::Store {
-            context: "block/put".to_owned(),
-            source,
-        })?;
-        if pin {
-            for b in &blocks {
-                session.pin(b.cid(), PinMode::Recursive)?;
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    if pin {
-        ctx.refresh_pin_metrics();
-    }
+    let writer = ctx.core().writer();
+    let pins: Vec<(Cid, PinMode)> = if pin {
+        blocks
+            .iter()
+            .map(|b| (*b.cid(), PinMode::Recursive))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    writer.put_many(blocks).await?;
+    // The durability point: kubo's block/put announces nothing by itself.
+    writer
+        .commit(Commit {
+            pins,
+            announce: Vec::new(),
+        })
+        .await?;
     ndjson(&out)
 }
 
@@ -162,29 +163,21 @@ pub(crate) async fn rm(State(ctx): State<NodeContext>, args: Args) -> Result<Res
         .iter()
         .map(|a| parse_cid_arg("cid", a))
         .collect::<Result<Vec<Cid>, _>>()?;
-    let repo = ctx.repo().clone();
-    let store = ctx.store();
-    let lines = blocking("removing blocks", move || {
-        let mut lines = Vec::new();
-        for cid in cids {
-            let error = match repo.pins().get(&cid)? {
-                Some(mode) => format!("pinned: {}", mode.name()),
-                None => match store.delete(cid.hash()) {
-                    Ok(true) => String::new(),
-                    Ok(false) if force => String::new(),
-                    Ok(false) => "blockstore: block not found".to_owned(),
-                    Err(e) => e.to_string(),
-                },
+    let outcomes = ctx.core().remove_blocks(cids).await?;
+    let lines: Vec<RmLine> = outcomes
+        .into_iter()
+        .filter_map(|(cid, outcome)| {
+            let error = match outcome {
+                Ok(true) => String::new(),
+                Ok(false) if force => String::new(),
+                Ok(false) => "blockstore: block not found".to_owned(),
+                Err(e) => e.to_string(),
             };
-            if !quiet || !error.is_empty() {
-                lines.push(RmLine {
-                    hash: cid.to_string(),
-                    error,
-                });
-            }
-        }
-        Ok(lines)
-    })
-    .await?;
+            (!quiet || !error.is_empty()).then(|| RmLine {
+                hash: cid.to_string(),
+                error,
+            })
+        })
+        .collect();
     ndjson(&lines)
 }

@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
-use super::respond::{blocking, body_error, byte_stream, multipart, ndjson, resolve_arg};
+use super::respond::{body_error, byte_stream, multipart, ndjson, resolve_arg};
 use super::walk::walk;
 use crate::context::NodeContext;
+use crate::core::Commit;
 use crate::fetch::FetcherSource;
 
 pub(crate) async fn export(
@@ -65,7 +66,8 @@ pub(crate) async fn import(
     let pin_roots = args.bool("pin-roots", true)?;
     let stats = args.bool("stats", false)?;
     let silent = args.bool("silent", false)?;
-    let (session, store) = ctx.session();
+    let writer = ctx.core().writer();
+    let store = writer.store().clone();
     let (mut parts, rest) = multipart(&headers, body)?;
     let mut roots = Vec::new();
     let (mut blocks, mut bytes) = (0u64, 0u64);
@@ -81,20 +83,13 @@ pub(crate) async fn import(
     rest.drain().await;
     let mut lines = Vec::new();
     let fetcher = ctx.fetcher();
-    let imported_roots = roots.clone();
+    let mut commit = Commit::announce_only(&roots);
     for root in roots {
         let mut pin_error_msg = String::new();
         if pin_roots {
             // Only a complete DAG is pinned; otherwise kubo reports why in PinErrorMsg.
             match walk(&store, &fetcher, root).await {
-                Ok(_) => {
-                    let s = session.clone();
-                    blocking("pinning CAR roots", move || {
-                        s.pin(&root, PinMode::Recursive)?;
-                        Ok(())
-                    })
-                    .await?;
-                }
+                Ok(_) => commit.pins.push((root, PinMode::Recursive)),
                 Err(e) => pin_error_msg = e.to_string(),
             }
         }
@@ -105,10 +100,8 @@ pub(crate) async fn import(
             pin_error_msg,
         }));
     }
-    if pin_roots {
-        ctx.refresh_pin_metrics();
-    }
-    ctx.announce(imported_roots).await;
+    // The durability point: the blocks and the pins are on disk before any line goes out.
+    writer.commit(commit).await?;
     if stats {
         lines.push(ImportLine::Stats(StatsOut {
             block_count: blocks,

@@ -10,6 +10,7 @@ use chorus_storage::{Cid, PinError, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::core::CoreError;
 use crate::fetch::FetchError;
 
 /// kubo's message when a command needs the network (`ErrNotOnline`).
@@ -95,6 +96,9 @@ pub enum ApiError {
     /// The bearer token is missing or wrong.
     #[error("missing or invalid API authorization")]
     Forbidden,
+    /// The core failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
     /// A blocking task died before answering.
     #[error("internal error while {context}")]
     Internal {
@@ -141,6 +145,10 @@ impl ApiError {
             | ApiError::Read(_)
             | ApiError::Pin(_)
             | ApiError::Store { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Normal),
+            ApiError::Core(CoreError::TaskFailed { .. }) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Implementation)
+            }
+            ApiError::Core(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Normal),
         }
     }
 }

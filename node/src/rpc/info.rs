@@ -224,7 +224,8 @@ pub(crate) async fn stats_bw(
     }
     let interval = match args.option("interval") {
         None => DEFAULT_POLL_INTERVAL,
-        Some(v) => parse_go_duration(v)
+        Some(v) => crate::go_duration::parse(v)
+            .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
                 ApiError::invalid(
@@ -252,52 +253,4 @@ pub(crate) async fn stats_bw(
         },
     );
     Ok(ndjson_body(Body::from_stream(reports)))
-}
-
-/// A Go `time.Duration` string (`300ms`, `1.5h`, `2h45m`; units ns, us, µs, ms, s, m, h), as
-/// kubo parses `--interval`.
-fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds;
-    }
-    Duration::try_from_secs_f64(total).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations_parse_like_kubo() {
-        assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_go_duration("300ms"), Some(Duration::from_millis(300)));
-        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("2h45m"), Some(Duration::from_secs(9900)));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration("1x"), None);
-        assert_eq!(parse_go_duration(""), None);
-    }
 }

@@ -99,7 +99,10 @@ pub(crate) async fn refs(State(ctx): State<NodeContext>, args: Args) -> Result<R
     let recursive = args.bool("recursive", false)?;
     let unique = args.bool("unique", false)?;
     let edges = args.bool("edges", false)?;
-    let (_session, store) = ctx.session();
+    // Blocks fetched for the walk are stored, protected from GC while it runs; nothing is
+    // committed (a read pins nothing).
+    let reading = ctx.core().writer();
+    let store = reading.store().clone();
     let fetcher = ctx.fetcher();
     let mut lines = Vec::new();
     let mut printed = HashSet::new();
@@ -155,7 +158,10 @@ pub(crate) async fn files_stat(
     let cid = resolve_arg(&ctx, "path", arg).await?;
     let source = FetcherSource::new(ctx.fetcher());
     let stat = unixfs::stat(&source, &cid).await?;
-    let (_session, store) = ctx.session();
+    // Blocks fetched for the walk are stored, protected from GC while it runs; nothing is
+    // committed (a read pins nothing).
+    let reading = ctx.core().writer();
+    let store = reading.store().clone();
     let fetcher = ctx.fetcher();
     let root = super::walk::get_protected(&store, &fetcher, cid).await?;
     let walked = walk(&store, &fetcher, cid).await?;

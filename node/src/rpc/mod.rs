@@ -20,6 +20,7 @@ mod network;
 mod pin;
 mod repo;
 mod respond;
+mod settings;
 mod track;
 mod walk;
 
@@ -65,6 +66,9 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/pin/ls", any(pin::ls))
         .route("/dag/export", any(dag::export))
         .route("/dag/import", any(dag::import))
+        .route("/config", any(settings::config))
+        .route("/config/show", any(settings::show))
+        .route("/config/replace", any(settings::replace))
         .route("/repo/stat", any(repo::stat))
         .route("/repo/gc", any(repo::gc))
         .route("/swarm/peers", any(network::swarm_peers))

@@ -1,6 +1,7 @@
 //! Commands that need the libp2p network: `swarm/*`, `routing/*` and the `dht/*` aliases kubo
-//! still accepts. Arguments are validated first (400 when malformed); without a network
-//! installed with [`NodeContext::set_network`] every command then answers kubo's offline error.
+//! still accepts. Arguments are validated first (400 when malformed); without a network (see
+//! [`CoreBuilder::network`](crate::core::CoreBuilder::network)) every command then answers
+//! kubo's offline error.
 //!
 //! Output shapes follow kubo: `swarm/peers` lists one entry per connection, `swarm/connect`
 //! and `swarm/disconnect` answer `{"Strings":[…]}`, and the routing commands stream kubo's

@@ -20,6 +20,7 @@ use super::line_stream::{encode_line, error_frames, streamed};
 use super::respond::{blocking, ndjson, resolve_arg};
 use super::walk::{local_descendants, walk_counted};
 use crate::context::NodeContext;
+use crate::core::{Commit, UnpinError};
 
 #[derive(Debug, Serialize)]
 struct PinsOut {
@@ -102,14 +103,15 @@ async fn pin_all(
     recursive: bool,
     visited: &AtomicU64,
 ) -> Result<Vec<String>, ApiError> {
-    let (session, store) = ctx.session();
+    let writer = ctx.core().writer();
+    let store = writer.store().clone();
     let fetcher = ctx.fetcher();
     for cid in cids {
         if recursive {
             // The whole DAG must be present (fetched if online) before the pin is recorded.
             walk_counted(&store, &fetcher, *cid, visited).await?;
         } else {
-            super::walk::get_protected(&store, &fetcher, *cid).await?;
+            writer.get_or_fetch(*cid).await?;
             visited.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -118,16 +120,13 @@ async fn pin_all(
     } else {
         PinMode::Direct
     };
-    let pins = cids.to_vec();
-    blocking("pinning", move || {
-        for cid in &pins {
-            session.pin(cid, mode)?;
-        }
-        Ok(())
-    })
-    .await?;
-    ctx.refresh_pin_metrics();
-    ctx.announce(cids.to_vec()).await;
+    // The durability point: fetched blocks and the pins are on disk before the answer.
+    writer
+        .commit(Commit {
+            pins: cids.iter().map(|c| (*c, mode)).collect(),
+            announce: cids.to_vec(),
+        })
+        .await?;
     Ok(cids.iter().map(Cid::to_string).collect())
 }
 
@@ -201,29 +200,14 @@ fn stream_error(error: &ApiError) -> [Frame<Bytes>; 2] {
 pub(crate) async fn rm(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
     let recursive = args.bool("recursive", true)?;
     let cids = args_cids(&ctx, &args).await?;
-    let repo = ctx.repo().clone();
-    let removed = blocking("unpinning", move || {
-        let pins = repo.pins();
-        for cid in &cids {
-            match pins.get(cid)? {
-                None => {
-                    return Err(ApiError::Failed(format!(
-                        "{cid} is not pinned or pinned indirectly"
-                    )));
-                }
-                Some(PinMode::Recursive) if !recursive => {
-                    return Err(ApiError::Failed(format!("{cid} is pinned recursively")));
-                }
-                Some(_) => {}
-            }
-        }
-        for cid in &cids {
-            pins.rm(cid)?;
-        }
-        Ok(cids)
-    })
-    .await?;
-    ctx.refresh_pin_metrics();
+    let removed = ctx
+        .core()
+        .unpin(cids, recursive)
+        .await
+        .map_err(|e| match e {
+            UnpinError::Core(e) => ApiError::Core(e),
+            refused => ApiError::Failed(refused.to_string()),
+        })?;
     ndjson(&[PinsOut {
         pins: removed.iter().map(Cid::to_string).collect(),
     }])

@@ -1,7 +1,5 @@
 //! `/api/v0/repo/{stat,gc}`.
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
@@ -62,27 +60,7 @@ struct GcLine {
 
 pub(crate) async fn gc(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
     let quiet = args.bool("quiet", false)?;
-    let repo = ctx.repo().clone();
-    let started = Instant::now();
-    let report = blocking("garbage collection", move || {
-        repo.gc().map_err(|e| ApiError::Failed(e.to_string()))
-    })
-    .await?;
-    ctx.metrics().gc.record_run(
-        report.removed.len() as u64,
-        report.freed_bytes,
-        started.elapsed(),
-    );
-    let refresh = ctx.clone();
-    blocking("refreshing store metrics", move || {
-        refresh
-            .refresh_store_metrics()
-            .map_err(|source| ApiError::Store {
-                context: "repo/gc".to_owned(),
-                source,
-            })
-    })
-    .await?;
+    let report = ctx.core().gc().await?;
     let lines: Vec<GcLine> = if quiet {
         Vec::new()
     } else {

@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chorus_storage::{Cid, PinMode};
+use chorus_storage::Cid;
 use http_body::Frame;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -28,8 +28,9 @@ use tokio::sync::mpsc;
 use super::args::Args;
 use super::error::{ApiError, ErrorCode};
 use super::line_stream::{encode_line, error_frames, streamed};
-use super::respond::{blocking, body_error, decode_file_name, multipart};
+use super::respond::{body_error, decode_file_name, multipart};
 use crate::context::NodeContext;
+use crate::core::{Commit, Writer};
 use crate::track::{
     TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,
 };
@@ -307,12 +308,12 @@ async fn run_job(
     progress: bool,
     events: mpsc::Sender<Event>,
 ) {
-    let (session, store) = ctx.session();
+    let writer = ctx.core().writer();
     let request = TrackRequest {
         source: upload.path.clone(),
         name: upload.name.clone(),
         extra_renditions_kbps: extra,
-        store,
+        store: writer.store().clone(),
     };
     let (progress_tx, mut progress_rx) = mpsc::channel(TRACK_PROGRESS_CAPACITY);
     let mut job = service.import(request, progress_tx);
@@ -353,7 +354,7 @@ async fn run_job(
     drop(job);
     drop(upload.dir);
     let event = match result {
-        Ok(added) => match finish(&ctx, session, &added, pin).await {
+        Ok(added) => match finish(writer, &added, pin).await {
             Ok(()) => Event::Line(TrackLine::Done {
                 name: upload.name,
                 cid: added.root.to_string(),
@@ -367,29 +368,21 @@ async fn run_job(
     let _ = events.send(event).await;
 }
 
-/// Pins the stored track through the session that protected its blocks, then announces it.
-async fn finish(
-    ctx: &NodeContext,
-    session: std::sync::Arc<chorus_storage::Session>,
-    added: &TrackAdded,
-    pin: bool,
-) -> Result<(), TrackError> {
+/// Pins the stored track through the writer that protected its blocks and makes it durable
+/// (the final line goes out only after this), then announces it.
+async fn finish(writer: Writer, added: &TrackAdded, pin: bool) -> Result<(), TrackError> {
     let root: Cid = added.root;
-    if pin {
-        let pinning = session.clone();
-        blocking("pinning the track", move || {
-            pinning.pin(&root, PinMode::Recursive)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| {
-            TrackError::new(TrackErrorKind::Internal, format!("cannot pin {root}: {e}"))
-        })?;
-        ctx.refresh_pin_metrics();
-    }
-    ctx.announce(vec![root]).await;
-    drop(session);
-    Ok(())
+    let commit = if pin {
+        Commit::pin_and_announce(&[root])
+    } else {
+        Commit::announce_only(&[root])
+    };
+    writer.commit(commit).await.map_err(|e| {
+        TrackError::new(
+            TrackErrorKind::Internal,
+            format!("cannot store track {root}: {e}"),
+        )
+    })
 }
 
 pub(crate) async fn add(

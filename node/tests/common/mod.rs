@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chorus_node::{HttpServer, NodeContext, NodeIdentity, NodeMetrics};
+use chorus_node::core::CoreBuilder;
+use chorus_node::{BlockFetcher, HttpServer, NodeContext, NodeIdentity, NodeMetrics, SwarmInfo};
 use chorus_storage::{Block, SledStore};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
@@ -37,6 +38,15 @@ pub fn context() -> TestNode {
 
 /// A fresh node whose `/api/v0/version` reports `version` when given.
 pub fn context_with_version(version: Option<&str>) -> TestNode {
+    build_context(version, None)
+}
+
+/// A fresh node whose blocks come from `fetcher` (a stand-in for the network).
+pub fn context_with_fetcher(fetcher: Arc<dyn BlockFetcher>) -> TestNode {
+    build_context(None, Some(fetcher))
+}
+
+fn build_context(version: Option<&str>, fetcher: Option<Arc<dyn BlockFetcher>>) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
@@ -46,7 +56,16 @@ pub fn context_with_version(version: Option<&str>) -> TestNode {
     if let Some(v) = version {
         identity = identity.with_reported_version(v);
     }
-    let ctx = NodeContext::new(repo, identity, metrics, Arc::new(registry)).unwrap();
+    let mut core = CoreBuilder::new(repo, metrics).unwrap();
+    if let Some(fetcher) = fetcher {
+        core = core.fetcher(fetcher);
+    }
+    let ctx = NodeContext::from_core(
+        core.build(),
+        identity,
+        Arc::new(registry),
+        SwarmInfo::default(),
+    );
     TestNode { ctx, _dir: dir }
 }
 

@@ -68,21 +68,22 @@ enum Varint {
     NeedMore,
 }
 
+/// A section length: a multiformats unsigned varint (minimal, at most 9 bytes), read as go-car
+/// reads it (through go-varint, which refuses the same encodings).
 fn read_varint(buf: &[u8], offset: u64) -> Result<Varint, CarError> {
-    let mut v = 0u64;
-    for (i, &b) in buf.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(Varint::Value(v, i + 1));
-        }
-    }
-    if buf.len() >= 10 {
-        return Err(CarError::Section {
+    use unsigned_varint::decode::{self, Error};
+    match decode::u64(buf) {
+        Ok((v, rest)) => Ok(Varint::Value(v, buf.len() - rest.len())),
+        Err(Error::Insufficient) => Ok(Varint::NeedMore),
+        Err(Error::NotMinimal) => Err(CarError::Section {
             offset,
-            what: "length varint longer than 10 bytes",
-        });
+            what: "length varint not minimally encoded",
+        }),
+        Err(_) => Err(CarError::Section {
+            offset,
+            what: "length varint longer than 9 bytes",
+        }),
     }
-    Ok(Varint::NeedMore)
 }
 
 impl CarDecoder {

@@ -14,10 +14,9 @@ use crate::lookahead::CidStackLookahead;
 use crate::unixfs::BlockSource;
 use crate::unixfs::pb::PbNode;
 
+/// A section length prefix (multiformats unsigned varint).
 fn varint(v: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(10);
-    crate::unixfs::pb::put_varint(&mut out, v);
-    out
+    unsigned_varint::encode::u64(v, &mut unsigned_varint::encode::u64_buffer()).to_vec()
 }
 
 /// The CAR v1 header section (length prefix included) for `roots`.

@@ -87,32 +87,28 @@ pub(crate) struct UnixfsData {
 // ---------------------------------------------------------------------------------------------
 // Low-level wire helpers.
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+// Varints here are protobuf's, through prost's encoder and decoder: up to 10 bytes, as every
+// protobuf reader (and so go-codec-dagpb) accepts. Multiformats varints (CAR sections, libp2p
+// framing) use the stricter `unsigned-varint` crate (minimal, at most 9 bytes) instead.
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
 }
 
-pub(crate) const fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+pub(crate) fn varint_len(v: u64) -> usize {
+    prost::encoding::encoded_len_varint(v)
 }
 
 fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, PbError> {
-    let mut v: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let b = *buf
-            .get(*pos)
-            .ok_or(PbError::Malformed("truncated varint"))?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(PbError::Malformed("varint longer than 10 bytes"))
+    let mut rest = buf
+        .get(*pos..)
+        .filter(|r| !r.is_empty())
+        .ok_or(PbError::Malformed("truncated varint"))?;
+    let before = rest.len();
+    let v = prost::encoding::decode_varint(&mut rest)
+        .map_err(|_| PbError::Malformed("truncated or overlong varint"))?;
+    *pos += before - rest.len();
+    Ok(v)
 }
 
 enum Field {

@@ -1,4 +1,4 @@
-//! Where the reader gets blocks from: the local store now, Bitswap sessions later.
+//! Where the reader gets blocks from: the local store, or the node's Bitswap-backed fetcher.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -68,17 +68,13 @@ pub enum SendError {
     },
 }
 
-fn put_varint(mut n: u64, out: &mut Vec<u8>) {
-    loop {
-        // Low seven bits, continuation bit when more follow.
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+/// Protobuf field keys and lengths, and the message's length prefix: all unsigned varints
+/// (one encoding for both; only decoders differ on what else they accept).
+fn put_varint(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(unsigned_varint::encode::u64(
+        n,
+        &mut unsigned_varint::encode::u64_buffer(),
+    ));
 }
 
 fn put_bytes_field(field: u64, bytes: &[u8], out: &mut Vec<u8>) {

@@ -59,7 +59,9 @@ pub enum ReprovideConfigError {
     #[error("unknown reprovide strategy {0:?} (all, pinned or roots)")]
     Strategy(String),
     /// Not a duration such as `22h`, `1h30m`, `90s` or `0`.
-    #[error("invalid reprovide interval {0:?} (like 22h, 1h30m, 90s; 0 disables)")]
+    #[error(
+        "invalid reprovide interval {0:?} (a Go duration like 22h, 1h30m, 1.5h, 90s; 0 disables)"
+    )]
     Interval(String),
 }
 
@@ -76,58 +78,17 @@ impl FromStr for ReprovideStrategy {
     }
 }
 
-/// Parses kubo's `Reprovider.Interval`: a Go-style duration (`22h`, `1h30m`, `90s`,
-/// `500ms`) where `0` (or any zero duration) disables reproviding (`None`).
+/// Parses kubo's `Reprovider.Interval`: a Go duration ([`crate::go_duration`]: `22h`,
+/// `1h30m`, `1.5h`, `90s`) where `0` (or any zero duration) disables reproviding (`None`).
 pub fn parse_interval(s: &str) -> Result<Option<Duration>, ReprovideConfigError> {
-    let bad = || ReprovideConfigError::Interval(s.to_owned());
-    let t = s.trim();
-    if t == "0" {
-        return Ok(None);
-    }
-    if t.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => Duration::from_secs(3600),
-            "m" => Duration::from_secs(60),
-            "s" => Duration::from_secs(1),
-            "ms" => Duration::from_millis(1),
-            _ => return Err(bad()),
-        };
-        let n = u32::try_from(n).map_err(|_| bad())?;
-        total = total.checked_add(unit * n).ok_or_else(bad)?;
-        rest = &rest[unit_len..];
-    }
-    Ok((!total.is_zero()).then_some(total))
+    let d =
+        crate::go_duration::parse(s).map_err(|_| ReprovideConfigError::Interval(s.to_owned()))?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// Formats `interval` the way [`parse_interval`] reads it (`0` for disabled).
 pub fn format_interval(interval: Option<Duration>) -> String {
-    let Some(d) = interval else {
-        return "0".to_owned();
-    };
-    let ms = d.as_millis();
-    if ms % 3_600_000 == 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    crate::go_duration::format_compact(interval.unwrap_or_default())
 }
 
 /// Configuration of the reprovider (see [`NetworkConfig::with_reprovide`](super::super::NetworkConfig::with_reprovide)).
@@ -204,7 +165,9 @@ mod tests {
             parse_interval("250ms"),
             Ok(Some(Duration::from_millis(250)))
         );
-        for bad in ["", "h", "12", "3d", "-1h", "1.5h"] {
+        // kubo reads this key with Go's time.ParseDuration, fractions included.
+        assert_eq!(parse_interval("1.5h"), Ok(Some(Duration::from_secs(5400))));
+        for bad in ["", "h", "12", "3d", "-1h"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
         for d in [

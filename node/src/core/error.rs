@@ -1,0 +1,59 @@
+//! What a core operation can fail with; each front end maps it onto its own error shape.
+
+use chorus_storage::{Cid, GcError, PinError, StoreError};
+use thiserror::Error;
+
+use crate::fetch::FetchError;
+
+/// A failure of the core API.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The blockstore failed while doing `context`.
+    #[error("{context}: {source}")]
+    Store {
+        /// What was being done (operation and CID).
+        context: String,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The pin set refused or failed.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// Garbage collection refused to run or failed.
+    #[error(transparent)]
+    Gc(#[from] GcError),
+    /// A block could not be obtained.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A blocking task died before answering (a panic, or the runtime shutting down).
+    #[error("internal error while {context}")]
+    TaskFailed {
+        /// What was being done.
+        context: String,
+    },
+}
+
+impl CoreError {
+    /// A store failure while doing `op` on `cid`.
+    pub fn store(op: &str, cid: &Cid, source: StoreError) -> Self {
+        CoreError::Store {
+            context: format!("{op} {cid}"),
+            source,
+        }
+    }
+}
+
+/// Runs blocking store work off the async executor.
+pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T, CoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, CoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| CoreError::TaskFailed {
+            context: what.to_owned(),
+        })?
+}

@@ -1,0 +1,337 @@
+//! The node's core API: the one implementation of reading, writing, pinning and announcing
+//! content, under every front end (RPC, gateway, CLI, network).
+//!
+//! Modelled on kubo's CoreAPI over boxo's blockservice: a front end parses a request, calls
+//! the core, and formats what it returns. The core owns
+//! - the metered blockstore (every write counted on `/metrics`);
+//! - the block source: local store first, then Bitswap when the node is online
+//!   ([`Core::fetcher`]);
+//! - writes: a [`Writer`] per add, import or pin, and its [`Writer::commit`], the single
+//!   durability point (nothing is acknowledged before its blocks, pins and index entries are
+//!   on disk);
+//! - the pin set with its gauges kept step by step ([`Core::unpin`], [`Writer::commit`]);
+//! - announcing new roots to the DHT once they are durable.
+//!
+//! It is built complete, once, at start-up ([`CoreBuilder`]): the network, when there is one,
+//! is started on the builder's store first and handed in; nothing is filled in later.
+
+mod error;
+mod pin_counts;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chorus_storage::{Blockstore, Cid, GcReport, PinMode, SledStore, StoreError};
+
+pub use error::CoreError;
+pub(crate) use error::blocking;
+pub use writer::{Commit, Writer};
+
+use crate::config_service::ConfigService;
+use crate::fetch::{BlockFetcher, LocalFetcher};
+use crate::metered_store::MeteredBlockstore;
+use crate::metrics::NodeMetrics;
+use crate::network::NetworkHandle;
+use crate::track::TrackService;
+use pin_counts::PinCounts;
+
+/// The core of a running node; cheap to clone (one shared state).
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    repo: SledStore,
+    store: Arc<MeteredBlockstore>,
+    fetcher: Arc<dyn BlockFetcher>,
+    network: Option<NetworkHandle>,
+    track: Option<Arc<dyn TrackService>>,
+    config: Option<Arc<dyn ConfigService>>,
+    metrics: NodeMetrics,
+    pin_counts: PinCounts,
+}
+
+/// Assembles a [`Core`]: the store first (the network needs it to serve and store blocks),
+/// then the parts that run on it.
+pub struct CoreBuilder {
+    repo: SledStore,
+    store: Arc<MeteredBlockstore>,
+    metrics: NodeMetrics,
+    fetcher: Option<Arc<dyn BlockFetcher>>,
+    network: Option<NetworkHandle>,
+    track: Option<Arc<dyn TrackService>>,
+    config: Option<Arc<dyn ConfigService>>,
+}
+
+impl CoreBuilder {
+    /// Starts from the opened repo; the block gauges are read from it once.
+    pub fn new(repo: SledStore, metrics: NodeMetrics) -> Result<Self, StoreError> {
+        let store = Arc::new(MeteredBlockstore::new(
+            Arc::new(repo.clone()),
+            metrics.blockstore.clone(),
+        )?);
+        Ok(CoreBuilder {
+            repo,
+            store,
+            metrics,
+            fetcher: None,
+            network: None,
+            track: None,
+            config: None,
+        })
+    }
+
+    /// The metered store the core will use, for the network to serve from and store into.
+    pub fn store(&self) -> Arc<dyn Blockstore> {
+        self.store.clone()
+    }
+
+    /// The running network: its Bitswap-backed fetcher and its command handle.
+    pub fn network(mut self, fetcher: Arc<dyn BlockFetcher>, handle: NetworkHandle) -> Self {
+        self.fetcher = Some(fetcher);
+        self.network = Some(handle);
+        self
+    }
+
+    /// A block source other than the local store, without a network handle (tests that stand
+    /// in for an unreachable network).
+    pub fn fetcher(mut self, fetcher: Arc<dyn BlockFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// The transcoder behind `/api/v0/track/add`.
+    pub fn track_service(mut self, service: Arc<dyn TrackService>) -> Self {
+        self.track = Some(service);
+        self
+    }
+
+    /// The node's config file, for the RPC `config` commands.
+    pub fn config_service(mut self, service: Arc<dyn ConfigService>) -> Self {
+        self.config = Some(service);
+        self
+    }
+
+    /// The finished core: offline (the local store only) unless a network or fetcher was
+    /// given. Counts the pins once for their gauges.
+    pub fn build(self) -> Core {
+        let fetcher = self
+            .fetcher
+            .unwrap_or_else(|| Arc::new(LocalFetcher::new(self.store.clone())));
+        let pin_counts = PinCounts::scan(self.repo.pins(), self.metrics.pins.clone());
+        Core {
+            inner: Arc::new(Inner {
+                repo: self.repo,
+                store: self.store,
+                fetcher,
+                network: self.network,
+                track: self.track,
+                config: self.config,
+                metrics: self.metrics,
+                pin_counts,
+            }),
+        }
+    }
+}
+
+impl Core {
+    /// The repository (pins, GC, sessions).
+    pub fn repo(&self) -> &SledStore {
+        &self.inner.repo
+    }
+
+    /// The metered store, for reads and for writes that need no GC protection.
+    pub fn store(&self) -> Arc<dyn Blockstore> {
+        self.inner.store.clone()
+    }
+
+    /// The block source: the local store, then the network when online.
+    pub fn fetcher(&self) -> Arc<dyn BlockFetcher> {
+        self.inner.fetcher.clone()
+    }
+
+    /// Whether blocks can come from other peers.
+    pub fn is_online(&self) -> bool {
+        self.inner.fetcher.is_online()
+    }
+
+    /// The libp2p network's command handle (`None` offline).
+    pub fn network(&self) -> Option<&NetworkHandle> {
+        self.inner.network.as_ref()
+    }
+
+    /// The transcoder behind `track/add`, if the binary provided one.
+    pub fn track_service(&self) -> Option<Arc<dyn TrackService>> {
+        self.inner.track.clone()
+    }
+
+    /// The node's config file, if the binary provided it.
+    pub fn config_service(&self) -> Option<Arc<dyn ConfigService>> {
+        self.inner.config.clone()
+    }
+
+    /// Metric families.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.inner.metrics
+    }
+
+    /// Starts a write; see [`Writer`].
+    pub fn writer(&self) -> Writer {
+        Writer::new(self.clone())
+    }
+
+    /// Unpins each of `cids` (checked first: a CID not pinned, or pinned recursively when
+    /// `recursive` is false, fails the whole call and changes nothing), durably.
+    pub async fn unpin(&self, cids: Vec<Cid>, recursive: bool) -> Result<Vec<Cid>, UnpinError> {
+        let core = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let pins = core.repo().pins();
+            for cid in &cids {
+                match pins.get(cid).map_err(CoreError::from)? {
+                    None => return Err(UnpinError::NotPinned(*cid)),
+                    Some(PinMode::Recursive) if !recursive => {
+                        return Err(UnpinError::PinnedRecursively(*cid));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for cid in &cids {
+                core.inner
+                    .pin_counts
+                    .unpin(pins, cid)
+                    .map_err(CoreError::from)?;
+            }
+            core.make_durable()?;
+            Ok(cids)
+        })
+        .await;
+        result.map_err(|_| {
+            UnpinError::Core(CoreError::TaskFailed {
+                context: "unpinning".to_owned(),
+            })
+        })?
+    }
+
+    /// Removes the block of each of `cids` that is not pinned, durably; one outcome per CID
+    /// (`Ok(false)`: it was not stored).
+    pub async fn remove_blocks(
+        &self,
+        cids: Vec<Cid>,
+    ) -> Result<Vec<(Cid, Result<bool, RemoveError>)>, CoreError> {
+        let core = self.clone();
+        blocking("removing blocks", move || {
+            let mut out = Vec::with_capacity(cids.len());
+            for cid in cids {
+                let outcome = match core.repo().pins().get(&cid)? {
+                    Some(mode) => Err(RemoveError::Pinned(mode)),
+                    None => core
+                        .inner
+                        .store
+                        .delete(cid.hash())
+                        .map_err(RemoveError::Store),
+                };
+                out.push((cid, outcome));
+            }
+            core.make_durable()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Announces `cids` to the DHT in the background when online; a no-op offline. Never
+    /// fails the caller: a full provide queue or a stopped network is logged, and the
+    /// reprovider announces pinned roots again later.
+    pub async fn announce(&self, cids: Vec<Cid>) {
+        let Some(network) = self.network() else {
+            return;
+        };
+        if cids.is_empty() {
+            return;
+        }
+        let wanted = cids.len();
+        match network.provide_later(cids).await {
+            Ok(accepted) if accepted < wanted => {
+                tracing::warn!(
+                    wanted,
+                    accepted,
+                    "provide queue full; the rest waits for the reprovider"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot queue provider records"),
+        }
+    }
+
+    /// Collects every block no pin reaches (see [`SledStore::gc`]), makes the removals
+    /// durable, records the run on `/metrics` and re-reads the block gauges.
+    pub async fn gc(&self) -> Result<GcReport, CoreError> {
+        let core = self.clone();
+        blocking("garbage collection", move || {
+            let started = Instant::now();
+            let report = core.repo().gc()?;
+            core.make_durable()?;
+            core.metrics().gc.record_run(
+                report.removed.len() as u64,
+                report.freed_bytes,
+                started.elapsed(),
+            );
+            core.refresh_store_metrics()
+                .map_err(|source| CoreError::Store {
+                    context: "repo/gc".to_owned(),
+                    source,
+                })?;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Re-reads the block gauges from the store (after GC).
+    pub fn refresh_store_metrics(&self) -> Result<chorus_storage::StoreStat, StoreError> {
+        self.inner.store.refresh_gauges()
+    }
+
+    /// Pins on the calling (blocking) thread, keeping the gauges.
+    fn pin_now(&self, cid: &Cid, mode: PinMode) -> Result<(), CoreError> {
+        self.inner
+            .pin_counts
+            .pin(self.repo().pins(), cid, mode)
+            .map_err(CoreError::from)
+    }
+
+    /// The durability point: pack files fsynced, then the index (blocks and pins). Blocking.
+    fn make_durable(&self) -> Result<(), CoreError> {
+        self.inner.store.flush().map_err(|source| CoreError::Store {
+            context: "making the write durable".to_owned(),
+            source,
+        })
+    }
+}
+
+/// Why [`Core::unpin`] refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnpinError {
+    /// The CID has no direct or recursive pin.
+    #[error("{0} is not pinned or pinned indirectly")]
+    NotPinned(Cid),
+    /// A direct unpin of a recursive pin.
+    #[error("{0} is pinned recursively")]
+    PinnedRecursively(Cid),
+    /// The store or the pin set failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// Why one block of [`Core::remove_blocks`] was not removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// The block is pinned with this mode.
+    #[error("pinned: {}", .0.name())]
+    Pinned(PinMode),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}

@@ -1,0 +1,136 @@
+//! [`Writer`]: one write to the node (an add, an import, a pin of fetched content), from its
+//! first block to the moment it may be acknowledged.
+//!
+//! Every block goes through a GC session, so a concurrent `repo gc` never takes half of an
+//! import; [`Writer::commit`] pins the roots through the same session, then makes everything
+//! durable (pack files fsynced, then the index with its pins) and only then returns. That is
+//! the one durability point of the node: a front end answers (an RPC response, a CLI line, a
+//! replication acknowledgement) only after `commit` returned. A writer dropped without a commit
+//! pins nothing; its blocks are unprotected again and the next `repo gc` takes them.
+
+use std::sync::Arc;
+
+use chorus_storage::{Block, Blockstore, Cid, PinMode, PutReport, Session};
+
+use super::Core;
+use super::error::{CoreError, blocking};
+use crate::metered_store::MeteredBlockstore;
+
+/// What a [`Writer::commit`] pins and announces.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Roots to pin, each with its mode (recursive pins need their whole DAG present).
+    pub pins: Vec<(Cid, PinMode)>,
+    /// Roots to announce to the DHT once durable (empty: announce nothing).
+    pub announce: Vec<Cid>,
+}
+
+impl Commit {
+    /// Pins `roots` recursively and announces them: what an add or an import commits.
+    pub fn pin_and_announce(roots: &[Cid]) -> Self {
+        Commit {
+            pins: roots.iter().map(|c| (*c, PinMode::Recursive)).collect(),
+            announce: roots.to_vec(),
+        }
+    }
+
+    /// Announces `roots` without pinning them (`--pin=false`).
+    pub fn announce_only(roots: &[Cid]) -> Self {
+        Commit {
+            pins: Vec::new(),
+            announce: roots.to_vec(),
+        }
+    }
+}
+
+/// One write in progress; see the [module docs](self).
+pub struct Writer {
+    core: Core,
+    session: Arc<Session>,
+    store: Arc<dyn Blockstore>,
+}
+
+impl Writer {
+    pub(super) fn new(core: Core) -> Self {
+        let session = Arc::new(core.repo().session());
+        let store: Arc<dyn Blockstore> = Arc::new(MeteredBlockstore::without_refresh(
+            session.clone(),
+            core.metrics().blockstore.clone(),
+        ));
+        Writer {
+            core,
+            session,
+            store,
+        }
+    }
+
+    /// The metered store writing (and reading) through this writer's GC session: a block
+    /// read or written here stays protected until the writer is committed or dropped.
+    pub fn store(&self) -> &Arc<dyn Blockstore> {
+        &self.store
+    }
+
+    /// Stores `blocks` in one batched write (not yet durable: see [`Writer::commit`]).
+    pub async fn put_many(&self, blocks: Vec<Block>) -> Result<PutReport, CoreError> {
+        if blocks.is_empty() {
+            return Ok(PutReport::default());
+        }
+        let store = self.store.clone();
+        blocking("storing blocks", move || {
+            store.put_many(&blocks).map_err(|source| CoreError::Store {
+                context: "storing blocks".to_owned(),
+                source,
+            })
+        })
+        .await
+    }
+
+    /// The block for `cid`: from the store (protecting it), else from the network, stored
+    /// through this writer. One store read per call, whatever the fetcher does after it.
+    pub async fn get_or_fetch(&self, cid: Cid) -> Result<Block, CoreError> {
+        let store = self.store.clone();
+        let local = blocking("reading a block", move || {
+            store
+                .get(&cid)
+                .map_err(|e| CoreError::store("reading", &cid, e))
+        })
+        .await?;
+        if let Some(block) = local {
+            return Ok(block);
+        }
+        let block = self.core.fetcher().fetch(cid).await?;
+        let store = self.store.clone();
+        let stored = block.clone();
+        blocking("storing a fetched block", move || {
+            store
+                .put(&stored)
+                .map_err(|e| CoreError::store("storing", &cid, e))
+        })
+        .await?;
+        Ok(block)
+    }
+
+    /// Pins `commit.pins` while the session still protects every block, makes the write
+    /// durable, then announces `commit.announce`. Returns only when the blocks, pins and index
+    /// entries are on disk: the caller may acknowledge from here on.
+    pub async fn commit(self, commit: Commit) -> Result<(), CoreError> {
+        let Writer {
+            core,
+            session,
+            store: _,
+        } = self;
+        let pinning = core.clone();
+        blocking("committing a write", move || {
+            for (cid, mode) in &commit.pins {
+                pinning.pin_now(cid, *mode)?;
+            }
+            pinning.make_durable()?;
+            // Only now may GC see these blocks as unprotected: they are pinned and durable.
+            drop(session);
+            Ok(())
+        })
+        .await?;
+        core.announce(commit.announce).await;
+        Ok(())
+    }
+}
