@@ -24,6 +24,11 @@ free_kib=$(df -Pk "$target_dir" | awk 'NR==2 {print $4}')
 if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
   echo "warning: only $((free_kib / 1024)) MiB free under $target_dir; the build and tests need about 4 GiB" >&2
 fi
+# House rules the code checks itself: formatting, the dependency direction between the crates,
+# and clippy with every warning an error (the workspace's lints included).
+cargo fmt --all --check
+bash scripts/check-deps.sh
 cargo build --workspace --all-targets --locked
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"
