@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chorus_storage::{Blockstore, SledStore, StoreError};
+use libp2p::PeerId;
 use libp2p::identity::PublicKey;
-use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 
 use crate::core::{Core, CoreBuilder};
 use crate::fetch::BlockFetcher;
 use crate::metrics::NodeMetrics;
-use crate::network::NetworkHandle;
+use crate::network::{NetworkHandle, SwarmInfo};
 use crate::track::TrackService;
 
 /// The version `/api/v0/version` reports by default. Old clients check it against a window
@@ -95,15 +95,6 @@ struct Inner {
     started: Instant,
     ready: AtomicBool,
     swarm: SwarmInfo,
-}
-
-/// What the network reports about itself through `/api/v0/id` (empty while offline).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SwarmInfo {
-    /// Addresses other peers can dial (without the `/p2p/<id>` suffix).
-    pub addresses: Vec<Multiaddr>,
-    /// Protocols the swarm speaks, e.g. `/ipfs/bitswap/1.2.0`.
-    pub protocols: Vec<String>,
 }
 
 impl NodeContext {

@@ -48,7 +48,6 @@ pub use addr::{
 pub use config_service::{ConfigError, ConfigService};
 pub use context::{
     DEFAULT_REPORTED_VERSION, DEFAULT_STORAGE_MAX, NodeContext, NodeIdentity, PROTOCOL_VERSION,
-    SwarmInfo,
 };
 pub use fetch::{BlockFetcher, FetchError, FetcherSource, LocalFetcher};
 pub use metered_store::MeteredBlockstore;
@@ -57,6 +56,7 @@ pub use metrics::{
     OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, PinMetrics, encode_registry,
     to_prometheus_text, wants_openmetrics,
 };
+pub use network::SwarmInfo;
 pub use prefetch_queue::{
     MAX_HINT_BATCHES, MAX_QUEUED_HINTS, PREFETCHES_PER_REQUEST, PrefetchHints, PrefetchQueue,
 };

@@ -11,12 +11,7 @@ use libp2p::{
 };
 
 use super::config::{KadMode, NetworkConfig};
-
-/// The public IPFS DHT protocol (Amino).
-pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
-
-/// The LAN DHT protocol kubo serves to peers on private and loopback addresses.
-pub const LAN_KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/lan/kad/1.0.0");
+use super::kad_wire::{KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_MESSAGE_BYTES, REPLICATION};
 
 /// Provider keys each DHT's in-memory store holds at once: our own announced roots and the
 /// records peers send us (rust-libp2p counts both against this bound). rust-libp2p's default
@@ -120,6 +115,11 @@ fn new_kad(
 ) -> kad::Behaviour<kad::store::MemoryStore> {
     let mut config = kad::Config::new(protocol);
     config.set_record_filtering(kad::StoreInserts::FilterBoth);
+    // The same numbers the reprovider uses on its own streams (see `kad_wire`).
+    config.set_max_packet_size(MAX_MESSAGE_BYTES);
+    if let Some(k) = std::num::NonZeroUsize::new(REPLICATION) {
+        config.set_replication_factor(k);
+    }
     // The reprovider (`network::reprovide`) owns republishing: kad's own 12 h republish of
     // every provided key does not scale and would duplicate the sweep.
     config.set_provider_publication_interval(None);

@@ -11,8 +11,16 @@ use std::sync::Arc;
 use super::bandwidth::Bandwidth;
 use super::error::CommandError;
 use super::event::NetworkEvent;
-use crate::context::SwarmInfo;
 use crate::fetch::FetchError;
+
+/// What the network reports about itself through `/api/v0/id` (empty while offline).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmInfo {
+    /// Addresses other peers can dial (without the `/p2p/<id>` suffix).
+    pub addresses: Vec<Multiaddr>,
+    /// Protocols the swarm speaks, e.g. `/ipfs/bitswap/1.2.0`.
+    pub protocols: Vec<String>,
+}
 
 /// One open connection, as `swarm/peers` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

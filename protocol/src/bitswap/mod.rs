@@ -7,6 +7,8 @@
 //! - [`behaviour`]: network-wide state, both roles; never touches storage.
 //! - [`server_queue`]: the fair (deficit round robin) queue of server lookups.
 //! - [`session`]: an I/O-free fetch session (WANT_HAVE first, then WANT_BLOCK, retries).
+//! - [`client`]: the I/O-free client over a session: one fetch per CID and its waiters,
+//!   withdrawal when they leave, read-back of blocks stored moments ago.
 //! - [`stats`]: counters for the node's metrics.
 //!
 //! Wiring: add [`Behaviour`] to the swarm; on [`Event::Wants`] and [`Event::TasksAvailable`]
@@ -24,6 +26,7 @@
 //! wantlist is shared by all sessions: cancel a CID there only when no session still wants it.
 
 pub mod behaviour;
+pub mod client;
 pub mod config;
 pub mod event;
 mod framing;
@@ -37,6 +40,7 @@ pub mod session;
 pub mod stats;
 
 pub use behaviour::Behaviour;
+pub use client::{Client, Step};
 pub use config::Config;
 pub use event::{Event, Misbehaviour, Task};
 pub use message::{InvalidItem, Message, Presence, WantEntry, WantType};

@@ -15,12 +15,8 @@ use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use libp2p_stream::Control;
 
-/// The `MessageType` value of ADD_PROVIDER in the DHT protobuf.
-const ADD_PROVIDER: u64 = 2;
-
-/// The largest message rust-libp2p's and go's DHT accept (16 KiB in rust-libp2p's default
-/// `max_packet_size`); a record larger than that (absurd address list) is not sent.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+use crate::network::kad_wire::ADD_PROVIDER;
+pub use crate::network::kad_wire::MAX_MESSAGE_BYTES;
 
 /// How long opening a stream (including a dial) and writing one peer's batch may take: the
 /// DHT's own request timeout is 10 s (rust-libp2p's `substreams_timeout`); a batch of a few

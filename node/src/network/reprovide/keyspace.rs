@@ -11,9 +11,7 @@
 
 use libp2p::{PeerId, kad};
 
-/// Kademlia's replication factor K: each provider record goes to the K closest peers of its
-/// key (the IPFS DHT's 20; rust-libp2p's `K_VALUE`).
-pub const REPLICATION: usize = 20;
+pub use crate::network::kad_wire::REPLICATION;
 
 /// Longest region prefix used: 2^24 regions is beyond any DHT's size (the public one has
 /// about 2^13 servers), so this only guards against a nonsense estimate.

@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use chorus_storage::Blockstore;
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, StreamProtocol, kad};
+use libp2p::{Multiaddr, PeerId, kad};
 use libp2p_stream::Control;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
@@ -44,7 +44,6 @@ pub use config::{
 };
 pub use cycle_state::Phase as ReprovidePhase;
 
-use super::behaviour::{KAD_PROTOCOL, LAN_KAD_PROTOCOL};
 use super::metrics::NetworkMetrics;
 use add_provider::{DEFAULT_SEND_TIMEOUT, ProviderInfo, encode_peer, send_batch};
 use cycle_state::{CycleState, Phase, StateError};
@@ -67,23 +66,7 @@ pub(crate) const ACTOR_REQUEST_CAPACITY: usize = 8;
 /// enough not to spin on a broken disk.
 const STATE_ERROR_BACKOFF: Duration = Duration::from_secs(60);
 
-/// One of the two DHTs, as the reprovider names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum DhtKind {
-    /// `/ipfs/kad/1.0.0`.
-    Wan,
-    /// `/ipfs/lan/kad/1.0.0`.
-    Lan,
-}
-
-impl DhtKind {
-    fn protocol(self) -> StreamProtocol {
-        match self {
-            DhtKind::Wan => KAD_PROTOCOL,
-            DhtKind::Lan => LAN_KAD_PROTOCOL,
-        }
-    }
-}
+pub(crate) use super::kad_wire::Dht;
 
 /// What the reprovider asks the actor (which owns the swarm and both routing tables).
 pub(crate) enum ActorRequest {
@@ -94,7 +77,7 @@ pub(crate) enum ActorRequest {
     /// The K closest peers to `key` (multihash bytes) on `dht`; the actor also dials the
     /// ones it is not connected to, with the addresses the lookup found.
     ClosestPeers {
-        dht: DhtKind,
+        dht: Dht,
         key: Vec<u8>,
         reply: oneshot::Sender<Vec<kad::PeerInfo>>,
     },
@@ -112,7 +95,7 @@ pub(crate) struct RoutingView {
 /// One DHT's routing table, reduced to the network-size estimate.
 #[derive(Debug, Clone)]
 pub(crate) struct DhtView {
-    pub(crate) kind: DhtKind,
+    pub(crate) kind: Dht,
     /// Peers in the routing table.
     pub(crate) known: usize,
     /// XOR distance from us to our K-th closest known peer (when K are known).
@@ -290,7 +273,7 @@ impl Reprovider {
             .await?;
         rx.await.map_err(|_| CycleError::Stopped)?;
 
-        let mut regions: HashMap<DhtKind, RegionPeers> = HashMap::new();
+        let mut regions: HashMap<Dht, RegionPeers> = HashMap::new();
         let mut last_region: Option<Region> = None;
         loop {
             let s = state.clone();
@@ -365,7 +348,7 @@ impl Reprovider {
         run: &[(KadKey, Vec<u8>)],
         view: &RoutingView,
         provider: &[u8],
-        regions: &mut HashMap<DhtKind, RegionPeers>,
+        regions: &mut HashMap<Dht, RegionPeers>,
     ) -> Result<u64, CycleError> {
         let Some((first_point, first_key)) = run.first() else {
             return Ok(0);
@@ -541,7 +524,7 @@ fn hex_prefix(k: KadKey) -> String {
 
 /// The routing view of one kad instance (used by the actor).
 pub(crate) fn dht_view<S: kad::store::RecordStore + Send + 'static>(
-    kind: DhtKind,
+    kind: Dht,
     kad: &mut kad::Behaviour<S>,
     local: &PeerId,
 ) -> DhtView {
