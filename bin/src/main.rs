@@ -3,6 +3,7 @@
 //! Errors are printed as one line (`Error: ...`, with causes joined by `: `) and exit with
 //! status 1; a panic is a bug, never the way bad input is reported.
 
+mod add_inputs;
 mod cli;
 mod commands;
 mod config;

@@ -23,3 +23,14 @@ pub fn open_existing(paths: &RepoPaths) -> Result<SledStore> {
     paths.ensure_initialized()?;
     open(paths)
 }
+
+/// The core of a node without a daemon, over the repo's store (taking its lock): the offline
+/// CLI commands run on it in process, exactly as the daemon's RPC handlers do.
+pub fn offline_core(paths: &RepoPaths) -> Result<chorus_node::core::Core> {
+    let store = open_existing(paths)?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = chorus_node::NodeMetrics::register(&mut registry);
+    Ok(chorus_node::core::CoreBuilder::new(store, metrics)
+        .context("cannot read the store's statistics")?
+        .build())
+}

@@ -131,6 +131,8 @@ impl TrackPipeline {
         let import = self.import.clone();
         let source = source.to_path_buf();
         let name = name.to_owned();
+        // Reading and hashing the files blocks: the whole step runs on the blocking pool.
+        let runtime = tokio::runtime::Handle::current();
         let stored = tokio::task::spawn_blocking(move || -> Result<(chorus_storage::Cid, u64)> {
             // The source goes in as `source.<ext>`; track.json names its CID, computed as the
             // directory import below stores it, so the two agree.
@@ -139,12 +141,14 @@ impl TrackPipeline {
                 std::fs::copy(&source, &copy)
                     .with_context(|| format!("cannot copy {name} into the track"))?;
             }
-            let source_cid = crate::commands::hash_file(&import, &copy)?;
-            done.track
-                .with_source_cid(source_cid.to_string())
-                .write_to(&out)
-                .context("cannot write track.json")?;
-            crate::commands::add_directory(&import, &out, store.as_ref())
+            runtime.block_on(async {
+                let source_cid = crate::commands::hash_file(&import, &copy).await?;
+                done.track
+                    .with_source_cid(source_cid.to_string())
+                    .write_to(&out)
+                    .context("cannot write track.json")?;
+                crate::commands::add_directory(&import, &out, store).await
+            })
         })
         .await
         .map_err(|e| internal("the storing task failed", &e))?

@@ -108,3 +108,48 @@ fn cli_goes_through_the_daemon_with_the_same_output() {
         b"hello\n"
     );
 }
+
+/// `add` is one implementation: the offline CLI and the CLI through a daemon print the same
+/// lines for the same inputs (nested directories, a file after a subdirectory, a symlink, a
+/// second input, `-w`, `-q`, `-Q`), with the repo's `[import]` settings applied both ways.
+#[test]
+fn add_prints_the_same_lines_with_and_without_a_daemon() {
+    let offline = Repo::init();
+    let online = Repo::init();
+    for repo in [&offline, &online] {
+        set_config(repo, "import", "cid_version", "1");
+    }
+    let inputs = tempfile::tempdir().unwrap();
+    let root = inputs.path().join("album");
+    write_file(&root, "a.txt", b"first\n");
+    write_file(&root, "m/inner.bin", &pseudo_random(70_000, 5));
+    write_file(&root, "m/deeper/x.txt", b"x\n");
+    write_file(&root, "z.txt", b"after the subdirectory\n");
+    write_file(&root, ".hidden", b"skipped\n");
+    std::os::unix::fs::symlink("a.txt", root.join("link")).unwrap();
+    let single = write_file(inputs.path(), "single.bin", &pseudo_random(300_000, 6));
+    let (root, single) = (root.to_str().unwrap(), single.to_str().unwrap());
+
+    let runs: [&[&str]; 4] = [
+        &["add", "-r", root, single],
+        &["add", "-r", "-w", root, single],
+        &["add", "-r", "-q", root],
+        &["add", "-r", "-Q", single, root],
+    ];
+    let expected: Vec<String> = runs.iter().map(|args| offline.ok(args)).collect();
+    assert!(
+        expected[0].lines().any(|l| l.ends_with(" album/link")),
+        "{}",
+        expected[0]
+    );
+    assert!(
+        expected[0].lines().all(|l| l.starts_with("added baf")),
+        "CIDv1 from the config: {}",
+        expected[0]
+    );
+    let daemon = Daemon::start(&online, &["--offline"]);
+    for (args, want) in runs.iter().zip(&expected) {
+        assert_eq!(&online.ok(args), want, "{args:?}");
+    }
+    drop(daemon);
+}

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chorus_storage::{Blockstore, PinMode};
+use chorus_node::core::Commit;
 use chorus_transcoder::PoolMetrics;
 
 use crate::cli::{Cli, Command, TrackCommand};
@@ -64,8 +64,10 @@ fn add(paths: &RepoPaths, file: &Path, extra: &[u32], show: bool) -> Result<()> 
         return crate::remote::track_add(&remote, file, &name, extra, show);
     }
 
-    let store = crate::store::open(paths)?;
-    let session = std::sync::Arc::new(store.session());
+    // The same writer and commit as the daemon's `track/add`: blocks through a GC session,
+    // then pinned and durable before the CID is printed.
+    let core = crate::store::offline_core(paths)?;
+    let writer = core.writer();
     let pipeline = TrackPipeline::new(
         config.transcode,
         config.import,
@@ -74,18 +76,17 @@ fn add(paths: &RepoPaths, file: &Path, extra: &[u32], show: bool) -> Result<()> 
     )?;
     let bar = percent_bar(show);
     let rt = super::runtime()?;
-    let added = rt.block_on(pipeline.add(file, &name, extra, session.clone(), |p| {
-        if let chorus_node::TrackProgress::Transcoding { percent, .. } = p {
-            bar.set_position(u64::from(percent));
-        }
-    }));
+    let added = rt.block_on(
+        pipeline.add(file, &name, extra, writer.store().clone(), |p| {
+            if let chorus_node::TrackProgress::Transcoding { percent, .. } = p {
+                bar.set_position(u64::from(percent));
+            }
+        }),
+    );
     bar.finish_and_clear();
     let added = added?;
-    session.pin(&added.root, PinMode::Recursive)?;
-    store
-        .flush()
-        .context("cannot make the added track durable")?;
-    drop(session);
+    rt.block_on(writer.commit(Commit::pin_and_announce(&[added.root])))
+        .context("cannot store the track")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", added.root)?;
     Ok(out.flush()?)

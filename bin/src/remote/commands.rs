@@ -9,6 +9,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use super::Remote;
+use crate::add_inputs::{self, Entry, Line, Settings};
 use crate::cli::{
     AddArgs, BlockCommand, CatArgs, Command, DagCommand, GetArgs, LsArgs, PinCommand, PinTypeArg,
     RepoCommand, RoutingCommand, StatsCommand, SwarmCommand,
@@ -79,67 +80,22 @@ fn dir_part(name: &str) -> Result<Part> {
         .mime_str("application/x-directory")?)
 }
 
-/// Adds `path` (file or directory tree) to `form` under `name`, as kubo clients lay it out.
-async fn add_parts(mut form: Form, path: &Path, name: &str, args: &AddArgs) -> Result<Form> {
-    let md = std::fs::metadata(path).with_context(|| format!("cannot add {}", path.display()))?;
-    if md.is_file() {
-        return Ok(form.part("file", file_part(path, name).await?));
-    }
-    if !md.is_dir() {
-        bail!("{} is neither a file nor a directory", path.display());
-    }
-    if !args.recursive {
-        bail!(
-            "{} is a directory, use -r to add directories",
-            path.display()
-        );
-    }
-    form = form.part("file", dir_part(name)?);
-    let mut stack: Vec<(PathBuf, String)> = vec![(path.to_path_buf(), name.to_owned())];
-    while let Some((dir, rel)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot read directory {}", dir.display()))?
-            .collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        let mut subdirs = Vec::new();
-        for e in entries {
-            let n = e.file_name();
-            let n = n
-                .to_str()
-                .with_context(|| format!("{} is not valid UTF-8", e.path().display()))?;
-            if !args.hidden && n.starts_with('.') {
-                continue;
-            }
-            let child = format!("{rel}/{n}");
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                form = form.part("file", dir_part(&child)?);
-                subdirs.push((e.path(), child));
-            } else if ft.is_file() {
-                form = form.part("file", file_part(&e.path(), &child).await?);
-            } else if ft.is_symlink() {
-                let target = std::fs::read_link(e.path())
-                    .with_context(|| format!("cannot read link {}", e.path().display()))?;
-                let target = target.to_str().with_context(|| {
-                    format!("link target of {} is not valid UTF-8", e.path().display())
-                })?;
-                form = form.part(
-                    "file",
-                    Part::bytes(target.as_bytes().to_vec())
-                        .file_name(encode_name(&child))
-                        .mime_str("application/symlink")?,
-                );
-            } else {
-                bail!(
-                    "{} is a special file; only files, directories and symlinks can be added",
-                    e.path().display()
-                );
-            }
+/// The multipart part of one entry, as kubo clients lay them out.
+async fn entry_part(entry: &Entry) -> Result<Part> {
+    Ok(match entry {
+        Entry::File { name, path, .. } => file_part(path, name).await?,
+        Entry::Dir { name } => dir_part(name)?,
+        Entry::Symlink { name, target } => Part::bytes(target.as_bytes().to_vec())
+            .file_name(encode_name(name))
+            .mime_str("application/symlink")?,
+        Entry::Stdin { name } => {
+            // Streamed, not read into memory first.
+            let stdin = tokio_util::io::ReaderStream::with_capacity(tokio::io::stdin(), 1 << 20);
+            Part::stream(reqwest::Body::wrap_stream(stdin))
+                .file_name(encode_name(name))
+                .mime_str("application/octet-stream")?
         }
-        // Depth-first in name order, like the local walk.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    Ok(form)
+    })
 }
 
 /// Reads an NDJSON response line by line.
@@ -187,75 +143,33 @@ fn cid_field(v: &Value, key: &str) -> String {
 }
 
 async fn add(remote: &Remote, args: AddArgs) -> Result<()> {
+    // The same settings and walk as the offline add, so both give the same CIDs and lines.
+    let settings = Settings::new(&remote.import_config()?, &args)?;
+    let entries = add_inputs::walk(&args)?;
     let mut q: Vec<(&str, String)> = vec![
         ("pin", bool_arg(args.pin)),
         ("only-hash", bool_arg(args.only_hash)),
         ("wrap-with-directory", bool_arg(args.wrap)),
-        ("trickle", bool_arg(args.trickle)),
-        ("hidden", bool_arg(args.hidden)),
+        ("quieter", bool_arg(args.quieter)),
     ];
-    if let Some(v) = args.cid_version {
-        q.push(("cid-version", v.to_string()));
-    }
-    if let Some(r) = args.raw_leaves {
-        q.push(("raw-leaves", bool_arg(r)));
-    }
-    if let Some(c) = &args.chunker {
-        q.push(("chunker", c.clone()));
-    }
-    if let Some(h) = &args.hash {
-        q.push(("hash", h.clone()));
-    }
+    q.extend(settings.query());
     let mut form = Form::new();
-    if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)
-            .context("cannot read standard input")?;
-        form = form.part(
-            "file",
-            Part::bytes(data)
-                .file_name(encode_name(&args.stdin_name))
-                .mime_str("application/octet-stream")?,
-        );
-    } else {
-        for path in &args.paths {
-            let name = path
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .with_context(|| format!("cannot add {}", path.display()))?;
-            form = add_parts(form, path, &name, &args).await?;
-        }
+    for entry in &entries {
+        form = form.part("file", entry_part(entry).await?);
     }
     let resp = remote.post("add", &q, Some(form)).await?;
-    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     ndjson(resp, |v| {
         if v.get("Hash").is_some() {
-            let hash = str_field(&v, "Hash").to_owned();
-            let mut name = str_field(&v, "Name").to_owned();
-            if name.is_empty() && !args.wrap {
-                name = hash.clone();
-            }
-            lines.push((hash, name));
+            lines.push(Line {
+                cid: str_field(&v, "Hash").to_owned(),
+                name: str_field(&v, "Name").to_owned(),
+            });
         }
         Ok(())
     })
     .await?;
-    let mut out = std::io::stdout().lock();
-    if args.quieter {
-        if let Some((cid, _)) = lines.last() {
-            writeln!(out, "{cid}")?;
-        }
-    } else {
-        for (cid, name) in &lines {
-            match (args.quiet, name.is_empty()) {
-                (true, _) => writeln!(out, "{cid}")?,
-                (false, true) => writeln!(out, "added {cid}")?,
-                (false, false) => writeln!(out, "added {cid} {name}")?,
-            }
-        }
-    }
-    Ok(out.flush()?)
+    add_inputs::print(&lines, &args)
 }
 
 /// Streams a response body to stdout.

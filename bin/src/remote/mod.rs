@@ -25,6 +25,9 @@ pub struct Remote {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The repo's `[import]` settings: the CLI sends them with every add, so a daemon adds
+    /// with the same settings as the offline CLI.
+    import: Option<crate::config::ImportConfig>,
 }
 
 impl Remote {
@@ -42,11 +45,12 @@ impl Remote {
         if TcpStream::connect_timeout(&sock, CONNECT_PROBE).is_err() {
             return Ok(None);
         }
-        let token = paths
-            .load_config()
-            .ok()
-            .map(|c| c.api.auth_token)
+        let config = paths.load_config().ok();
+        let token = config
+            .as_ref()
+            .map(|c| c.api.auth_token.clone())
             .filter(|t| !t.is_empty());
+        let import = config.map(|c| c.import);
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -55,7 +59,13 @@ impl Remote {
             base: format!("http://{sock}/api/v0"),
             token,
             http,
+            import,
         }))
+    }
+
+    /// The repo's `[import]` settings (defaults when its config cannot be read).
+    fn import_config(&self) -> Result<crate::config::ImportConfig> {
+        Ok(self.import.clone().unwrap_or_default())
     }
 
     /// POSTs `path` with query `args` (and an optional multipart body); errors carry the

@@ -15,6 +15,7 @@
 //! It is built complete, once, at start-up ([`CoreBuilder`]): the network, when there is one,
 //! is started on the builder's store first and handed in; nothing is filled in later.
 
+mod add;
 mod error;
 mod pin_counts;
 mod writer;
@@ -24,6 +25,7 @@ use std::time::Instant;
 
 use chorus_storage::{Blockstore, Cid, GcReport, PinMode, SledStore, StoreError};
 
+pub use add::{AddError, AddOutcome, Added, Adder, FileAdd};
 pub use error::CoreError;
 pub(crate) use error::blocking;
 pub use writer::{Commit, Writer};

@@ -1,20 +1,18 @@
 //! `/api/v0/add`: multipart upload → UnixFS DAGs, with kubo's options and NDJSON output.
 
-use std::collections::BTreeSet;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chorus_protocol::unixfs::{FileImporter, ImportOptions, Layout, TreeBuilder};
-use chorus_storage::{Block, Cid, HashAlg};
+use chorus_protocol::unixfs::{ImportOptions, Layout};
+use chorus_storage::HashAlg;
 use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{body_error, decode_file_name, multipart, ndjson};
 use crate::context::NodeContext;
-use crate::core::{Commit, Writer};
+use crate::core::{AddError, Added, Adder};
 
 /// Progress lines are emitted at most once per this many bytes (kubo's CLI refresh is similar).
 const PROGRESS_STEP: u64 = 256 * 1024;
@@ -23,6 +21,8 @@ const PROGRESS_STEP: u64 = 256 * 1024;
 const DIRECTORY_PART: &str = "application/x-directory";
 /// Media type kubo clients give symlink parts.
 const SYMLINK_PART: &str = "application/symlink";
+/// Longest symlink target accepted (Linux's `PATH_MAX`).
+const MAX_SYMLINK_TARGET: usize = 4096;
 
 /// One NDJSON line of `add`: a finished entry or a progress report.
 #[derive(Debug, Serialize)]
@@ -73,14 +73,6 @@ fn import_options(args: &Args) -> Result<ImportOptions, ApiError> {
     Ok(opts)
 }
 
-/// Writes blocks unless `--only-hash`.
-async fn write(writer: &Option<Writer>, blocks: Vec<Block>) -> Result<(), ApiError> {
-    if let Some(writer) = writer {
-        writer.put_many(blocks).await?;
-    }
-    Ok(())
-}
-
 pub(crate) async fn add(
     State(ctx): State<NodeContext>,
     args: Args,
@@ -94,14 +86,10 @@ pub(crate) async fn add(
     let progress = args.bool("progress", false)?;
     let quieter = args.bool("quieter", false)?;
 
-    let writer = (!only_hash).then(|| ctx.core().writer());
+    let mut adder = Adder::new(ctx.core(), opts, only_hash).map_err(add_error)?;
     let (mut parts, rest) = multipart(&headers, body)?;
-    let mut tree = TreeBuilder::new(&opts).map_err(|e| ApiError::invalid("options", "", e))?;
     let mut lines = Vec::new();
-    let mut files: Vec<(String, Cid, u64)> = Vec::new();
-    let mut dir_parts: Vec<String> = Vec::new();
-    let mut nested = false;
-
+    let mut files = 0;
     while let Some(mut field) = parts.next_field().await.map_err(body_error)? {
         let name = field
             .file_name()
@@ -114,140 +102,92 @@ pub(crate) async fn add(
             .map(|m| m.essence_str().to_ascii_lowercase())
             .unwrap_or_default();
         if kind == DIRECTORY_PART {
-            if !name.is_empty() {
-                tree.add_dir(&name)
-                    .map_err(|e| ApiError::invalid("file", &name, e))?;
-                nested = true;
-                dir_parts.push(name);
-            }
+            adder.dir(&name).map_err(add_error)?;
             continue;
         }
-        if kind == SYMLINK_PART {
-            return Err(ApiError::Failed(format!(
-                "cannot add {name:?}: symlinks are not supported"
-            )));
-        }
-        let mut importer =
-            FileImporter::new(&opts).map_err(|e| ApiError::invalid("options", "", e))?;
-        let mut total = 0u64;
-        let mut reported = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(body_error)? {
-            total += chunk.len() as u64;
-            let blocks = importer
-                .push(&chunk)
-                .map_err(|e| ApiError::Failed(format!("importing {name:?}: {e}")))?;
-            write(&writer, blocks).await?;
-            if progress && total - reported >= PROGRESS_STEP {
-                reported = total;
+        let added = if kind == SYMLINK_PART {
+            let mut target = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(body_error)? {
+                if target.len() + chunk.len() > MAX_SYMLINK_TARGET {
+                    return Err(ApiError::InvalidBody {
+                        reason: format!(
+                            "symlink {name:?} has a target over {MAX_SYMLINK_TARGET} bytes"
+                        ),
+                    });
+                }
+                target.extend_from_slice(&chunk);
+            }
+            let target = String::from_utf8(target).map_err(|_| ApiError::InvalidBody {
+                reason: format!("symlink {name:?} has a target that is not UTF-8"),
+            })?;
+            adder.symlink(&name, &target).await.map_err(add_error)?
+        } else {
+            let mut file = adder.file(&name).map_err(add_error)?;
+            let mut reported = 0u64;
+            while let Some(chunk) = field.chunk().await.map_err(body_error)? {
+                file.push(&chunk).await.map_err(add_error)?;
+                if progress && file.bytes() - reported >= PROGRESS_STEP {
+                    reported = file.bytes();
+                    lines.push(AddLine::Progress {
+                        name: name.clone(),
+                        bytes: reported,
+                    });
+                }
+            }
+            let total = file.bytes();
+            let added = file.finish().await.map_err(add_error)?;
+            if progress {
                 lines.push(AddLine::Progress {
                     name: name.clone(),
                     bytes: total,
                 });
             }
-        }
-        let (summary, blocks) = importer
-            .finish()
-            .map_err(|e| ApiError::Failed(format!("importing {name:?}: {e}")))?;
-        write(&writer, blocks).await?;
-        if progress {
-            lines.push(AddLine::Progress {
-                name: name.clone(),
-                bytes: total,
-            });
-        }
-        let shown = if name.is_empty() {
-            summary.root.to_string()
-        } else {
-            name.clone()
+            added
         };
+        files += 1;
         if !quieter {
-            lines.push(AddLine::Entry {
-                name: shown,
-                hash: summary.root.to_string(),
-                size: summary.tsize.to_string(),
-            });
+            lines.push(entry_line(&added, true));
         }
-        if !name.is_empty() {
-            nested |= name.contains('/');
-            tree.add(&name, summary.root, summary.tsize)
-                .map_err(|e| ApiError::invalid("file", &name, e))?;
-        }
-        files.push((name, summary.root, summary.tsize));
     }
     drop(parts);
     rest.drain().await;
 
-    // The roots to pin and, with --quieter, to print.
-    let mut roots: Vec<(String, Cid, u64)> = Vec::new();
-    if nested || wrap {
-        let mut blocks = Vec::new();
-        let built = tree
-            .finish(&mut blocks)
-            .map_err(|e| ApiError::Failed(format!("building directories: {e}")))?;
-        write(&writer, blocks).await?;
-        let top: BTreeSet<&str> = files
-            .iter()
-            .map(|(n, _, _)| n.as_str())
-            .chain(dir_parts.iter().map(String::as_str))
-            .filter_map(|n| n.split('/').next())
-            .filter(|n| !n.is_empty())
-            .collect();
-        for (path, dir) in &built.dirs {
-            if path.is_empty() {
-                continue;
-            }
-            let line = AddLine::Entry {
-                name: path.clone(),
-                hash: dir.cid.to_string(),
-                size: dir.tsize.to_string(),
-            };
-            if !quieter {
-                lines.push(line);
-            }
-            if !wrap && top.contains(path.as_str()) {
-                roots.push((path.clone(), dir.cid, dir.tsize));
-            }
-        }
-        if wrap {
-            roots.push((String::new(), built.root.cid, built.root.tsize));
-            if !quieter {
-                lines.push(AddLine::Entry {
-                    name: String::new(),
-                    hash: built.root.cid.to_string(),
-                    size: built.root.tsize.to_string(),
-                });
-            }
-        } else {
-            for (name, cid, tsize) in &files {
-                if !name.contains('/') {
-                    roots.push((name.clone(), *cid, *tsize));
-                }
-            }
-        }
+    // Builds the directories, pins and makes everything durable before any line goes out.
+    let outcome = adder
+        .finish(wrap, pin && !only_hash)
+        .await
+        .map_err(add_error)?;
+    if quieter {
+        lines.extend(outcome.roots.last().map(|root| entry_line(root, true)));
     } else {
-        roots.extend(files.iter().cloned());
-    }
-
-    if quieter && let Some((name, cid, tsize)) = roots.last() {
-        lines.push(AddLine::Entry {
-            name: if name.is_empty() {
-                cid.to_string()
-            } else {
-                name.clone()
-            },
-            hash: cid.to_string(),
-            size: tsize.to_string(),
-        });
-    }
-    if let Some(writer) = writer {
-        let roots: Vec<Cid> = roots.iter().map(|(_, c, _)| *c).collect();
-        let commit = if pin {
-            Commit::pin_and_announce(&roots)
-        } else {
-            Commit::announce_only(&roots)
-        };
-        // The durability point: the lines go out only once the content is on disk.
-        writer.commit(commit).await?;
+        // The directories and the wrapping one, after the files (kubo's order).
+        let dirs = outcome.entries.iter().skip(files);
+        lines.extend(dirs.map(|dir| entry_line(dir, false)));
     }
     ndjson(&lines)
+}
+
+/// kubo's line for an added entry; an unnamed stream is shown by its CID (`cid_if_unnamed`),
+/// the wrapping directory by its empty name.
+fn entry_line(added: &Added, cid_if_unnamed: bool) -> AddLine {
+    let hash = added.cid.to_string();
+    let name = if added.name.is_empty() && cid_if_unnamed {
+        hash.clone()
+    } else {
+        added.name.clone()
+    };
+    AddLine::Entry {
+        name,
+        hash,
+        size: added.tsize.to_string(),
+    }
+}
+
+/// The API's answer to an add that failed: kubo's 400 for a bad entry, 500 otherwise.
+fn add_error(e: AddError) -> ApiError {
+    match e {
+        AddError::Entry { name, source } => ApiError::invalid("file", &name, source),
+        AddError::Core(e) => ApiError::Core(e),
+        other => ApiError::Failed(other.to_string()),
+    }
 }
