@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod remote;
 mod repo;
+mod report;
 mod store;
 mod track;
 

@@ -153,3 +153,56 @@ fn add_prints_the_same_lines_with_and_without_a_daemon() {
     }
     drop(daemon);
 }
+
+/// `pin`, `block` and `dag import` are one implementation each too: the same outputs and the
+/// same refusals with and without a daemon (a direct `block put --pin`, `pin ls` of every
+/// kind and of one indirect CID, a pinned `block rm`, a CAR whose root cannot be pinned).
+#[test]
+fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
+    let inputs = tempfile::tempdir().unwrap();
+    let file = write_file(inputs.path(), "f.bin", &pseudo_random(700_000, 9));
+    // A CAR of one leaf under a root it does not contain (of other content than `file`):
+    // importable, not pinnable.
+    let other = write_file(inputs.path(), "other.bin", &pseudo_random(700_000, 10));
+    let source = Repo::init();
+    let root = source
+        .ok(&["add", "-Q", other.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let leaves = source.ok(&["pin", "ls", "--type", "indirect"]);
+    let leaf = leaves.split_whitespace().next().unwrap().to_string();
+    let mut car = source.ok_bytes(&["dag", "export", &leaf]);
+    // Re-head the CAR with the file's root as its root: the leaf alone cannot make it whole.
+    let header_len = car[0] as usize + 1;
+    let header = source.ok_bytes(&["dag", "export", &root]);
+    let root_header_len = header[0] as usize + 1;
+    car.splice(..header_len, header[..root_header_len].iter().copied());
+    let car = write_file(inputs.path(), "partial.car", &car);
+
+    let script = |repo: &Repo| -> Vec<String> {
+        let mut out = Vec::new();
+        out.push(repo.ok(&["add", "-Q", file.to_str().unwrap()]));
+        let put = repo.run_stdin(&["block", "put", "--pin=true"], b"direct\n");
+        out.push(String::from_utf8(put.stdout).unwrap());
+        out.push(repo.ok(&["pin", "ls"]));
+        out.push(repo.ok(&["pin", "ls", "--type", "indirect", &file_leaf(repo)]));
+        out.push(repo.fails(&["block", "rm", out[1].trim()]));
+        out.push(repo.fails(&["dag", "import", car.to_str().unwrap()]));
+        out
+    };
+    /// The first block below the added file's root.
+    fn file_leaf(repo: &Repo) -> String {
+        let leaves = repo.ok(&["pin", "ls", "--type", "indirect"]);
+        leaves.split_whitespace().next().unwrap().to_string()
+    }
+    let offline = Repo::init();
+    let expected = script(&offline);
+    assert!(expected[2].contains(" direct\n"), "{}", expected[2]);
+    assert!(expected[3].contains("indirect through"), "{}", expected[3]);
+    assert!(expected[4].contains("pinned: direct"), "{}", expected[4]);
+    assert!(expected[5].contains("cannot pin root"), "{}", expected[5]);
+    let online = Repo::init();
+    let daemon = Daemon::start(&online, &["--offline"]);
+    assert_eq!(script(&online), expected);
+    drop(daemon);
+}

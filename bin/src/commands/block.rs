@@ -1,16 +1,16 @@
-//! `chorus block put|get|stat|rm`.
+//! `chorus block put|get|stat|rm` without a daemon: the core in process (the same code RPC
+//! `block/*` runs), printed as the daemon path prints.
 
 use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
-use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode, codec};
+use chorus_node::core::{BlockFormat, MAX_BLOCK_SIZE};
+use chorus_storage::{Cid, PinMode};
 
+use super::runtime;
 use crate::cli::BlockCommand;
 use crate::repo::RepoPaths;
-
-/// kubo's block size limit for `block put` (boxo `BlockSizeLimit`, 1 MiB + headroom is refused
-/// by peers; bitswap peers will not accept more than 2 MiB).
-const MAX_BLOCK_SIZE: usize = 2 << 20;
+use crate::report;
 
 fn parse_cid(arg: &str) -> Result<Cid> {
     let s = arg.trim_start_matches("/ipfs/");
@@ -19,7 +19,8 @@ fn parse_cid(arg: &str) -> Result<Cid> {
 }
 
 pub fn run(paths: &RepoPaths, cmd: BlockCommand) -> Result<()> {
-    let store = crate::store::open_existing(paths)?;
+    let core = crate::store::offline_core(paths)?;
+    let rt = runtime()?;
     let mut out = std::io::stdout().lock();
     match cmd {
         BlockCommand::Put {
@@ -43,78 +44,45 @@ pub fn run(paths: &RepoPaths, cmd: BlockCommand) -> Result<()> {
             if data.len() > MAX_BLOCK_SIZE {
                 bail!("block is larger than the {MAX_BLOCK_SIZE}-byte limit");
             }
-            let codec = match cid_codec.as_str() {
-                "raw" => codec::RAW,
-                "dag-pb" | "protobuf" => codec::DAG_PB,
-                other => bail!("unsupported --cid-codec {other:?} (raw or dag-pb)"),
-            };
-            let hash = HashAlg::from_name(&mhtype)
-                .with_context(|| format!("unknown --mhtype {mhtype:?}"))?;
-            let block = Block::from_data(codec, hash, data)?;
-            if codec == codec::DAG_PB {
-                chorus_protocol::car::block_links(&block).with_context(|| {
-                    format!("the data is not a valid dag-pb node ({})", block.cid())
-                })?;
-            }
-            let session = store.session();
-            session.put(&block)?;
-            if pin {
-                session.pin(block.cid(), PinMode::Direct)?;
-            }
-            store.flush()?;
-            writeln!(out, "{}", block.cid())?;
+            let format = BlockFormat::parse(Some(&cid_codec), Some(&mhtype), None)?;
+            let block = format.block(data.into())?;
+            let cid = *block.cid();
+            // `--pin` pins the block directly (as documented), the same through a daemon.
+            let pin = pin.then_some(PinMode::Direct);
+            rt.block_on(core.put_blocks(vec![block], pin))?;
+            writeln!(out, "{cid}")?;
         }
         BlockCommand::Get { cid } => {
             let c = parse_cid(&cid)?;
-            let block = store
-                .get(&c)
-                .with_context(|| format!("cannot read block {c}"))?
-                .with_context(|| format!("block {c} not found in the local store"))?;
+            let block = rt.block_on(core.fetcher().fetch(c))?;
             out.write_all(block.data())?;
         }
         BlockCommand::Stat { cid } => {
             let c = parse_cid(&cid)?;
-            let size = store
-                .size(c.hash())?
-                .with_context(|| format!("block {c} not found in the local store"))?;
-            writeln!(out, "Key: {c}\nSize: {size}")?;
+            let block = rt.block_on(core.fetcher().fetch(c))?;
+            writeln!(out, "Key: {}\nSize: {}", block.cid(), block.len())?;
         }
         BlockCommand::Rm { cids, force } => {
             let parsed = cids
                 .iter()
                 .map(|c| parse_cid(c))
                 .collect::<Result<Vec<_>>>()?;
-            let pinned = pinned_roots(&store)?;
-            let mut failures = Vec::new();
-            for c in parsed {
-                if let Some(mode) = pinned
-                    .iter()
-                    .find(|(p, _)| p.hash() == c.hash())
-                    .map(|(_, m)| *m)
-                {
-                    failures.push(format!("cannot remove {c}: pinned: {}", mode.name()));
-                    continue;
-                }
-                if store.delete(c.hash())? {
-                    writeln!(out, "removed {c}")?;
-                } else if !force {
-                    failures.push(format!("cannot remove {c}: block not found"));
-                }
-            }
-            store.flush()?;
-            if !failures.is_empty() {
-                bail!("{}", failures.join("; "));
-            }
+            let outcomes = rt.block_on(core.remove_blocks(parsed))?;
+            let lines: Vec<(String, Option<String>)> = outcomes
+                .into_iter()
+                .filter_map(|(cid, outcome)| {
+                    let error = match outcome {
+                        Ok(true) => None,
+                        Ok(false) if force => return None,
+                        Ok(false) => Some("blockstore: block not found".to_owned()),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    Some((cid.to_string(), error))
+                })
+                .collect();
+            report::removed_blocks(&mut out, &lines)?;
         }
     }
     out.flush()?;
     Ok(())
-}
-
-fn pinned_roots(store: &chorus_storage::SledStore) -> Result<Vec<(Cid, PinMode)>> {
-    store
-        .pins()
-        .ls(None)
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot read pins")
 }

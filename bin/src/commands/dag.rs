@@ -1,20 +1,22 @@
-//! `chorus dag export|import`: CAR files.
+//! `chorus dag export|import` without a daemon: CAR files through the core in process (the
+//! same code RPC `dag/*` runs), printed by [`crate::report`].
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use anyhow::{Context, Result};
-use chorus_protocol::car::{export_car, import_car};
-use chorus_protocol::unixfs::StoreSource;
-use chorus_storage::{Blockstore, PinMode};
+use chorus_node::FetcherSource;
+use chorus_protocol::car::export_car;
 use futures::StreamExt;
+use tokio_util::io::ReaderStream;
 
 use super::runtime;
 use crate::cli::DagCommand;
 use crate::progress;
 use crate::repo::RepoPaths;
+use crate::report;
 
 pub fn run(paths: &RepoPaths, cmd: DagCommand) -> Result<()> {
-    let store = crate::store::open_existing(paths)?;
+    let core = crate::store::offline_core(paths)?;
     match cmd {
         DagCommand::Export {
             cid,
@@ -25,7 +27,7 @@ pub fn run(paths: &RepoPaths, cmd: DagCommand) -> Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("invalid CID {cid:?}: {e}"))?;
             let bar = progress::bytes_bar(progress::enabled(show), None, "exporting");
-            let source = StoreSource::new(std::sync::Arc::new(store));
+            let source = FetcherSource::new(core.fetcher());
             runtime()?.block_on(async {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
                 let mut chunks = std::pin::pin!(export_car(source, root));
@@ -44,8 +46,6 @@ pub fn run(paths: &RepoPaths, cmd: DagCommand) -> Result<()> {
             pin_roots,
             progress: show,
         } => {
-            let session = store.session();
-            let mut roots = Vec::new();
             let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
             let inputs: Vec<Option<std::path::PathBuf>> = if stdin_only {
                 vec![None]
@@ -53,39 +53,44 @@ pub fn run(paths: &RepoPaths, cmd: DagCommand) -> Result<()> {
                 files.into_iter().map(Some).collect()
             };
             let show = progress::enabled(show);
-            for input in inputs {
-                let (reader, total, name): (Box<dyn Read>, Option<u64>, String) = match &input {
-                    None => (Box::new(std::io::stdin().lock()), None, "stdin".into()),
-                    Some(p) => {
-                        let f = std::fs::File::open(p)
-                            .with_context(|| format!("cannot open {}", p.display()))?;
-                        let len = f.metadata().ok().map(|m| m.len());
-                        (Box::new(f), len, p.display().to_string())
-                    }
-                };
-                let bar = progress::bytes_bar(show, total, "importing");
-                let reader = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
-                let imported = import_car(&session, reader)
-                    .with_context(|| format!("cannot import {name}"))?;
-                bar.finish_and_clear();
-                roots.extend(imported.roots);
-            }
-            if pin_roots {
-                for root in &roots {
-                    session
-                        .pin(root, PinMode::Recursive)
-                        .with_context(|| format!("cannot pin root {root}"))?;
+            let imported = runtime()?.block_on(async {
+                let mut importer = core.car_importer();
+                for input in inputs {
+                    let (reader, total, name): (
+                        Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                        _,
+                        _,
+                    ) = match &input {
+                        None => (Box::new(tokio::io::stdin()), None, "stdin".to_owned()),
+                        Some(p) => {
+                            let f = tokio::fs::File::open(p)
+                                .await
+                                .with_context(|| format!("cannot open {}", p.display()))?;
+                            let len = f.metadata().await.ok().map(|m| m.len());
+                            (Box::new(f), len, p.display().to_string())
+                        }
+                    };
+                    let bar = progress::bytes_bar(show, total, "importing");
+                    let chunks = ReaderStream::with_capacity(reader, 1 << 20).inspect(|c| {
+                        if let Ok(c) = c {
+                            bar.inc(c.len() as u64);
+                        }
+                    });
+                    importer
+                        .car(Box::pin(chunks))
+                        .await
+                        .with_context(|| format!("cannot import {name}"))?;
+                    bar.finish_and_clear();
                 }
-            }
-            store.flush()?;
+                anyhow::Ok(importer.finish(pin_roots).await?)
+            })?;
+            let roots: Vec<(String, Option<String>)> = imported
+                .roots
+                .iter()
+                .map(|r| (r.cid.to_string(), r.pin_error.clone()))
+                .collect();
             let mut out = std::io::stdout().lock();
-            for root in &roots {
-                if pin_roots {
-                    writeln!(out, "Pinned root\t{root}\tsuccess")?;
-                } else {
-                    writeln!(out, "Imported root\t{root}")?;
-                }
-            }
+            report::car_roots(&mut out, &roots, pin_roots)?;
             out.flush()?;
         }
     }

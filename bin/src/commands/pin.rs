@@ -1,175 +1,89 @@
-//! `chorus pin add|rm|ls`.
+//! `chorus pin add|rm|ls` without a daemon: the core's pinning in process (the same code RPC
+//! `pin/*` runs), printed by [`crate::report`].
 
-use std::collections::HashSet;
-use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result, bail};
-use chorus_protocol::car::block_links;
-use chorus_protocol::unixfs::{StoreSource, resolve_path};
-use chorus_storage::{Blockstore, Cid, PinMode, Session, SledStore};
+use anyhow::{Context, Result};
+use chorus_node::FetcherSource;
+use chorus_node::core::{Core, PinFilter};
+use chorus_protocol::unixfs::resolve_path;
+use chorus_storage::Cid;
 
 use super::{parse_path, runtime};
 use crate::cli::{PinCommand, PinTypeArg};
 use crate::repo::RepoPaths;
+use crate::report;
 
 pub fn run(paths: &RepoPaths, cmd: PinCommand) -> Result<()> {
-    let store = crate::store::open_existing(paths)?;
+    let core = crate::store::offline_core(paths)?;
     let mut out = std::io::stdout().lock();
-    match cmd {
-        PinCommand::Add {
-            paths: args,
-            recursive,
-            progress,
-        } => {
-            let session = store.session();
-            let mode = if recursive {
-                PinMode::Recursive
-            } else {
-                PinMode::Direct
-            };
-            let mut done = Vec::new();
-            let mut walked = 0;
-            for arg in &args {
-                let cid = resolve(&store, arg)?;
-                if recursive {
-                    walked += walk_complete(&session, cid)
-                        .with_context(|| format!("cannot pin {arg}: the DAG is incomplete"))?;
-                } else if session.get(&cid)?.is_none() {
-                    bail!("cannot pin {arg}: block {cid} not found in the local store");
-                } else {
-                    walked += 1;
+    runtime()?.block_on(async {
+        match cmd {
+            PinCommand::Add {
+                paths: args,
+                recursive,
+                progress,
+            } => {
+                let cids = resolve_all(&core, &args).await?;
+                let visited = AtomicU64::new(0);
+                core.pin(&cids, recursive, &visited)
+                    .await
+                    .with_context(|| format!("cannot pin {}", args.join(" ")))?;
+                if progress {
+                    // Offline, every block is local: the walk is quick, so only its total shows.
+                    let n = visited.load(Ordering::Relaxed);
+                    eprintln!("Fetched/Processed {n} nodes");
                 }
-                session.pin(&cid, mode)?;
-                done.push(cid);
+                report::pinned(&mut out, &strings(&cids), recursive)
             }
-            store.flush()?;
-            if progress {
-                // Offline, every block is local: the walk is quick, so only its total is shown.
-                eprintln!("Fetched/Processed {walked} nodes");
+            PinCommand::Rm { paths: args } => {
+                let cids = resolve_all(&core, &args).await?;
+                let removed = core.unpin(cids, true).await?;
+                report::unpinned(&mut out, &strings(&removed))
             }
-            for cid in done {
-                let how = if recursive { "recursively" } else { "directly" };
-                writeln!(out, "pinned {cid} {how}")?;
-            }
-        }
-        PinCommand::Rm { paths: args } => {
-            let mut done = Vec::new();
-            for arg in &args {
-                let cid = resolve(&store, arg)?;
-                if store.pins().rm(&cid)?.is_none() {
-                    bail!("{cid} is not pinned or pinned indirectly");
-                }
-                done.push(cid);
-            }
-            store.flush()?;
-            for cid in done {
-                writeln!(out, "unpinned {cid}")?;
-            }
-        }
-        PinCommand::Ls {
-            paths: args,
-            pin_type,
-            quiet,
-        } => {
-            let pins: Vec<(Cid, PinMode)> = store
-                .pins()
-                .ls(None)
-                .collect::<Result<_, _>>()
-                .context("cannot read pins")?;
-            let mut rows: Vec<(Cid, &'static str)> = Vec::new();
-            let want = |t: PinTypeArg| pin_type == PinTypeArg::All || pin_type == t;
-            for (cid, mode) in &pins {
-                let t = match mode {
-                    PinMode::Recursive => PinTypeArg::Recursive,
-                    PinMode::Direct => PinTypeArg::Direct,
+            PinCommand::Ls {
+                paths: args,
+                pin_type,
+                quiet,
+            } => {
+                let filter = match pin_type {
+                    PinTypeArg::All => PinFilter::All,
+                    PinTypeArg::Recursive => PinFilter::Recursive,
+                    PinTypeArg::Direct => PinFilter::Direct,
+                    PinTypeArg::Indirect => PinFilter::Indirect,
                 };
-                if want(t) {
-                    rows.push((*cid, mode.name()));
+                let mut wanted = Vec::new();
+                for arg in &args {
+                    wanted.push((arg.clone(), resolve(&core, arg).await?));
                 }
-            }
-            if want(PinTypeArg::Indirect) {
-                let roots: HashSet<_> = pins.iter().map(|(c, _)| *c).collect();
-                for cid in indirect(&store, &pins)? {
-                    if !roots.contains(&cid) {
-                        rows.push((cid, "indirect"));
-                    }
-                }
-            }
-            if !args.is_empty() {
-                let wanted = args
-                    .iter()
-                    .map(|a| resolve(&store, a))
-                    .collect::<Result<HashSet<_>>>()?;
-                for w in &wanted {
-                    if !rows.iter().any(|(c, _)| c == w) {
-                        bail!("path {w} is not pinned");
-                    }
-                }
-                rows.retain(|(c, _)| wanted.contains(c));
-            }
-            for (cid, name) in rows {
-                if quiet {
-                    writeln!(out, "{cid}")?;
-                } else {
-                    writeln!(out, "{cid} {name}")?;
-                }
+                let rows = core.pins(filter, wanted).await?;
+                let rows = rows.into_iter().map(|(c, t)| (c.to_string(), t)).collect();
+                report::pin_rows(&mut out, rows, quiet)
             }
         }
-    }
-    out.flush()?;
-    Ok(())
+    })
 }
 
-fn resolve(store: &SledStore, arg: &str) -> Result<Cid> {
+fn strings(cids: &[Cid]) -> Vec<String> {
+    cids.iter().map(Cid::to_string).collect()
+}
+
+async fn resolve_all(core: &Core, args: &[String]) -> Result<Vec<Cid>> {
+    let mut cids = Vec::with_capacity(args.len());
+    for arg in args {
+        cids.push(resolve(core, arg).await?);
+    }
+    Ok(cids)
+}
+
+/// A CID or `/ipfs/<cid>/path` argument, resolved through the local store.
+pub(super) async fn resolve(core: &Core, arg: &str) -> Result<Cid> {
     let (root, segments) = parse_path(arg)?;
     if segments.is_empty() {
         return Ok(root);
     }
-    let source = StoreSource::new(std::sync::Arc::new(store.clone()));
-    runtime()?
-        .block_on(resolve_path(&source, &root, &segments))
+    let source = FetcherSource::new(core.fetcher());
+    resolve_path(&source, &root, &segments)
+        .await
         .with_context(|| format!("cannot resolve {arg}"))
-}
-
-/// Visits every block under `root` through the session (which protects each from GC until the
-/// pin is written); fails on the first missing block.
-fn walk_complete(session: &Session, root: Cid) -> Result<u64> {
-    let mut seen = HashSet::new();
-    let mut stack = vec![root];
-    while let Some(cid) = stack.pop() {
-        if !seen.insert(*cid.hash()) {
-            continue;
-        }
-        let block = session
-            .get(&cid)?
-            .with_context(|| format!("block {cid} not found in the local store"))?;
-        stack.extend(links_or_leaf(&block));
-    }
-    Ok(seen.len() as u64)
-}
-
-/// Links of dag-pb blocks; other codecs are leaves here (GC keeps them without descending).
-fn links_or_leaf(block: &chorus_storage::Block) -> Vec<Cid> {
-    block_links(block).unwrap_or_default()
-}
-
-/// Every CID reachable from the recursive pins (present blocks only).
-fn indirect(store: &SledStore, pins: &[(Cid, PinMode)]) -> Result<Vec<Cid>> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let mut stack: Vec<Cid> = pins
-        .iter()
-        .filter(|(_, m)| *m == PinMode::Recursive)
-        .map(|(c, _)| *c)
-        .collect();
-    while let Some(cid) = stack.pop() {
-        if !seen.insert(cid) {
-            continue;
-        }
-        out.push(cid);
-        if let Some(block) = store.get(&cid)? {
-            stack.extend(links_or_leaf(&block));
-        }
-    }
-    Ok(out)
 }

@@ -23,13 +23,16 @@ pub fn run(paths: &RepoPaths, cmd: RepoCommand) -> Result<()> {
             writeln!(out, "Version:    chorus-repo@1")?;
         }
         RepoCommand::Gc { quiet } => {
-            let report = store.gc()?;
-            store.flush()?;
+            // The core's GC, as RPC repo/gc runs it: durable and counted.
+            drop(store);
+            let core = crate::store::offline_core(paths)?;
+            let report = super::runtime()?.block_on(core.gc())?;
             if !quiet {
                 for cid in report.removed_cids() {
                     writeln!(out, "removed {cid}")?;
                 }
             }
+            return Ok(out.flush()?);
         }
         RepoCommand::Verify => {
             let report = store.verify()?;

@@ -14,6 +14,7 @@ use crate::cli::{
     AddArgs, BlockCommand, CatArgs, Command, DagCommand, GetArgs, LsArgs, PinCommand, PinTypeArg,
     RepoCommand, RoutingCommand, StatsCommand, SwarmCommand,
 };
+use crate::report;
 
 /// Runs `command` against the daemon.
 pub fn run(remote: Remote, command: Command) -> Result<()> {
@@ -123,6 +124,14 @@ pub(super) async fn ndjson(
         each(serde_json::from_slice(&buf).context("invalid JSON line from the daemon")?)?;
     }
     Ok(())
+}
+
+/// The strings of a JSON array (CIDs).
+fn strings(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -299,16 +308,19 @@ async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
                     Part::bytes(data).file_name("block")
                 }
             };
-            let q = [
-                ("cid-codec", cid_codec),
-                ("mhtype", mhtype),
-                ("pin", bool_arg(pin)),
-            ];
+            let q = [("cid-codec", cid_codec), ("mhtype", mhtype)];
             let resp = remote
                 .post("block/put", &q, Some(Form::new().part("file", part)))
                 .await?;
             let v: Value = resp.json().await?;
-            writeln!(out, "{}", str_field(&v, "Key"))?;
+            let key = str_field(&v, "Key");
+            if pin {
+                // `--pin` pins the block directly, as without a daemon (RPC block/put's own
+                // pin=true is kubo's recursive pin).
+                let q = [("arg", key.to_owned()), ("recursive", bool_arg(false))];
+                remote.json("pin/add", &q).await?;
+            }
+            writeln!(out, "{key}")?;
         }
         BlockCommand::Get { cid } => {
             drop(out);
@@ -323,20 +335,17 @@ async fn block(remote: &Remote, cmd: BlockCommand) -> Result<()> {
             let mut q: Vec<(&str, String)> = cids.into_iter().map(|c| ("arg", c)).collect();
             q.push(("force", bool_arg(force)));
             let resp = remote.post("block/rm", &q, None).await?;
-            let mut failures = Vec::new();
+            let mut outcomes = Vec::new();
             ndjson(resp, |v| {
                 let err = str_field(&v, "Error");
-                if err.is_empty() {
-                    writeln!(out, "removed {}", str_field(&v, "Hash"))?;
-                } else {
-                    failures.push(format!("cannot remove {}: {err}", str_field(&v, "Hash")));
-                }
+                outcomes.push((
+                    str_field(&v, "Hash").to_owned(),
+                    (!err.is_empty()).then(|| err.to_owned()),
+                ));
                 Ok(())
             })
             .await?;
-            if !failures.is_empty() {
-                bail!("{}", failures.join("; "));
-            }
+            report::removed_blocks(&mut out, &outcomes)?;
         }
     }
     Ok(())
@@ -353,7 +362,6 @@ async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
             let mut q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
             q.push(("recursive", bool_arg(recursive)));
             q.push(("progress", bool_arg(progress)));
-            let how = if recursive { "recursively" } else { "directly" };
             let resp = remote.post("pin/add", &q, None).await?;
             let mut shown = false;
             // kubo's lines: `{"Progress":N}` every 500 ms (with --progress), then `{"Pins":…}`.
@@ -362,9 +370,7 @@ async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
                     bail!("{}", str_field(&line, "Message"));
                 }
                 if let Some(pins) = line.get("Pins").and_then(Value::as_array) {
-                    for p in pins {
-                        writeln!(out, "pinned {} {how}", p.as_str().unwrap_or_default())?;
-                    }
+                    report::pinned(&mut out, &strings(pins), recursive)?;
                 } else if progress {
                     let n = line.get("Progress").and_then(Value::as_u64).unwrap_or(0);
                     eprint!("Fetched/Processed {n} nodes\r");
@@ -381,14 +387,8 @@ async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
         PinCommand::Rm { paths } => {
             let q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
             let v = remote.json("pin/rm", &q).await?;
-            for p in v
-                .get("Pins")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                writeln!(out, "unpinned {}", p.as_str().unwrap_or_default())?;
-            }
+            let pins = v.get("Pins").and_then(Value::as_array);
+            report::unpinned(&mut out, &strings(pins.map_or(&[][..], Vec::as_slice)))?;
         }
         PinCommand::Ls {
             paths,
@@ -404,15 +404,14 @@ async fn pin(remote: &Remote, cmd: PinCommand) -> Result<()> {
             let mut q: Vec<(&str, String)> = paths.into_iter().map(|p| ("arg", p)).collect();
             q.push(("type", t.to_owned()));
             let v = remote.json("pin/ls", &q).await?;
-            if let Some(keys) = v.get("Keys").and_then(Value::as_object) {
-                for (cid, info) in keys {
-                    if quiet {
-                        writeln!(out, "{cid}")?;
-                    } else {
-                        writeln!(out, "{cid} {}", str_field(info, "Type"))?;
-                    }
-                }
-            }
+            let rows = v
+                .get("Keys")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(cid, info)| (cid.clone(), str_field(info, "Type").to_owned()))
+                .collect();
+            report::pin_rows(&mut out, rows, quiet)?;
         }
     }
     Ok(out.flush()?)
@@ -428,9 +427,13 @@ async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
         } => {
             let mut form = Form::new();
             if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") {
-                let mut data = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)?;
-                form = form.part("file", Part::bytes(data).file_name("stdin.car"));
+                // Streamed, not read into memory first.
+                let stdin =
+                    tokio_util::io::ReaderStream::with_capacity(tokio::io::stdin(), 1 << 20);
+                form = form.part(
+                    "file",
+                    Part::stream(reqwest::Body::wrap_stream(stdin)).file_name("stdin.car"),
+                );
             } else {
                 for f in &files {
                     form = form.part("file", file_part(f, "import.car").await?);
@@ -443,23 +446,20 @@ async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
                     Some(form),
                 )
                 .await?;
-            let mut out = std::io::stdout().lock();
+            let mut roots = Vec::new();
             ndjson(resp, |v| {
                 if let Some(root) = v.get("Root") {
-                    let cid = cid_field(root, "Cid");
                     let err = str_field(root, "PinErrorMsg");
-                    if !err.is_empty() {
-                        bail!("cannot pin root {cid}: {err}");
-                    }
-                    if pin_roots {
-                        writeln!(out, "Pinned root\t{cid}\tsuccess")?;
-                    } else {
-                        writeln!(out, "Imported root\t{cid}")?;
-                    }
+                    roots.push((
+                        cid_field(root, "Cid"),
+                        (!err.is_empty()).then(|| err.to_owned()),
+                    ));
                 }
                 Ok(())
             })
             .await?;
+            let mut out = std::io::stdout().lock();
+            report::car_roots(&mut out, &roots, pin_roots)?;
             Ok(out.flush()?)
         }
     }

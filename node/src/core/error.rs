@@ -24,6 +24,21 @@ pub enum CoreError {
     /// Garbage collection refused to run or failed.
     #[error(transparent)]
     Gc(#[from] GcError),
+    /// A block could not be built (bytes and hash settings that cannot make a CID).
+    #[error("{source}")]
+    Block {
+        /// Why.
+        #[source]
+        source: chorus_storage::BlockError,
+    },
+    /// A block's links could not be read (a corrupt dag-pb node, an unsupported codec).
+    #[error("reading links of {cid}: {reason}")]
+    Links {
+        /// The block.
+        cid: Cid,
+        /// What the decoder said.
+        reason: String,
+    },
     /// A block could not be obtained.
     #[error(transparent)]
     Fetch(#[from] FetchError),

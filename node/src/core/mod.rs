@@ -16,8 +16,12 @@
 //! is started on the builder's store first and handed in; nothing is filled in later.
 
 mod add;
+mod blocks;
+mod car_import;
 mod error;
 mod pin_counts;
+mod pins;
+pub(crate) mod walk;
 mod writer;
 
 use std::sync::Arc;
@@ -26,8 +30,11 @@ use std::time::Instant;
 use chorus_storage::{Blockstore, Cid, GcReport, PinMode, SledStore, StoreError};
 
 pub use add::{AddError, AddOutcome, Added, Adder, FileAdd};
+pub use blocks::{BlockFormat, BlockFormatError, MAX_BLOCK_SIZE, RemoveError};
+pub use car_import::{CarImport, CarImporter, ImportedRoot};
 pub use error::CoreError;
 pub(crate) use error::blocking;
+pub use pins::{PinFilter, PinLsError};
 pub use writer::{Commit, Writer};
 
 use crate::config_service::ConfigService;
@@ -216,32 +223,6 @@ impl Core {
         })?
     }
 
-    /// Removes the block of each of `cids` that is not pinned, durably; one outcome per CID
-    /// (`Ok(false)`: it was not stored).
-    pub async fn remove_blocks(
-        &self,
-        cids: Vec<Cid>,
-    ) -> Result<Vec<(Cid, Result<bool, RemoveError>)>, CoreError> {
-        let core = self.clone();
-        blocking("removing blocks", move || {
-            let mut out = Vec::with_capacity(cids.len());
-            for cid in cids {
-                let outcome = match core.repo().pins().get(&cid)? {
-                    Some(mode) => Err(RemoveError::Pinned(mode)),
-                    None => core
-                        .inner
-                        .store
-                        .delete(cid.hash())
-                        .map_err(RemoveError::Store),
-                };
-                out.push((cid, outcome));
-            }
-            core.make_durable()?;
-            Ok(out)
-        })
-        .await
-    }
-
     /// Announces `cids` to the DHT in the background when online; a no-op offline. Never
     /// fails the caller: a full provide queue or a stopped network is logged, and the
     /// reprovider announces pinned roots again later.
@@ -303,7 +284,7 @@ impl Core {
     }
 
     /// The durability point: pack files fsynced, then the index (blocks and pins). Blocking.
-    fn make_durable(&self) -> Result<(), CoreError> {
+    pub(crate) fn make_durable(&self) -> Result<(), CoreError> {
         self.inner.store.flush().map_err(|source| CoreError::Store {
             context: "making the write durable".to_owned(),
             source,
@@ -324,16 +305,4 @@ pub enum UnpinError {
     /// The store or the pin set failed.
     #[error(transparent)]
     Core(#[from] CoreError),
-}
-
-/// Why one block of [`Core::remove_blocks`] was not removed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RemoveError {
-    /// The block is pinned with this mode.
-    #[error("pinned: {}", .0.name())]
-    Pinned(PinMode),
-    /// The store failed.
-    #[error(transparent)]
-    Store(StoreError),
 }

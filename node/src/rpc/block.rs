@@ -4,23 +4,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chorus_storage::{Block, Cid, HashAlg, PinMode, codec};
+use chorus_storage::{Block, Cid, PinMode};
 use serde::Serialize;
 
 use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
 use super::respond::{body_error, byte_stream, multipart, ndjson};
 use crate::context::NodeContext;
-use crate::core::Commit;
+use crate::core::{BlockFormat, BlockFormatError};
 
-/// Largest block `block/put` accepts: kubo's 1 MiB soft limit plus headroom for its 2 MiB hard
-/// limit (bitswap peers refuse larger blocks).
-pub const MAX_BLOCK_SIZE: usize = 2 * 1024 * 1024;
-
-/// dag-json (0x0129).
-const DAG_JSON: u64 = 0x0129;
-/// json (0x0200).
-const JSON: u64 = 0x0200;
+pub use crate::core::MAX_BLOCK_SIZE;
 
 #[derive(Debug, Serialize)]
 struct BlockStat {
@@ -30,33 +23,14 @@ struct BlockStat {
     size: u64,
 }
 
-/// The codec and CID version asked for with `cid-codec`/`format`/`mhtype`.
-fn put_target(args: &Args) -> Result<(u64, bool, HashAlg), ApiError> {
-    let alg = match args.option("mhtype") {
-        None | Some("") => HashAlg::Sha2_256,
-        Some(name) => HashAlg::from_name(name).ok_or_else(|| {
-            ApiError::invalid("mhtype", name, "supported: sha2-256, blake3, identity")
-        })?,
-    };
-    let codec_name = args.option("cid-codec").or(args.option("format"));
-    let (codec, v0) = match codec_name {
-        None | Some("") | Some("raw") => (codec::RAW, false),
-        // Legacy `format=v0` / `format=protobuf` meant a CIDv0 dag-pb block.
-        Some("v0") | Some("protobuf") => (codec::DAG_PB, alg == HashAlg::Sha2_256),
-        Some("dag-pb") => (codec::DAG_PB, false),
-        Some("dag-cbor") | Some("cbor") => (codec::DAG_CBOR, false),
-        Some("dag-json") => (DAG_JSON, false),
-        Some("json") => (JSON, false),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "cid-codec",
-                other,
-                "supported: raw, dag-pb, dag-cbor, dag-json, json",
-            ));
-        }
-    };
-    let v0 = v0 || (codec == codec::DAG_PB && args.parsed::<u8>("version")? == Some(0));
-    Ok((codec, v0, alg))
+/// The codec and CID version asked for with `cid-codec`/`format`/`mhtype`/`version`.
+fn put_target(args: &Args) -> Result<BlockFormat, ApiError> {
+    let codec = args.option("cid-codec").or(args.option("format"));
+    let version = args.parsed::<u8>("version")?;
+    BlockFormat::parse(codec, args.option("mhtype"), version).map_err(|e| match &e {
+        BlockFormatError::Hash(name) => ApiError::invalid("mhtype", name, e.to_string()),
+        BlockFormatError::Codec(name) => ApiError::invalid("cid-codec", name, e.to_string()),
+    })
 }
 
 pub(crate) async fn put(
@@ -65,7 +39,7 @@ pub(crate) async fn put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (codec, v0, alg) = put_target(&args)?;
+    let format = put_target(&args)?;
     let pin = args.bool("pin", false)?;
     let (mut parts, rest) = multipart(&headers, body)?;
     let mut blocks = Vec::new();
@@ -79,14 +53,7 @@ pub(crate) async fn put(
             }
             data.extend_from_slice(&chunk);
         }
-        let data = Bytes::from(data);
-        let block = if v0 {
-            Block::from_data_v0(data)
-        } else {
-            Block::from_data(codec, alg, data)
-        }
-        .map_err(|e| ApiError::Failed(e.to_string()))?;
-        blocks.push(block);
+        blocks.push(format.block(Bytes::from(data))?);
     }
     drop(parts);
     rest.drain().await;
@@ -102,23 +69,9 @@ pub(crate) async fn put(
             size: b.len() as u64,
         })
         .collect();
-    let writer = ctx.core().writer();
-    let pins: Vec<(Cid, PinMode)> = if pin {
-        blocks
-            .iter()
-            .map(|b| (*b.cid(), PinMode::Recursive))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    writer.put_many(blocks).await?;
-    // The durability point: kubo's block/put announces nothing by itself.
-    writer
-        .commit(Commit {
-            pins,
-            announce: Vec::new(),
-        })
-        .await?;
+    // Durable when it returns; kubo's block/put announces nothing by itself.
+    let pin = pin.then_some(PinMode::Recursive);
+    ctx.core().put_blocks(blocks, pin).await?;
     ndjson(&out)
 }
 

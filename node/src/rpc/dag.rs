@@ -4,17 +4,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chorus_protocol::car::{export_car, import_car_stream};
-use chorus_storage::PinMode;
+use chorus_protocol::car::export_car;
 use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{body_error, byte_stream, multipart, ndjson, resolve_arg};
-use super::walk::walk;
 use crate::context::NodeContext;
-use crate::core::Commit;
 use crate::fetch::FetcherSource;
 
 pub(crate) async fn export(
@@ -66,42 +63,30 @@ pub(crate) async fn import(
     let pin_roots = args.bool("pin-roots", true)?;
     let stats = args.bool("stats", false)?;
     let silent = args.bool("silent", false)?;
-    let writer = ctx.core().writer();
-    let store = writer.store().clone();
+    let mut importer = ctx.core().car_importer();
     let (mut parts, rest) = multipart(&headers, body)?;
-    let mut roots = Vec::new();
-    let (mut blocks, mut bytes) = (0u64, 0u64);
     while let Some(field) = parts.next_field().await.map_err(body_error)? {
-        let imported = import_car_stream(&*store, Box::pin(field))
+        importer
+            .car(Box::pin(field))
             .await
             .map_err(|e| ApiError::Failed(format!("importing CAR: {e}")))?;
-        blocks += imported.blocks;
-        bytes += imported.bytes;
-        roots.extend(imported.roots);
     }
     drop(parts);
     rest.drain().await;
-    let mut lines = Vec::new();
-    let fetcher = ctx.fetcher();
-    let mut commit = Commit::announce_only(&roots);
-    for root in roots {
-        let mut pin_error_msg = String::new();
-        if pin_roots {
-            // Only a complete DAG is pinned; otherwise kubo reports why in PinErrorMsg.
-            match walk(&store, &fetcher, root).await {
-                Ok(_) => commit.pins.push((root, PinMode::Recursive)),
-                Err(e) => pin_error_msg = e.to_string(),
-            }
-        }
-        lines.push(ImportLine::Root(RootOut {
-            cid: CidLink {
-                cid: root.to_string(),
-            },
-            pin_error_msg,
-        }));
-    }
-    // The durability point: the blocks and the pins are on disk before any line goes out.
-    writer.commit(commit).await?;
+    let imported = importer.finish(pin_roots).await?;
+    let mut lines: Vec<ImportLine> = imported
+        .roots
+        .iter()
+        .map(|root| {
+            ImportLine::Root(RootOut {
+                cid: CidLink {
+                    cid: root.cid.to_string(),
+                },
+                pin_error_msg: root.pin_error.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let (blocks, bytes) = (imported.blocks, imported.bytes);
     if stats {
         lines.push(ImportLine::Stats(StatsOut {
             block_count: blocks,

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{ndjson, resolve_arg};
-use super::walk::{links, walk};
 use crate::context::NodeContext;
+use crate::core::walk::{links, walk};
 use crate::fetch::FetcherSource;
 
 /// UnixFS type numbers as kubo's `ls` prints them.
@@ -111,7 +111,7 @@ pub(crate) async fn refs(State(ctx): State<NodeContext>, args: Args) -> Result<R
         let pairs = if recursive {
             walk(&store, &fetcher, root).await?.edges
         } else {
-            let block = super::walk::get_protected(&store, &fetcher, root).await?;
+            let block = crate::core::walk::get_protected(&store, &fetcher, root).await?;
             links(&block)?.into_iter().map(|c| (root, c)).collect()
         };
         for (from, to) in pairs {
@@ -163,7 +163,7 @@ pub(crate) async fn files_stat(
     let reading = ctx.core().writer();
     let store = reading.store().clone();
     let fetcher = ctx.fetcher();
-    let root = super::walk::get_protected(&store, &fetcher, cid).await?;
+    let root = crate::core::walk::get_protected(&store, &fetcher, cid).await?;
     let walked = walk(&store, &fetcher, cid).await?;
     let kind = match stat.kind {
         NodeKind::Directory | NodeKind::HamtShard => "directory",

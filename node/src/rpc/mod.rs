@@ -22,7 +22,6 @@ mod repo;
 mod respond;
 mod settings;
 mod track;
-mod walk;
 
 use std::sync::Arc;
 

@@ -22,8 +22,8 @@ use serde::Serialize;
 use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
 use super::respond::{blocking, ndjson};
-use super::walk::local_descendants;
 use crate::context::NodeContext;
+use crate::core::walk::local_descendants;
 use crate::network::{CommandError, ConnectedPeer, NetworkHandle};
 
 /// kubo's default `--num-providers` of `routing/findprovs`.

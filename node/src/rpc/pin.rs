@@ -1,6 +1,6 @@
 //! `/api/v0/pin/{add,rm,ls}` with kubo's JSON shapes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
-use chorus_storage::{Cid, PinMode};
+use chorus_storage::Cid;
 use http_body::Frame;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -17,10 +17,9 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use super::args::Args;
 use super::error::{ApiError, ErrorBody};
 use super::line_stream::{encode_line, error_frames, streamed};
-use super::respond::{blocking, ndjson, resolve_arg};
-use super::walk::{local_descendants, walk_counted};
+use super::respond::{ndjson, resolve_arg};
 use crate::context::NodeContext;
-use crate::core::{Commit, UnpinError};
+use crate::core::{PinFilter, PinLsError, UnpinError};
 
 #[derive(Debug, Serialize)]
 struct PinsOut {
@@ -103,30 +102,7 @@ async fn pin_all(
     recursive: bool,
     visited: &AtomicU64,
 ) -> Result<Vec<String>, ApiError> {
-    let writer = ctx.core().writer();
-    let store = writer.store().clone();
-    let fetcher = ctx.fetcher();
-    for cid in cids {
-        if recursive {
-            // The whole DAG must be present (fetched if online) before the pin is recorded.
-            walk_counted(&store, &fetcher, *cid, visited).await?;
-        } else {
-            writer.get_or_fetch(*cid).await?;
-            visited.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    let mode = if recursive {
-        PinMode::Recursive
-    } else {
-        PinMode::Direct
-    };
-    // The durability point: fetched blocks and the pins are on disk before the answer.
-    writer
-        .commit(Commit {
-            pins: cids.iter().map(|c| (*c, mode)).collect(),
-            announce: cids.to_vec(),
-        })
-        .await?;
+    ctx.core().pin(cids, recursive, visited).await?;
     Ok(cids.iter().map(Cid::to_string).collect())
 }
 
@@ -234,78 +210,18 @@ struct StreamLine {
 }
 
 pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
-    let kind = args.option("type").unwrap_or("all").to_owned();
-    if !matches!(kind.as_str(), "all" | "direct" | "recursive" | "indirect") {
-        return Err(ApiError::invalid(
-            "type",
-            &kind,
-            "use all, direct, recursive or indirect",
-        ));
-    }
+    let kind = args.option("type").unwrap_or("all");
+    let filter = PinFilter::from_name(kind)
+        .ok_or_else(|| ApiError::invalid("type", kind, "use all, direct, recursive or indirect"))?;
     let stream = args.bool("stream", false)?;
     let mut wanted = Vec::new();
     for a in args.positional() {
         wanted.push((a.clone(), resolve_arg(&ctx, "ipfs-path", a).await?));
     }
-    let repo = ctx.repo().clone();
-    let store = ctx.store();
-    let entries = blocking("listing pins", move || {
-        let mut pins: Vec<(Cid, PinMode)> = Vec::new();
-        for item in repo.pins().ls(None) {
-            pins.push(item?);
-        }
-        let need_indirect = !wanted.is_empty() || kind == "all" || kind == "indirect";
-        let mut indirect: BTreeMap<Cid, Cid> = BTreeMap::new();
-        if need_indirect {
-            for (root, mode) in &pins {
-                if *mode == PinMode::Recursive {
-                    let mut below = HashSet::new();
-                    local_descendants(&*store, root, &mut below);
-                    for c in below {
-                        indirect.entry(c).or_insert(*root);
-                    }
-                }
-            }
-        }
-        let direct_or_rec: BTreeMap<Cid, PinMode> = pins.iter().copied().collect();
-        let mut out: Vec<(Cid, String)> = Vec::new();
-        if !wanted.is_empty() {
-            for (arg, cid) in wanted {
-                let found = match direct_or_rec.get(&cid) {
-                    Some(mode) if kind == "all" || kind == mode.name() => {
-                        Some(mode.name().to_owned())
-                    }
-                    _ => match indirect.get(&cid) {
-                        Some(root) if kind == "all" || kind == "indirect" => {
-                            Some(format!("indirect through {root}"))
-                        }
-                        _ => None,
-                    },
-                };
-                match found {
-                    Some(t) => out.push((cid, t)),
-                    None => {
-                        return Err(ApiError::Failed(format!("path '{arg}' is not pinned")));
-                    }
-                }
-            }
-            return Ok(out);
-        }
-        for (cid, mode) in &pins {
-            if kind == "all" || kind == mode.name() {
-                out.push((*cid, mode.name().to_owned()));
-            }
-        }
-        if kind == "all" || kind == "indirect" {
-            for c in indirect.keys() {
-                if !direct_or_rec.contains_key(c) {
-                    out.push((*c, "indirect".to_owned()));
-                }
-            }
-        }
-        Ok(out)
-    })
-    .await?;
+    let entries = ctx.core().pins(filter, wanted).await.map_err(|e| match e {
+        PinLsError::Core(e) => ApiError::Core(*e),
+        refused => ApiError::Failed(refused.to_string()),
+    })?;
     if stream {
         let lines: Vec<StreamLine> = entries
             .into_iter()

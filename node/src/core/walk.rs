@@ -1,5 +1,5 @@
 //! Depth-first walks over dag-pb/raw DAGs, shared by `pin add`, `pin ls`, `refs`,
-//! `files/stat` and `dag import`.
+//! `files/stat`, `dag import` and `routing/provide`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,16 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chorus_protocol::car::block_links;
 use chorus_storage::{Block, Blockstore, Cid, codec};
 
-use super::error::ApiError;
+use super::error::{CoreError, blocking};
 use crate::fetch::BlockFetcher;
 use crate::prefetch_queue::PrefetchQueue;
 
 /// The links of `block` (none for codecs other than dag-pb).
-pub(crate) fn links(block: &Block) -> Result<Vec<Cid>, ApiError> {
+pub(crate) fn links(block: &Block) -> Result<Vec<Cid>, CoreError> {
     if block.cid().codec() != codec::DAG_PB {
         return Ok(Vec::new());
     }
-    block_links(block).map_err(|e| ApiError::Failed(format!("reading links: {e}")))
+    block_links(block).map_err(|e| CoreError::Links {
+        cid: *block.cid(),
+        reason: e.to_string(),
+    })
 }
 
 /// Gets a block through `store` (a session protects it from GC) or, when missing, from the
@@ -26,10 +29,11 @@ pub(crate) async fn get_protected(
     store: &Arc<dyn Blockstore>,
     fetcher: &Arc<dyn BlockFetcher>,
     cid: Cid,
-) -> Result<Block, ApiError> {
+) -> Result<Block, CoreError> {
     let s = store.clone();
-    let local = super::respond::blocking("reading a block", move || {
-        s.get(&cid).map_err(|e| ApiError::store("reading", &cid, e))
+    let local = blocking("reading a block", move || {
+        s.get(&cid)
+            .map_err(|e| CoreError::store("reading", &cid, e))
     })
     .await?;
     if let Some(b) = local {
@@ -38,8 +42,8 @@ pub(crate) async fn get_protected(
     let block = fetcher.fetch(cid).await?;
     let s = store.clone();
     let b = block.clone();
-    super::respond::blocking("storing a fetched block", move || {
-        s.put(&b).map_err(|e| ApiError::store("storing", &cid, e))
+    blocking("storing a fetched block", move || {
+        s.put(&b).map_err(|e| CoreError::store("storing", &cid, e))
     })
     .await?;
     Ok(block)
@@ -51,11 +55,11 @@ async fn leaf_size(
     store: &Arc<dyn Blockstore>,
     fetcher: &Arc<dyn BlockFetcher>,
     cid: Cid,
-) -> Result<u64, ApiError> {
+) -> Result<u64, CoreError> {
     let s = store.clone();
-    let size = super::respond::blocking("reading a block size", move || {
+    let size = blocking("reading a block size", move || {
         s.size(cid.hash())
-            .map_err(|e| ApiError::store("reading the size of", &cid, e))
+            .map_err(|e| CoreError::store("reading the size of", &cid, e))
     })
     .await?;
     match size {
@@ -83,7 +87,7 @@ pub(crate) async fn walk(
     store: &Arc<dyn Blockstore>,
     fetcher: &Arc<dyn BlockFetcher>,
     root: Cid,
-) -> Result<Walked, ApiError> {
+) -> Result<Walked, CoreError> {
     walk_counted(store, fetcher, root, &AtomicU64::new(0)).await
 }
 
@@ -94,7 +98,7 @@ pub(crate) async fn walk_counted(
     fetcher: &Arc<dyn BlockFetcher>,
     root: Cid,
     visited: &AtomicU64,
-) -> Result<Walked, ApiError> {
+) -> Result<Walked, CoreError> {
     let mut out = Walked::default();
     let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
     let mut totals: HashMap<Cid, u64> = HashMap::new();
@@ -181,8 +185,7 @@ async fn hint_next_subtree(
         return;
     }
     let s = store.clone();
-    let local =
-        super::respond::blocking("reading a block", move || Ok(s.get(&next).ok().flatten())).await;
+    let local = blocking("reading a block", move || Ok(s.get(&next).ok().flatten())).await;
     let Ok(Some(block)) = local else {
         if ahead.rehinted != Some(next) {
             ahead.rehinted = Some(next);

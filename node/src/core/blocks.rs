@@ -1,0 +1,149 @@
+//! Raw blocks: `block put` (with kubo's codec and hash names) and `block rm`, for the RPC and
+//! the CLI. Reads go through the core's fetcher like every other read.
+
+use bytes::Bytes;
+use chorus_storage::{Block, Cid, HashAlg, PinMode, codec};
+use thiserror::Error;
+
+use super::error::{CoreError, blocking};
+use super::walk::links;
+use super::{Commit, Core};
+
+/// Largest block `block put` accepts: kubo's 1 MiB soft limit plus headroom for its 2 MiB hard
+/// limit (Bitswap peers refuse larger blocks).
+pub const MAX_BLOCK_SIZE: usize = 2 * 1024 * 1024;
+
+/// dag-json (0x0129).
+const DAG_JSON: u64 = 0x0129;
+/// json (0x0200).
+const JSON: u64 = 0x0200;
+
+/// How `block put` builds a block's CID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockFormat {
+    /// The CID's codec.
+    pub codec: u64,
+    /// CIDv0 (dag-pb with sha2-256 only).
+    pub v0: bool,
+    /// The hash function.
+    pub hash: HashAlg,
+}
+
+/// A `block put` option chorus does not know.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockFormatError {
+    /// An unknown `cid-codec` (or legacy `format`).
+    #[error("unsupported codec {0:?} (supported: raw, dag-pb, dag-cbor, dag-json, json)")]
+    Codec(String),
+    /// An unknown `mhtype`.
+    #[error("unsupported hash {0:?} (supported: sha2-256, blake3, identity)")]
+    Hash(String),
+}
+
+impl BlockFormat {
+    /// kubo's names: `codec` as `cid-codec` (or the legacy `format`: `v0`/`protobuf` mean a
+    /// CIDv0 dag-pb block), `hash` as `mhtype`, and `version` 0 asking for CIDv0 dag-pb.
+    pub fn parse(
+        codec: Option<&str>,
+        hash: Option<&str>,
+        version: Option<u8>,
+    ) -> Result<Self, BlockFormatError> {
+        let hash = match hash {
+            None | Some("") => HashAlg::Sha2_256,
+            Some(name) => {
+                HashAlg::from_name(name).ok_or_else(|| BlockFormatError::Hash(name.to_owned()))?
+            }
+        };
+        let (codec, v0) = match codec {
+            None | Some("") | Some("raw") => (codec::RAW, false),
+            Some("v0") | Some("protobuf") => (codec::DAG_PB, hash == HashAlg::Sha2_256),
+            Some("dag-pb") => (codec::DAG_PB, false),
+            Some("dag-cbor") | Some("cbor") => (codec::DAG_CBOR, false),
+            Some("dag-json") => (DAG_JSON, false),
+            Some("json") => (JSON, false),
+            Some(other) => return Err(BlockFormatError::Codec(other.to_owned())),
+        };
+        let v0 = v0 || (codec == codec::DAG_PB && version == Some(0));
+        Ok(BlockFormat { codec, v0, hash })
+    }
+
+    /// The block of `data` in this format.
+    pub fn block(&self, data: Bytes) -> Result<Block, CoreError> {
+        let block = if self.v0 {
+            Block::from_data_v0(data)
+        } else {
+            Block::from_data(self.codec, self.hash, data)
+        };
+        block.map_err(|source| CoreError::Block { source })
+    }
+}
+
+/// Why one block of [`Core::remove_blocks`] was not removed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// The block is pinned with this mode (under any CID of its multihash).
+    #[error("pinned: {}", .0.name())]
+    Pinned(PinMode),
+    /// The store failed.
+    #[error(transparent)]
+    Store(chorus_storage::StoreError),
+}
+
+impl Core {
+    /// `block put`: stores `blocks` (a dag-pb block must decode as one) and pins each with
+    /// `pin` when given (RPC `block/put?pin=true` pins recursively, as kubo; the CLI's
+    /// `--pin` directly, as documented); durable when it returns. Nothing is announced (as
+    /// kubo).
+    pub async fn put_blocks(
+        &self,
+        blocks: Vec<Block>,
+        pin: Option<PinMode>,
+    ) -> Result<(), CoreError> {
+        for block in blocks.iter().filter(|b| b.cid().codec() == codec::DAG_PB) {
+            links(block)?;
+        }
+        let pins = match pin {
+            Some(mode) => blocks.iter().map(|b| (*b.cid(), mode)).collect(),
+            None => Vec::new(),
+        };
+        let writer = self.writer();
+        writer.put_many(blocks).await?;
+        writer
+            .commit(Commit {
+                pins,
+                announce: Vec::new(),
+            })
+            .await
+    }
+
+    /// `block rm`: removes the block of each of `cids` unless it is pinned (directly or
+    /// recursively, under any CID of the same multihash), durably; one outcome per CID
+    /// (`Ok(false)`: it was not stored).
+    pub async fn remove_blocks(
+        &self,
+        cids: Vec<Cid>,
+    ) -> Result<Vec<(Cid, Result<bool, RemoveError>)>, CoreError> {
+        let core = self.clone();
+        blocking("removing blocks", move || {
+            let mut pinned = std::collections::HashMap::new();
+            for item in core.repo().pins().ls(None) {
+                let (cid, mode) = item?;
+                pinned.insert(*cid.hash(), mode);
+            }
+            let store = core.store();
+            let mut out = Vec::with_capacity(cids.len());
+            for cid in cids {
+                let outcome = match pinned.get(cid.hash()) {
+                    Some(mode) => Err(RemoveError::Pinned(*mode)),
+                    None => store.delete(cid.hash()).map_err(RemoveError::Store),
+                };
+                out.push((cid, outcome));
+            }
+            core.make_durable()?;
+            Ok(out)
+        })
+        .await
+    }
+}
