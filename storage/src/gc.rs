@@ -14,11 +14,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
 
 use cid::Cid;
-use ipld_dagpb::PbNode;
 use thiserror::Error;
 
 use crate::Multihash;
 use crate::codec;
+use crate::dagpb;
 use crate::index::{self, Entry, STAT_KEY};
 use crate::pins::{PinError, PinMode};
 use crate::sled_store::{SledStore, raw_cid};
@@ -124,14 +124,12 @@ impl Marker {
                     });
                 }
             };
-            let node = PbNode::from_bytes(block.into_parts().1).map_err(|e| {
-                GcError::UnreadablePinnedBlock {
-                    pin,
-                    cid,
-                    reason: e.to_string(),
-                }
+            let children = dagpb::links(&block).map_err(|e| GcError::UnreadablePinnedBlock {
+                pin,
+                cid,
+                reason: e.to_string(),
             })?;
-            stack.extend(node.links.into_iter().map(|l| l.cid));
+            stack.extend(children);
         }
         Ok(())
     }

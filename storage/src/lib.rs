@@ -22,6 +22,7 @@
 
 mod block;
 mod compact;
+pub mod dagpb;
 mod gc;
 mod guard;
 mod hash;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use bytes::Bytes;
-use chorus_storage::{Block, codec};
+use chorus_storage::Block;
 use cid::Cid;
 use futures::Stream;
 
@@ -12,7 +12,7 @@ use super::error::CarError;
 use super::header::encode_header;
 use crate::lookahead::CidStackLookahead;
 use crate::unixfs::BlockSource;
-use crate::unixfs::pb::PbNode;
+use chorus_storage::dagpb::{self, LinksError};
 
 /// A section length prefix (multiformats unsigned varint).
 fn varint(v: u64) -> Vec<u8> {
@@ -62,18 +62,20 @@ impl<W: Write> CarWriter<W> {
     }
 }
 
-/// The CIDs `block` links to, in link order (dag-pb) or none (raw).
+/// The CIDs `block` links to, in link order (dag-pb) or none (raw): [`dagpb::links`], the one
+/// link reader, with the CAR's errors.
 pub fn block_links(block: &Block) -> Result<Vec<Cid>, CarError> {
-    let cid = *block.cid();
-    match cid.codec() {
-        codec::RAW => Ok(Vec::new()),
-        codec::DAG_PB => {
-            let node =
-                PbNode::decode(block.data()).map_err(|source| CarError::Decode { cid, source })?;
-            Ok(node.links.into_iter().map(|l| l.cid).collect())
-        }
-        other => Err(CarError::UnsupportedCodec { cid, codec: other }),
-    }
+    dagpb::links(block).map_err(|e| match e {
+        LinksError::Decode { cid, source } => CarError::Decode {
+            cid,
+            source: source.into(),
+        },
+        LinksError::UnsupportedCodec { cid, codec } => CarError::UnsupportedCodec { cid, codec },
+        _ => CarError::Decode {
+            cid: *block.cid(),
+            source: crate::unixfs::PbError::Malformed("undecodable dag-pb node"),
+        },
+    })
 }
 
 /// Streams the whole DAG under `root` as a CAR v1, like `ipfs dag export`: header, then every

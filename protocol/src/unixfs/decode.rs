@@ -6,7 +6,7 @@ use cid::Cid;
 use thiserror::Error;
 
 use super::hamt::{HAMT_FANOUT, HAMT_HASH_MURMUR3};
-use super::pb::{DataType, PbError, PbLink, PbNode};
+use super::pb::{DataType, PbError, PbLink, PbNode, unixfs_data};
 
 /// Errors of reading UnixFS data (path resolution, listing, ranged reads).
 #[derive(Debug, Error)]
@@ -185,8 +185,8 @@ pub(crate) fn decode(block: &Block) -> Result<Decoded, ReadError> {
             });
         }
     }
-    let node = PbNode::decode(block.data()).map_err(|e| ReadError::decode(cid, e))?;
-    let fs = node.unixfs().map_err(|e| ReadError::decode(cid, e))?;
+    let node = PbNode::decode(block.data()).map_err(|e| ReadError::decode(cid, e.into()))?;
+    let fs = unixfs_data(&node).map_err(|e| ReadError::decode(cid, e))?;
     Ok(match fs.kind {
         DataType::File | DataType::Raw => {
             if fs.blocksizes.len() != node.links.len() {

@@ -1,14 +1,17 @@
-//! Hand-written protobuf encoding and decoding of dag-pb nodes and their UnixFS `Data`.
+//! Hand-written protobuf encoding of dag-pb nodes and their UnixFS `Data`, and decoding of
+//! that `Data` (the dag-pb node itself is decoded by `chorus_storage::dagpb`, the one decoder).
 //!
 //! Writing the few messages by hand lets the importer emit exactly the bytes kubo (go-merkledag
 //! and boxo) emits — field order, always-present link names, unpacked `blocksizes` — and lets
 //! the reader slice file data out of a block's `Bytes` without copying.
 
-use std::ops::Range;
-
 use bytes::Bytes;
+use chorus_storage::dagpb::DagPbError;
+use chorus_storage::dagpb::wire::{Field, next_field, read_varint};
 use cid::Cid;
 use thiserror::Error;
+
+pub(crate) use chorus_storage::dagpb::{PbLink, PbNode};
 
 /// Why a dag-pb / UnixFS node could not be decoded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -29,6 +32,16 @@ pub enum PbError {
     /// The UnixFS `Type` field is missing.
     #[error("UnixFS data has no Type")]
     NoType,
+}
+
+impl From<DagPbError> for PbError {
+    fn from(e: DagPbError) -> Self {
+        match e {
+            DagPbError::Malformed(what) => PbError::Malformed(what),
+            DagPbError::BadLinkCid { index } => PbError::BadLinkCid { index },
+            _ => PbError::Malformed("undecodable dag-pb node"),
+        }
+    }
 }
 
 /// UnixFS `Data.Type` values (unixfs.proto).
@@ -54,22 +67,6 @@ impl DataType {
             _ => return None,
         })
     }
-}
-
-/// One decoded dag-pb link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PbLink {
-    pub cid: Cid,
-    pub name: String,
-    pub tsize: Option<u64>,
-}
-
-/// A decoded dag-pb node with its UnixFS data, referencing the block's bytes.
-#[derive(Debug, Clone)]
-pub(crate) struct PbNode {
-    pub links: Vec<PbLink>,
-    /// The raw `PBNode.Data` bytes, if present.
-    pub data: Option<Bytes>,
 }
 
 /// The decoded UnixFS `Data` message.
@@ -99,61 +96,6 @@ pub(crate) fn varint_len(v: u64) -> usize {
     prost::encoding::encoded_len_varint(v)
 }
 
-fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, PbError> {
-    let mut rest = buf
-        .get(*pos..)
-        .filter(|r| !r.is_empty())
-        .ok_or(PbError::Malformed("truncated varint"))?;
-    let before = rest.len();
-    let v = prost::encoding::decode_varint(&mut rest)
-        .map_err(|_| PbError::Malformed("truncated or overlong varint"))?;
-    *pos += before - rest.len();
-    Ok(v)
-}
-
-enum Field {
-    Varint(u64),
-    Len(Range<usize>),
-}
-
-/// Reads the next `(field number, value)` at `pos`, skipping fixed-width fields.
-fn next_field(buf: &[u8], pos: &mut usize) -> Result<Option<(u64, Field)>, PbError> {
-    loop {
-        if *pos >= buf.len() {
-            return Ok(None);
-        }
-        let key = read_varint(buf, pos)?;
-        let (num, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => return Ok(Some((num, Field::Varint(read_varint(buf, pos)?)))),
-            2 => {
-                let len = read_varint(buf, pos)?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| pos.checked_add(l))
-                    .filter(|&e| e <= buf.len())
-                    .ok_or(PbError::Malformed(
-                        "length-delimited field runs past the end",
-                    ))?;
-                let range = *pos..end;
-                *pos = end;
-                return Ok(Some((num, Field::Len(range))));
-            }
-            1 => *pos = skip(buf, *pos, 8)?,
-            5 => *pos = skip(buf, *pos, 4)?,
-            _ => return Err(PbError::Malformed("unsupported wire type")),
-        }
-    }
-}
-
-fn skip(buf: &[u8], pos: usize, n: usize) -> Result<usize, PbError> {
-    let end = pos + n;
-    if end > buf.len() {
-        return Err(PbError::Malformed("truncated fixed-width field"));
-    }
-    Ok(end)
-}
-
 fn put_len_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
     put_varint(out, bytes.len() as u64);
@@ -163,69 +105,10 @@ fn put_len_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // Decoding.
 
-impl PbNode {
-    /// Decodes a dag-pb block. `block` is the block's bytes; `data` slices into it.
-    pub fn decode(block: &Bytes) -> Result<Self, PbError> {
-        let buf = &block[..];
-        let mut pos = 0;
-        let mut links = Vec::new();
-        let mut data = None;
-        while let Some((num, field)) = next_field(buf, &mut pos)? {
-            match (num, field) {
-                (2, Field::Len(r)) => {
-                    let index = links.len();
-                    links.push(decode_link(&buf[r], index)?);
-                }
-                (1, Field::Len(r)) => data = Some(block.slice(r)),
-                (1 | 2, Field::Varint(_)) => {
-                    return Err(PbError::Malformed("dag-pb field has the wrong wire type"));
-                }
-                _ => {}
-            }
-        }
-        Ok(PbNode { links, data })
-    }
-
-    /// Decodes the UnixFS `Data` of this node.
-    pub fn unixfs(&self) -> Result<UnixfsData, PbError> {
-        let data = self.data.as_ref().ok_or(PbError::NoData)?;
-        UnixfsData::decode(data)
-    }
-}
-
-fn decode_link(buf: &[u8], index: usize) -> Result<PbLink, PbError> {
-    let mut pos = 0;
-    let mut cid = None;
-    let mut name = String::new();
-    let mut tsize = None;
-    while let Some((num, field)) = next_field(buf, &mut pos)? {
-        match (num, field) {
-            (1, Field::Len(r)) => {
-                let mut bytes = &buf[r];
-                let c = Cid::read_bytes(&mut bytes).map_err(|_| PbError::BadLinkCid { index })?;
-                if !bytes.is_empty() {
-                    return Err(PbError::BadLinkCid { index });
-                }
-                cid = Some(c);
-            }
-            (2, Field::Len(r)) => {
-                name = String::from_utf8(buf[r].to_vec())
-                    .map_err(|_| PbError::Malformed("link name is not UTF-8"))?;
-            }
-            (3, Field::Varint(v)) => tsize = Some(v),
-            (1..=3, _) => {
-                return Err(PbError::Malformed(
-                    "dag-pb link field has the wrong wire type",
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(PbLink {
-        cid: cid.ok_or(PbError::BadLinkCid { index })?,
-        name,
-        tsize,
-    })
+/// The UnixFS `Data` of a dag-pb node.
+pub(crate) fn unixfs_data(node: &PbNode) -> Result<UnixfsData, PbError> {
+    let data = node.data.as_ref().ok_or(PbError::NoData)?;
+    UnixfsData::decode(data)
 }
 
 impl UnixfsData {
@@ -406,7 +289,7 @@ mod tests {
         let enc = Bytes::from(encode_data_leaf(DataType::File, b"hello"));
         let node = PbNode::decode(&enc).unwrap();
         assert!(node.links.is_empty());
-        let fs = node.unixfs().unwrap();
+        let fs = unixfs_data(&node).unwrap();
         assert_eq!(fs.kind, DataType::File);
         assert_eq!(&fs.data[..], b"hello");
         assert_eq!(fs.filesize, Some(5));

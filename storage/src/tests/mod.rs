@@ -4,6 +4,7 @@
 mod conformance;
 mod corruption;
 mod crash;
+mod dagpb;
 mod format;
 mod full_disk;
 mod gc;
