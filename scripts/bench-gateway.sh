@@ -15,8 +15,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -p chorus --locked >&2
-chorus="${CARGO_TARGET_DIR:-$PWD/target}/release/chorus"
+# CHORUS=/path/to/chorus measures another build (e.g. the one before a change).
+if [ -z "${CHORUS:-}" ]; then
+  cargo build --release -p chorus --locked >&2
+fi
+chorus="${CHORUS:-${CARGO_TARGET_DIR:-$PWD/target}/release/chorus}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # nginx workers run as an unprivileged user: the served files must be world-readable.
