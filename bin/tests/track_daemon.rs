@@ -41,22 +41,9 @@ fn sine(dir: &Path, name: &str, secs: u32, extra: &[&str]) -> PathBuf {
     path
 }
 
-/// curl's answer to a multipart upload of `file`: (HTTP status, body).
+/// curl's answer to a multipart upload of `file` to `track/add?query`: (HTTP status, body).
 fn curl_track_add(api: &str, query: &str, file: &Path) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-N", "-X", "POST", "-w", "\n%{http_code}", "-F"])
-        .arg(format!("file=@{}", file.display()))
-        .arg(format!("http://{api}/api/v0/track/add?{query}"))
-        .output()
-        .expect("curl missing");
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
-    (status.trim().parse().unwrap(), body.to_string())
+    curl_upload(api, &format!("track/add?{query}"), file)
 }
 
 /// Every NDJSON line of a body.

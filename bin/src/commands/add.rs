@@ -104,14 +104,11 @@ async fn feed(adder: &mut Adder, entries: &[Entry], bar: &ProgressBar) -> Result
 }
 
 /// The report line of an entry; an unnamed stream is shown by its CID.
-fn line(added: &Added, cid_if_unnamed: bool) -> Line {
-    let cid = added.cid.to_string();
-    let name = if added.name.is_empty() && cid_if_unnamed {
-        cid.clone()
-    } else {
-        added.name.clone()
-    };
-    Line { cid, name }
+fn line(added: &Added, file: bool) -> Line {
+    Line {
+        cid: added.cid.to_string(),
+        name: added.shown_name(file),
+    }
 }
 
 /// Imports one byte stream as the file `name`.

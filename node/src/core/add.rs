@@ -65,6 +65,18 @@ pub struct Added {
     pub tsize: u64,
 }
 
+impl Added {
+    /// The name kubo reports: the path, or for an unnamed file or stream (`file`) its CID; the
+    /// wrapping directory keeps its empty name.
+    pub fn shown_name(&self, file: bool) -> String {
+        if self.name.is_empty() && file {
+            self.cid.to_string()
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// What an add produced.
 #[derive(Debug, Clone)]
 pub struct AddOutcome {

@@ -60,15 +60,17 @@ impl CoreError {
     }
 }
 
-/// Runs blocking store work off the async executor.
-pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T, CoreError>
+/// Runs blocking store work (`what`, for the error) off the async executor; a task that dies
+/// (a panic, or the runtime shutting down) is [`CoreError::TaskFailed`] in the caller's error.
+pub(crate) async fn blocking<T, E, F>(what: &str, f: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, CoreError> + Send + 'static,
+    E: From<CoreError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| CoreError::TaskFailed {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        E::from(CoreError::TaskFailed {
             context: what.to_owned(),
-        })?
+        })
+    })?
 }

@@ -195,7 +195,7 @@ impl Core {
     /// `recursive` is false, fails the whole call and changes nothing), durably.
     pub async fn unpin(&self, cids: Vec<Cid>, recursive: bool) -> Result<Vec<Cid>, UnpinError> {
         let core = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        blocking("unpinning", move || {
             let pins = core.repo().pins();
             for cid in &cids {
                 match pins.get(cid).map_err(CoreError::from)? {
@@ -215,12 +215,7 @@ impl Core {
             core.make_durable()?;
             Ok(cids)
         })
-        .await;
-        result.map_err(|_| {
-            UnpinError::Core(CoreError::TaskFailed {
-                context: "unpinning".to_owned(),
-            })
-        })?
+        .await
     }
 
     /// Announces `cids` to the DHT in the background when online; a no-op offline. Never

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chorus_storage::{Cid, PinMode};
 use thiserror::Error;
 
-use super::error::CoreError;
+use super::error::{CoreError, blocking};
 use super::walk::{local_descendants, walk_counted};
 use super::{Commit, Core};
 
@@ -111,12 +111,7 @@ impl Core {
         wanted: Vec<(String, Cid)>,
     ) -> Result<Vec<(Cid, String)>, PinLsError> {
         let core = self.clone();
-        let result = tokio::task::spawn_blocking(move || list(&core, filter, wanted)).await;
-        result.map_err(|_| {
-            PinLsError::from(CoreError::TaskFailed {
-                context: "listing pins".to_owned(),
-            })
-        })?
+        blocking("listing pins", move || list(&core, filter, wanted)).await
     }
 }
 

@@ -185,7 +185,10 @@ async fn hint_next_subtree(
         return;
     }
     let s = store.clone();
-    let local = blocking("reading a block", move || Ok(s.get(&next).ok().flatten())).await;
+    let local = blocking("reading a block", move || {
+        Ok::<_, CoreError>(s.get(&next).ok().flatten())
+    })
+    .await;
     let Ok(Some(block)) = local else {
         if ahead.rehinted != Some(next) {
             ahead.rehinted = Some(next);

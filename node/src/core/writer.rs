@@ -127,7 +127,7 @@ impl Writer {
             pinning.make_durable()?;
             // Only now may GC see these blocks as unprotected: they are pinned and durable.
             drop(session);
-            Ok(())
+            Ok::<_, CoreError>(())
         })
         .await?;
         core.announce(commit.announce).await;

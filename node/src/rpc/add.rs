@@ -169,16 +169,10 @@ pub(crate) async fn add(
 
 /// kubo's line for an added entry; an unnamed stream is shown by its CID (`cid_if_unnamed`),
 /// the wrapping directory by its empty name.
-fn entry_line(added: &Added, cid_if_unnamed: bool) -> AddLine {
-    let hash = added.cid.to_string();
-    let name = if added.name.is_empty() && cid_if_unnamed {
-        hash.clone()
-    } else {
-        added.name.clone()
-    };
+fn entry_line(added: &Added, file: bool) -> AddLine {
     AddLine::Entry {
-        name,
-        hash,
+        name: added.shown_name(file),
+        hash: added.cid.to_string(),
         size: added.tsize.to_string(),
     }
 }

@@ -444,7 +444,7 @@ pub(crate) async fn provide(
                     linked.remove(cid);
                 }
             }
-            Ok((missing, linked))
+            Ok::<_, ApiError>((missing, linked))
         }
     })
     .await?;

@@ -60,18 +60,8 @@ where
     r
 }
 
-/// Runs a blocking store call off the async executor.
-pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::Internal {
-            context: what.to_owned(),
-        })?
-}
+/// Runs a blocking store call off the async executor (the core's, with the API's errors).
+pub(crate) use crate::core::blocking;
 
 /// Bytes after the closing multipart boundary read (and discarded) so the connection can be
 /// reused; anything longer is not a well-formed upload and the connection is closed instead.
