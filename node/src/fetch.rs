@@ -63,6 +63,13 @@ pub trait BlockFetcher: Send + Sync + 'static {
     /// The block named by `cid`, from wherever this fetcher can reach.
     fn fetch(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>>;
 
+    /// The block named by `cid`, which the caller has just looked for in the store and not
+    /// found: the network only, so a miss costs one store read, not two. The default fetches
+    /// (store, then network), which is always correct.
+    fn fetch_missing(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+        self.fetch(cid)
+    }
+
     /// Whether this fetcher can ask other peers (false: local store only).
     fn is_online(&self) -> bool;
 
@@ -126,6 +133,10 @@ impl BlockFetcher for LocalFetcher {
                 .await?
                 .ok_or(FetchError::NotFoundOffline { cid })
         })
+    }
+
+    fn fetch_missing(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+        Box::pin(std::future::ready(Err(FetchError::NotFoundOffline { cid })))
     }
 
     fn is_online(&self) -> bool {

@@ -39,7 +39,8 @@ pub(crate) async fn get_protected(
     if let Some(b) = local {
         return Ok(b);
     }
-    let block = fetcher.fetch(cid).await?;
+    // The store was just read: straight to the network (one store check per miss).
+    let block = fetcher.fetch_missing(cid).await?;
     let s = store.clone();
     let b = block.clone();
     blocking("storing a fetched block", move || {
@@ -364,5 +365,76 @@ mod tests {
         );
         let fetches = |c: Cid| log.iter().filter(|e| **e == (false, c)).count();
         assert_eq!([fetches(nodes[1]), fetches(nodes[2])], [1, 1]);
+    }
+
+    /// A store counting reads of each block.
+    struct CountingStore {
+        inner: MemoryStore,
+        reads: Mutex<HashMap<Cid, usize>>,
+    }
+
+    impl Blockstore for CountingStore {
+        fn get_data(
+            &self,
+            mh: &chorus_storage::Multihash,
+        ) -> Result<Option<bytes::Bytes>, chorus_storage::StoreError> {
+            self.inner.get_data(mh)
+        }
+        fn get(&self, cid: &Cid) -> Result<Option<Block>, chorus_storage::StoreError> {
+            *self.reads.lock().unwrap().entry(*cid).or_default() += 1;
+            self.inner.get(cid)
+        }
+        fn has(&self, mh: &chorus_storage::Multihash) -> Result<bool, chorus_storage::StoreError> {
+            self.inner.has(mh)
+        }
+        fn size(
+            &self,
+            mh: &chorus_storage::Multihash,
+        ) -> Result<Option<u64>, chorus_storage::StoreError> {
+            self.inner.size(mh)
+        }
+        fn put(&self, block: &Block) -> Result<bool, chorus_storage::StoreError> {
+            self.inner.put(block)
+        }
+        fn delete(
+            &self,
+            mh: &chorus_storage::Multihash,
+        ) -> Result<bool, chorus_storage::StoreError> {
+            self.inner.delete(mh)
+        }
+        fn list(
+            &self,
+        ) -> Box<
+            dyn Iterator<Item = Result<chorus_storage::Multihash, chorus_storage::StoreError>>
+                + Send
+                + '_,
+        > {
+            self.inner.list()
+        }
+        fn flush(&self) -> Result<(), chorus_storage::StoreError> {
+            self.inner.flush()
+        }
+        fn stat(&self) -> Result<chorus_storage::StoreStat, chorus_storage::StoreError> {
+            self.inner.stat()
+        }
+    }
+
+    /// A block missing locally is looked for in the store once, then asked of the fetcher's
+    /// network side only (it used to be read twice: the walk's check, then the fetcher's).
+    #[tokio::test]
+    async fn a_missing_block_costs_one_store_read() {
+        let counting = Arc::new(CountingStore {
+            inner: MemoryStore::new(),
+            reads: Mutex::default(),
+        });
+        let store: Arc<dyn Blockstore> = counting.clone();
+        let fetcher: Arc<dyn BlockFetcher> =
+            Arc::new(crate::fetch::LocalFetcher::new(store.clone()));
+        let missing =
+            *Block::from_data(codec::DAG_PB, chorus_storage::HashAlg::Sha2_256, &b"x"[..])
+                .unwrap()
+                .cid();
+        assert!(get_protected(&store, &fetcher, missing).await.is_err());
+        assert_eq!(counting.reads.lock().unwrap().get(&missing), Some(&1));
     }
 }

@@ -98,7 +98,8 @@ impl Writer {
         if let Some(block) = local {
             return Ok(block);
         }
-        let block = self.core.fetcher().fetch(cid).await?;
+        // The store was just read: straight to the network (one store check per miss).
+        let block = self.core.fetcher().fetch_missing(cid).await?;
         let store = self.store.clone();
         let stored = block.clone();
         blocking("storing a fetched block", move || {

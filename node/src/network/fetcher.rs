@@ -121,6 +121,11 @@ impl BlockFetcher for BitswapFetcher {
         })
     }
 
+    fn fetch_missing(&self, cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+        let network = self.network.clone();
+        Box::pin(async move { network.fetch(cid).await })
+    }
+
     fn is_online(&self) -> bool {
         self.network.is_running()
     }
