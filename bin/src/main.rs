@@ -16,6 +16,7 @@ mod repo;
 mod report;
 mod store;
 mod track;
+mod unpack;
 
 use std::process::ExitCode;
 

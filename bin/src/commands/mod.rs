@@ -13,6 +13,7 @@ mod track;
 use anyhow::Result;
 
 pub(crate) use add::{add_directory, hash_file};
+pub(crate) use read::get_destination;
 
 use crate::cli::{Cli, Command};
 use crate::repo::{RepoPaths, resolve_path};

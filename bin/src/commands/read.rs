@@ -1,11 +1,13 @@
 //! `chorus cat`, `get` and `ls`: reading UnixFS content from the local store.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use chorus_node::FetcherSource;
+use chorus_node::core::tar_stream;
 use chorus_protocol::unixfs::{
-    NodeKind, StoreSource, UnixfsFile, list_directory, read_symlink, resolve_path, stat,
+    NodeKind, StoreSource, UnixfsFile, list_directory, resolve_path, stat,
 };
 use chorus_storage::{Cid, SledStore};
 use futures::StreamExt;
@@ -77,74 +79,49 @@ pub fn ls(paths: &RepoPaths, args: LsArgs) -> Result<()> {
     })
 }
 
+/// Where `get` writes: `-o PATH`, else the argument with `/` as `_` (kubo).
+pub(crate) fn get_destination(args: &GetArgs) -> PathBuf {
+    match &args.output {
+        Some(p) => p.clone(),
+        None => PathBuf::from(args.path.trim_start_matches("/ipfs/").replace('/', "_")),
+    }
+}
+
+/// `get` without a daemon: the same tar stream RPC `get` sends, made in process by the core,
+/// unpacked by the same code as through a daemon.
 pub fn get(paths: &RepoPaths, args: GetArgs) -> Result<()> {
-    let source = source(paths)?;
+    let core = crate::store::offline_core(paths)?;
     let show = progress::enabled(args.progress);
     runtime()?.block_on(async {
-        let cid = resolve(&source, &args.path).await?;
-        let dest = match &args.output {
-            Some(p) => p.clone(),
-            None => PathBuf::from(args.path.trim_start_matches("/ipfs/").replace('/', "_")),
-        };
-        if dest.exists() && !dest.is_dir() || dest.is_dir() && dest.read_dir()?.next().is_some() {
-            bail!("{} already exists", dest.display());
-        }
+        let source = FetcherSource::new(core.fetcher());
+        let (root, segments) = parse_path(&args.path)?;
+        let cid = resolve_path(&source, &root, &segments)
+            .await
+            .with_context(|| format!("cannot resolve {}", args.path))?;
+        let dest = get_destination(&args);
+        crate::unpack::check_destination(&dest)?;
+        // Fail before writing anything when the root is unreadable.
+        stat(&source, &cid)
+            .await
+            .with_context(|| format!("cannot fetch {cid}"))?;
+        let name = args
+            .path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| cid.to_string());
         let bar = progress::bytes_bar(show, None, "getting");
-        write_node(&source, cid, &dest, &bar).await?;
+        let counted = bar.clone();
+        let stream = tar_stream(core.fetcher(), cid, name).inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counted.inc(chunk.len() as u64);
+            }
+        });
+        crate::unpack::save(Box::pin(stream), &dest).await?;
         bar.finish_and_clear();
         println!("Saving file(s) to {}", dest.display());
         Ok(())
     })
-}
-
-/// Writes `cid` (file or directory tree) to `dest`, one file streamed at a time.
-async fn write_node(
-    source: &Source,
-    root: Cid,
-    dest: &Path,
-    bar: &indicatif::ProgressBar,
-) -> Result<()> {
-    // Iterative to keep deep trees off the stack.
-    let mut pending = vec![(root, dest.to_path_buf())];
-    while let Some((cid, path)) = pending.pop() {
-        let node = stat(source, &cid)
-            .await
-            .with_context(|| format!("cannot fetch {cid}"))?;
-        match node.kind {
-            NodeKind::Directory | NodeKind::HamtShard => {
-                std::fs::create_dir_all(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                for entry in list_directory(source, &cid).await? {
-                    if entry.name.contains('/') || entry.name == ".." || entry.name == "." {
-                        bail!("refusing unsafe entry name {:?} in {cid}", entry.name);
-                    }
-                    pending.push((entry.cid, path.join(&entry.name)));
-                }
-            }
-            NodeKind::File => {
-                let file = UnixfsFile::open(source, &cid).await?;
-                let mut out = std::io::BufWriter::with_capacity(
-                    1 << 20,
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                );
-                let mut chunks = std::pin::pin!(file.read(source.clone(), 0, None));
-                while let Some(chunk) = chunks.next().await {
-                    let chunk = chunk.with_context(|| format!("cannot read {cid}"))?;
-                    out.write_all(&chunk)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    bar.inc(chunk.len() as u64);
-                }
-                out.flush()
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            NodeKind::Symlink => {
-                let target = read_symlink(source, &cid).await?;
-                std::os::unix::fs::symlink(&target, &path)
-                    .with_context(|| format!("cannot create symlink {}", path.display()))?;
-            }
-            other => bail!("cannot write {cid} to disk: it is a {other}"),
-        }
-    }
-    Ok(())
 }

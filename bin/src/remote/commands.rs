@@ -1,7 +1,7 @@
 //! Each CLI command as an RPC call, printing what the local command prints.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
@@ -15,6 +15,7 @@ use crate::cli::{
     RepoCommand, RoutingCommand, StatsCommand, SwarmCommand,
 };
 use crate::report;
+use crate::unpack;
 
 /// Runs `command` against the daemon.
 pub fn run(remote: Remote, command: Command) -> Result<()> {
@@ -207,59 +208,17 @@ async fn cat(remote: &Remote, args: CatArgs) -> Result<()> {
 }
 
 async fn get(remote: &Remote, args: GetArgs) -> Result<()> {
-    let dest = match &args.output {
-        Some(p) => p.clone(),
-        None => PathBuf::from(args.path.trim_start_matches("/ipfs/").replace('/', "_")),
-    };
-    if dest.exists() && !dest.is_dir() || dest.is_dir() && dest.read_dir()?.next().is_some() {
-        bail!("{} already exists", dest.display());
-    }
+    let dest = crate::commands::get_destination(&args);
+    unpack::check_destination(&dest)?;
     let resp = remote
         .post("get", &[("arg", args.path.clone())], None)
         .await?;
-    let reader =
-        tokio_util::io::StreamReader::new(resp.bytes_stream().map_err(std::io::Error::other));
-    let dest2 = dest.clone();
-    tokio::task::spawn_blocking(move || unpack(tokio_util::io::SyncIoBridge::new(reader), &dest2))
-        .await
-        .context("unpacking failed")??;
+    unpack::save(
+        Box::pin(resp.bytes_stream().map_err(std::io::Error::other)),
+        &dest,
+    )
+    .await?;
     println!("Saving file(s) to {}", dest.display());
-    Ok(())
-}
-
-/// Unpacks kubo's `get` tar, replacing its top-level name with `dest`; refuses entries that
-/// would escape `dest`.
-fn unpack(reader: impl std::io::Read, dest: &Path) -> Result<()> {
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().context("invalid tar from the daemon")? {
-        let mut entry = entry.context("invalid tar from the daemon")?;
-        let path = entry.path()?.into_owned();
-        let mut parts = path.components();
-        parts.next();
-        let rel: PathBuf = parts.collect();
-        if rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            bail!("refusing unsafe path {} in the archive", path.display());
-        }
-        let target = if rel.as_os_str().is_empty() {
-            dest.to_path_buf()
-        } else {
-            dest.join(rel)
-        };
-        if entry.header().entry_type().is_dir() {
-            std::fs::create_dir_all(&target)?;
-        } else {
-            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            let mut f = std::fs::File::create(&target)
-                .with_context(|| format!("cannot create {}", target.display()))?;
-            std::io::copy(&mut entry, &mut f)
-                .with_context(|| format!("cannot write {}", target.display()))?;
-        }
-    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod add;
 mod blocks;
 mod car_import;
 mod error;
+mod get_tar;
 mod pin_counts;
 mod pins;
 pub(crate) mod walk;
@@ -34,6 +35,7 @@ pub use blocks::{BlockFormat, BlockFormatError, MAX_BLOCK_SIZE, RemoveError};
 pub use car_import::{CarImport, CarImporter, ImportedRoot};
 pub use error::CoreError;
 pub(crate) use error::blocking;
+pub use get_tar::tar_stream;
 pub use pins::{PinFilter, PinLsError};
 pub use writer::{Commit, Writer};
 
