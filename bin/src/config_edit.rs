@@ -122,7 +122,9 @@ fn parse_key(key: &str) -> Result<Key<'_>> {
 /// Refuses a key the schema does not have, naming the keys it does.
 fn schema_check(key: &str, parsed: &Key<'_>) -> Result<()> {
     let schema = serde_json::to_value(Config::default())?;
-    let sections = schema.as_object().expect("the config is a table");
+    let sections = schema
+        .as_object()
+        .ok_or_else(|| anyhow!("the config schema is not a table"))?;
     let section = match parsed {
         Key::Section(s) | Key::Entry(s, _) => *s,
     };
