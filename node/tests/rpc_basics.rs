@@ -248,3 +248,36 @@ async fn foreign_browser_origins_are_refused() {
     let none = c.post(&url).send().await.unwrap();
     assert_eq!(none.status().as_u16(), 200);
 }
+
+/// DNS rebinding: a page whose own name was re-pointed at the node sends that name as `Host`
+/// and as `Origin`; the origin check alone passes it, the host check refuses it.
+#[tokio::test]
+async fn rebound_host_names_are_refused() {
+    let ctx = context();
+    let api = serve(rpc::router(ctx.node(), ApiConfig::default())).await;
+    let port = api.addr.port();
+    let c = reqwest::Client::new();
+    let url = api.url("/api/v0/version");
+    let rebound = c
+        .post(&url)
+        .header("host", format!("evil.example:{port}"))
+        .header("origin", format!("http://evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+    let body: serde_json::Value = rebound.json().await.unwrap();
+    assert!(
+        body["Message"].as_str().unwrap().contains("evil.example"),
+        "{body}"
+    );
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let ok = c
+            .post(&url)
+            .header("host", host.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200, "{host}");
+    }
+}

@@ -62,6 +62,34 @@ impl ApiConfig {
         matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h.trim()))
     }
 
+    /// Whether a request naming `host` (its `Host` header, port included) may use the API.
+    ///
+    /// DNS rebinding protection: a web page at `evil.example` that re-points its own name at
+    /// 127.0.0.1 reaches a local API with `Host: evil.example`, and with a matching `Origin`,
+    /// so the origin check alone lets it through. Without a token, only loopback names
+    /// (`localhost`, `*.localhost`) and IP literals (a page cannot rebind an address) are
+    /// accepted, as kubo's API does; with tokens (or the operator's explicit
+    /// `allow_unauthenticated_public`) any name is, since a rebinding page has no token.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        if self.auth_required() || self.allow_unauthenticated_public {
+            return true;
+        }
+        let host = host.trim();
+        // Strip the port: `[v6]:port`, `v4:port` or `name:port`.
+        let name = if let Some(rest) = host.strip_prefix('[') {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        } else {
+            host.rsplit_once(':').map_or(host, |(name, _)| name)
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        name == "localhost"
+            || name.ends_with(".localhost")
+            || name.parse::<std::net::Ipv4Addr>().is_ok()
+    }
+
     /// Whether requests must carry a token.
     pub fn auth_required(&self) -> bool {
         !self.bearer_tokens.is_empty()
@@ -92,5 +120,38 @@ mod tests {
         assert!(c.origin_allowed("http://localhost:3000", Some("127.0.0.1:5001")));
         let any = ApiConfig::default().with_allowed_origin("*");
         assert!(any.origin_allowed("https://evil.example", None));
+    }
+
+    #[test]
+    fn hosts() {
+        let c = ApiConfig::default();
+        for ok in [
+            "127.0.0.1:5001",
+            "localhost:5001",
+            "LOCALHOST.",
+            "api.localhost:80",
+            "[::1]:5001",
+            "10.0.0.7:5001",
+            "127.0.0.1",
+        ] {
+            assert!(c.host_allowed(ok), "{ok}");
+        }
+        for refused in [
+            "evil.example:5001",
+            "evil.example",
+            "localhost.evil.example:1",
+            "[x]:1",
+        ] {
+            assert!(!c.host_allowed(refused), "{refused}");
+        }
+        assert!(
+            c.clone()
+                .with_bearer_token("t")
+                .host_allowed("api.example.org")
+        );
+        assert!(
+            c.with_allow_unauthenticated_public(true)
+                .host_allowed("api.example.org")
+        );
     }
 }

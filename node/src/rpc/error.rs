@@ -96,6 +96,14 @@ pub enum ApiError {
     /// The bearer token is missing or wrong.
     #[error("missing or invalid API authorization")]
     Forbidden,
+    /// The request named a host the API does not answer for (DNS rebinding protection).
+    #[error(
+        "host {host:?} is not allowed to use the API: use localhost or an IP address, or set api.auth_token"
+    )]
+    HostNotAllowed {
+        /// The `Host` header as sent.
+        host: String,
+    },
     /// The core failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -135,7 +143,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::Client)
             }
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Client),
+            ApiError::Forbidden | ApiError::HostNotAllowed { .. } => {
+                (StatusCode::FORBIDDEN, ErrorCode::Client)
+            }
             ApiError::Internal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Implementation)
             }

@@ -1,5 +1,5 @@
-//! The checks every RPC call passes before its handler: bearer token and browser origin,
-//! then HTTP method.
+//! The checks every RPC call passes before its handler: bearer token, `Host` (DNS rebinding)
+//! and browser origin, then HTTP method.
 
 use std::sync::Arc;
 
@@ -19,6 +19,15 @@ pub(crate) async fn require_auth(
 ) -> Response {
     if config.auth_required() && !authorized(&config, &req) {
         return ApiError::Forbidden.into_response();
+    }
+    if let Some(host) = req.headers().get(header::HOST) {
+        let name = String::from_utf8_lossy(host.as_bytes());
+        if !config.host_allowed(&name) {
+            return ApiError::HostNotAllowed {
+                host: name.into_owned(),
+            }
+            .into_response();
+        }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let host = req
