@@ -2,7 +2,7 @@
 //! the CLI. Reads go through the core's fetcher like every other read.
 
 use bytes::Bytes;
-use chorus_storage::{Block, Cid, HashAlg, PinMode, codec};
+use chorus_storage::{Block, Blockstore, Cid, HashAlg, PinMode, codec};
 use thiserror::Error;
 
 use super::error::{CoreError, blocking};
@@ -86,6 +86,9 @@ pub enum RemoveError {
     /// The block is pinned with this mode (under any CID of its multihash).
     #[error("pinned: {}", .0.name())]
     Pinned(PinMode),
+    /// The block is part of the DAG of this recursive pin.
+    #[error("pinned: indirect through {0}")]
+    PinnedIndirectly(Cid),
     /// The store failed.
     #[error(transparent)]
     Store(chorus_storage::StoreError),
@@ -118,9 +121,11 @@ impl Core {
             .await
     }
 
-    /// `block rm`: removes the block of each of `cids` unless it is pinned (directly or
-    /// recursively, under any CID of the same multihash), durably; one outcome per CID
-    /// (`Ok(false)`: it was not stored).
+    /// `block rm`: removes the block of each of `cids` unless it is pinned (directly,
+    /// recursively or as part of a recursively pinned DAG, under any CID of the same
+    /// multihash), durably; one outcome per CID (`Ok(false)`: it was not stored). Finding
+    /// indirect pins walks the locally stored DAGs of the recursive pins (stopping once every
+    /// asked-for block is accounted for), as kubo checks before removing.
     pub async fn remove_blocks(
         &self,
         cids: Vec<Cid>,
@@ -128,16 +133,27 @@ impl Core {
         let core = self.clone();
         blocking("removing blocks", move || {
             let mut pinned = std::collections::HashMap::new();
+            let mut recursive = Vec::new();
             for item in core.repo().pins().ls(None) {
                 let (cid, mode) = item?;
                 pinned.insert(*cid.hash(), mode);
+                if mode == PinMode::Recursive {
+                    recursive.push(cid);
+                }
             }
             let store = core.store();
+            let unpinned: std::collections::HashSet<_> = cids
+                .iter()
+                .map(|c| *c.hash())
+                .filter(|mh| !pinned.contains_key(mh))
+                .collect();
+            let indirect = indirect_roots(&*store, &recursive, unpinned);
             let mut out = Vec::with_capacity(cids.len());
             for cid in cids {
-                let outcome = match pinned.get(cid.hash()) {
-                    Some(mode) => Err(RemoveError::Pinned(*mode)),
-                    None => store.delete(cid.hash()).map_err(RemoveError::Store),
+                let outcome = match (pinned.get(cid.hash()), indirect.get(cid.hash())) {
+                    (Some(mode), _) => Err(RemoveError::Pinned(*mode)),
+                    (None, Some(root)) => Err(RemoveError::PinnedIndirectly(*root)),
+                    (None, None) => store.delete(cid.hash()).map_err(RemoveError::Store),
                 };
                 out.push((cid, outcome));
             }
@@ -146,4 +162,36 @@ impl Core {
         })
         .await
     }
+}
+
+/// Which of `wanted` lie inside the locally stored DAG of one of `roots`, each with the first
+/// root it was found under; walks iteratively, each block once, and stops when all are found.
+fn indirect_roots(
+    store: &dyn Blockstore,
+    roots: &[Cid],
+    mut wanted: std::collections::HashSet<chorus_storage::Multihash>,
+) -> std::collections::HashMap<chorus_storage::Multihash, Cid> {
+    let mut found = std::collections::HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for root in roots {
+        let mut stack = vec![*root];
+        while let Some(cid) = stack.pop() {
+            if wanted.is_empty() {
+                return found;
+            }
+            if !seen.insert(*cid.hash()) {
+                continue;
+            }
+            if cid != *root && wanted.remove(cid.hash()) {
+                found.insert(*cid.hash(), *root);
+            }
+            if cid.codec() != codec::DAG_PB {
+                continue;
+            }
+            if let Ok(Some(block)) = store.get(&cid) {
+                stack.extend(links(&block).unwrap_or_default());
+            }
+        }
+    }
+    found
 }
