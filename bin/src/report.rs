@@ -70,3 +70,17 @@ pub fn removed_blocks(out: &mut impl Write, outcomes: &[(String, Option<String>)
     }
     Ok(())
 }
+
+/// `repo verify`: the core's lines; a damaged repo fails the command.
+pub fn verified(out: &mut impl Write, lines: &[String], ok: bool) -> Result<()> {
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    if !ok {
+        anyhow::bail!(
+            "the repo has damaged blocks (see above); remove them with `chorus block rm` and re-add the content"
+        );
+    }
+    Ok(())
+}

@@ -154,9 +154,10 @@ fn add_prints_the_same_lines_with_and_without_a_daemon() {
     drop(daemon);
 }
 
-/// `pin`, `block` and `dag import` are one implementation each too: the same outputs and the
-/// same refusals with and without a daemon (a direct `block put --pin`, `pin ls` of every
-/// kind and of one indirect CID, a pinned `block rm`, a CAR whose root cannot be pinned).
+/// `pin`, `block`, `dag import` and `repo verify` are one implementation each too: the same
+/// outputs and the same refusals with and without a daemon (a direct `block put --pin`, `pin
+/// ls` of every kind and of one indirect CID, a pinned `block rm`, a CAR whose root cannot be
+/// pinned, the verify report).
 #[test]
 fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
     let inputs = tempfile::tempdir().unwrap();
@@ -188,6 +189,7 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
         out.push(repo.ok(&["pin", "ls", "--type", "indirect", &file_leaf(repo)]));
         out.push(repo.fails(&["block", "rm", out[1].trim()]));
         out.push(repo.fails(&["dag", "import", car.to_str().unwrap()]));
+        out.push(repo.ok(&["repo", "verify"]));
         out
     };
     /// The first block below the added file's root.
@@ -201,6 +203,7 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
     assert!(expected[3].contains("indirect through"), "{}", expected[3]);
     assert!(expected[4].contains("pinned: direct"), "{}", expected[4]);
     assert!(expected[5].contains("cannot pin root"), "{}", expected[5]);
+    assert!(expected[6].starts_with("verified "), "{}", expected[6]);
     let online = Repo::init();
     let daemon = Daemon::start(&online, &["--offline"]);
     assert_eq!(script(&online), expected);

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chorus_storage::Blockstore;
 
 use crate::cli::RepoCommand;
@@ -35,37 +35,11 @@ pub fn run(paths: &RepoPaths, cmd: RepoCommand) -> Result<()> {
             return Ok(out.flush()?);
         }
         RepoCommand::Verify => {
-            let report = store.verify()?;
-            for mh in &report.corrupt {
-                writeln!(
-                    out,
-                    "corrupt: {}",
-                    chorus_storage::Cid::new_v1(chorus_storage::codec::RAW, *mh)
-                )?;
-            }
-            for mh in &report.missing {
-                writeln!(
-                    out,
-                    "missing: {}",
-                    chorus_storage::Cid::new_v1(chorus_storage::codec::RAW, *mh)
-                )?;
-            }
-            for key in &report.undecodable {
-                writeln!(out, "undecodable index entry: {key}")?;
-            }
-            writeln!(
-                out,
-                "verified {} blocks: {} corrupt, {} missing",
-                report.checked,
-                report.corrupt.len(),
-                report.missing.len() + report.undecodable.len()
-            )?;
-            out.flush()?;
-            if !report.is_ok() {
-                bail!(
-                    "the repo has damaged blocks (see above); remove them with `chorus block rm` and re-add the content"
-                );
-            }
+            // The core's verify, as RPC repo/verify runs it.
+            drop(store);
+            let core = crate::store::offline_core(paths)?;
+            let (lines, ok) = super::runtime()?.block_on(core.verify())?;
+            return crate::report::verified(&mut out, &lines, ok);
         }
     }
     out.flush()?;

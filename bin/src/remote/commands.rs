@@ -451,7 +451,17 @@ async fn repo(remote: &Remote, cmd: RepoCommand) -> Result<()> {
             .await?;
         }
         RepoCommand::Verify => {
-            bail!("repo verify reads every block directly: stop the daemon first")
+            let resp = remote.post("repo/verify", &[], None).await?;
+            let (mut lines, mut ok) = (Vec::new(), true);
+            ndjson(resp, |v| {
+                lines.push(str_field(&v, "Msg").to_owned());
+                if let Some(intact) = v.get("Ok").and_then(Value::as_bool) {
+                    ok = intact;
+                }
+                Ok(())
+            })
+            .await?;
+            report::verified(&mut out, &lines, ok)?;
         }
     }
     Ok(out.flush()?)

@@ -267,6 +267,46 @@ impl Core {
         .await
     }
 
+    /// `repo verify`: re-hashes every stored block; the report's lines as the CLI prints them
+    /// (one per damaged block, then the totals) and whether the repo is intact.
+    pub async fn verify(&self) -> Result<(Vec<String>, bool), CoreError> {
+        let core = self.clone();
+        let report = blocking("verifying the repo", move || {
+            core.repo().verify().map_err(|source| CoreError::Store {
+                context: "repo verify".to_owned(),
+                source,
+            })
+        })
+        .await?;
+        let cid = |mh: &chorus_storage::Multihash| Cid::new_v1(chorus_storage::codec::RAW, *mh);
+        let mut lines: Vec<String> = Vec::new();
+        lines.extend(
+            report
+                .corrupt
+                .iter()
+                .map(|mh| format!("corrupt: {}", cid(mh))),
+        );
+        lines.extend(
+            report
+                .missing
+                .iter()
+                .map(|mh| format!("missing: {}", cid(mh))),
+        );
+        lines.extend(
+            report
+                .undecodable
+                .iter()
+                .map(|key| format!("undecodable index entry: {key}")),
+        );
+        lines.push(format!(
+            "verified {} blocks: {} corrupt, {} missing",
+            report.checked,
+            report.corrupt.len(),
+            report.missing.len() + report.undecodable.len()
+        ));
+        Ok((lines, report.is_ok()))
+    }
+
     /// Re-reads the block gauges from the store (after GC).
     pub fn refresh_store_metrics(&self) -> Result<chorus_storage::StoreStat, StoreError> {
         self.inner.store.refresh_gauges()

@@ -70,6 +70,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/config/replace", any(settings::replace))
         .route("/repo/stat", any(repo::stat))
         .route("/repo/gc", any(repo::gc))
+        .route("/repo/verify", any(repo::verify))
         .route("/swarm/peers", any(network::swarm_peers))
         .route("/swarm/addrs", any(network::swarm_addrs))
         .route("/swarm/addrs/listen", any(network::swarm_addrs_listen))

@@ -46,6 +46,35 @@ pub(crate) async fn stat(State(ctx): State<NodeContext>, args: Args) -> Result<R
     }])
 }
 
+/// One line of `repo/verify`: kubo's `{"Msg","Progress"}`, plus whether the repo is intact
+/// on the last line.
+#[derive(Debug, Serialize)]
+struct VerifyLine {
+    #[serde(rename = "Msg")]
+    msg: String,
+    #[serde(rename = "Progress")]
+    progress: u64,
+    #[serde(rename = "Ok", skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+}
+
+/// `repo/verify`: re-hashes every block (kubo's command); one `Msg` per damaged block, then
+/// the totals with `Ok`.
+pub(crate) async fn verify(State(ctx): State<NodeContext>) -> Result<Response, ApiError> {
+    let (lines, ok) = ctx.core().verify().await?;
+    let last = lines.len().saturating_sub(1);
+    let out: Vec<VerifyLine> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, msg)| VerifyLine {
+            msg,
+            progress: 0,
+            ok: (i == last).then_some(ok),
+        })
+        .collect();
+    ndjson(&out)
+}
+
 #[derive(Debug, Serialize)]
 struct CidLink {
     #[serde(rename = "/")]
