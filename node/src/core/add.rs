@@ -98,7 +98,8 @@ enum Sink {
     Store(Arc<dyn Blockstore>),
 }
 
-/// One add in progress; see the [module docs](self).
+/// One add in progress: entries by path (files, symlinks, directories), batched into the
+/// core's writer; [`Adder::finish`] builds the directories and commits.
 pub struct Adder {
     sink: Sink,
     opts: ImportOptions,

@@ -43,7 +43,8 @@ impl Commit {
     }
 }
 
-/// One write in progress; see the [module docs](self).
+/// One write in progress: blocks through a GC session until [`Writer::commit`] pins them and
+/// makes them durable (the node's single durability point).
 pub struct Writer {
     core: Core,
     session: Arc<Session>,
