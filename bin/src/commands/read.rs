@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chorus_node::FetcherSource;
-use chorus_node::core::tar_stream;
+use chorus_node::core::{tar_name, tar_stream};
 use chorus_protocol::unixfs::{
     NodeKind, StoreSource, UnixfsFile, list_directory, resolve_path, stat,
 };
@@ -104,14 +104,7 @@ pub fn get(paths: &RepoPaths, args: GetArgs) -> Result<()> {
         stat(&source, &cid)
             .await
             .with_context(|| format!("cannot fetch {cid}"))?;
-        let name = args
-            .path
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| cid.to_string());
+        let name = tar_name(&args.path, &cid);
         let bar = progress::bytes_bar(show, None, "getting");
         let counted = bar.clone();
         let stream = tar_stream(core.fetcher(), cid, name).inspect(move |chunk| {

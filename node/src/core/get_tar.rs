@@ -59,6 +59,17 @@ pub fn tar_stream(
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
 }
 
+/// The tar's top-level name for the `get` argument `arg` resolving to `cid`: its last path
+/// segment, or the CID for a bare CID (kubo's naming).
+pub fn tar_name(arg: &str, cid: &Cid) -> String {
+    arg.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| cid.to_string())
+}
+
 fn read_err(e: ReadError) -> io::Error {
     io::Error::other(e.to_string())
 }

@@ -35,7 +35,7 @@ pub use blocks::{BlockFormat, BlockFormatError, MAX_BLOCK_SIZE, RemoveError};
 pub use car_import::{CarImport, CarImporter, ImportedRoot};
 pub use error::CoreError;
 pub(crate) use error::blocking;
-pub use get_tar::tar_stream;
+pub use get_tar::{tar_name, tar_stream};
 pub use pins::{PinFilter, PinLsError};
 pub use writer::{Commit, Writer};
 

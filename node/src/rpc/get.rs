@@ -26,13 +26,7 @@ pub(crate) async fn get(State(ctx): State<NodeContext>, args: Args) -> Result<Re
     let source = FetcherSource::new(ctx.fetcher());
     // Fail with a proper error before the 200 when the root is unreadable.
     unixfs::stat(&source, &cid).await?;
-    let name = arg
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| cid.to_string());
+    let name = crate::core::tar_name(&arg, &cid);
 
     // An error before the first chunk (a small tree refused as a whole, a missing block near
     // the top) is still an ordinary error answer; a later one cuts the stream.
