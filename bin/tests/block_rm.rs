@@ -13,8 +13,7 @@ fn check(repo: &Repo) {
         .ok(&["add", "-Q", file.to_str().unwrap()])
         .trim()
         .to_string();
-    let leaves = repo.ok(&["pin", "ls", "--type", "indirect"]);
-    let leaf = leaves.split_whitespace().next().unwrap().to_string();
+    let leaf = first_indirect_pin(repo);
     let err = repo.fails(&["block", "rm", &leaf]);
     assert!(
         err.contains(&format!("pinned: indirect through {root}")),

@@ -170,8 +170,7 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
         .ok(&["add", "-Q", other.to_str().unwrap()])
         .trim()
         .to_string();
-    let leaves = source.ok(&["pin", "ls", "--type", "indirect"]);
-    let leaf = leaves.split_whitespace().next().unwrap().to_string();
+    let leaf = first_indirect_pin(&source);
     let mut car = source.ok_bytes(&["dag", "export", &leaf]);
     // Re-head the CAR with the file's root as its root: the leaf alone cannot make it whole.
     let header_len = car[0] as usize + 1;
@@ -186,17 +185,12 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
         let put = repo.run_stdin(&["block", "put", "--pin=true"], b"direct\n");
         out.push(String::from_utf8(put.stdout).unwrap());
         out.push(repo.ok(&["pin", "ls"]));
-        out.push(repo.ok(&["pin", "ls", "--type", "indirect", &file_leaf(repo)]));
+        out.push(repo.ok(&["pin", "ls", "--type", "indirect", &first_indirect_pin(repo)]));
         out.push(repo.fails(&["block", "rm", out[1].trim()]));
         out.push(repo.fails(&["dag", "import", car.to_str().unwrap()]));
         out.push(repo.ok(&["repo", "verify"]));
         out
     };
-    /// The first block below the added file's root.
-    fn file_leaf(repo: &Repo) -> String {
-        let leaves = repo.ok(&["pin", "ls", "--type", "indirect"]);
-        leaves.split_whitespace().next().unwrap().to_string()
-    }
     let offline = Repo::init();
     let expected = script(&offline);
     assert!(expected[2].contains(" direct\n"), "{}", expected[2]);

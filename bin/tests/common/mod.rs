@@ -374,3 +374,9 @@ pub fn curl_post(api: &str, command: &str) -> (u16, String) {
     let (body, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
     (status.trim().parse().unwrap(), body.to_string())
 }
+
+/// The first indirectly pinned CID of `repo` (a block below a recursive pin).
+pub fn first_indirect_pin(repo: &Repo) -> String {
+    let leaves = repo.ok(&["pin", "ls", "--type", "indirect"]);
+    leaves.split_whitespace().next().unwrap().to_string()
+}
