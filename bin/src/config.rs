@@ -8,6 +8,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod limits;
+
+pub use limits::LimitsConfig;
+
 /// kubo's default chunk size (boxo `chunk.DefaultBlockSize`).
 pub const DEFAULT_CHUNKER: &str = "size-262144";
 /// kubo's default API address.
@@ -39,6 +43,8 @@ pub struct Config {
     pub datastore: DatastoreConfig,
     /// The audio transcoder behind `chorus track add` and RPC `track/add`.
     pub transcode: TranscodeConfig,
+    /// Resource bounds of requests, uploads and content.
+    pub limits: LimitsConfig,
 }
 
 /// `[transcode]`: the worker pool and input limits of `chorus track add` and RPC `track/add`.
@@ -342,7 +348,8 @@ max_input_bytes = {transcode_max_bytes}
 max_duration_secs = {transcode_max_secs}
 # HLS renditions of every track in kbps, first one first in the master playlist (Audius: 320).
 renditions = {transcode_renditions}
-"#,
+
+{limits}"#,
             peer_id = q(&self.identity.peer_id),
             cid_version = self.import.cid_version,
             chunker = q(&self.import.chunker),
@@ -369,6 +376,7 @@ renditions = {transcode_renditions}
             transcode_timeout = self.transcode.job_timeout_secs,
             transcode_max_bytes = self.transcode.max_input_bytes,
             transcode_max_secs = self.transcode.max_duration_secs,
+            limits = self.limits.commented_toml(),
             transcode_renditions = toml::Value::Array(
                 self.transcode
                     .renditions

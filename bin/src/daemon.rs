@@ -16,8 +16,8 @@ use chorus_node::network::{
     AutonatConfig, KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
 };
 use chorus_node::{
-    HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, SwarmInfo, check_api_bind,
-    gateway, metrics_router, rpc,
+    HttpLimits, HttpServer, ListenAddr, NodeContext, NodeIdentity, NodeMetrics, SwarmInfo,
+    check_api_bind, gateway, metrics_router, rpc,
 };
 use chorus_storage::Blockstore;
 use chorus_transcoder::PoolMetrics;
@@ -145,6 +145,7 @@ async fn serve(
     // handed to it together with the transcoder.
     let core = CoreBuilder::new(store, metrics)
         .context("cannot read the store's statistics")?
+        .list_limits(config.limits.list())
         .track_service(Arc::new(DaemonTracks::new(tracks, track_work)))
         .config_service(Arc::new(ConfigFile::new(paths.config())));
     let (core, network, swarm) = if let Some(net_config) = network_config {
@@ -168,24 +169,36 @@ async fn serve(
 
     let mut api_config = rpc::ApiConfig::default()
         .with_allow_get(config.api.allow_get)
-        .with_allow_unauthenticated_public(config.api.allow_unauthenticated_remote);
+        .with_allow_unauthenticated_public(config.api.allow_unauthenticated_remote)
+        .with_upload_limits(config.limits.upload());
     if !config.api.auth_token.is_empty() {
         api_config = api_config.with_bearer_token(config.api.auth_token.clone());
     }
+    let http_limits = config.limits.http();
     let api = bind(
         addrs.api.socket_addr(),
         rpc::router(ctx.clone(), api_config),
+        http_limits,
         "API",
     )
     .await?;
     let gw = bind(
         addrs.gateway.socket_addr(),
         gateway::router(ctx.clone(), gateway::GatewayConfig::default()),
+        http_limits,
         "gateway",
     )
     .await?;
     let metrics_server = match addrs.metrics {
-        Some(a) => Some(bind(a.socket_addr(), metrics_router(ctx.clone()), "metrics").await?),
+        Some(a) => Some(
+            bind(
+                a.socket_addr(),
+                metrics_router(ctx.clone()),
+                http_limits,
+                "metrics",
+            )
+            .await?,
+        ),
         None => None,
     };
 
@@ -301,10 +314,16 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
     Ok(net)
 }
 
-async fn bind(addr: SocketAddr, router: axum::Router, what: &str) -> Result<HttpServer> {
-    HttpServer::bind(addr, router)
+async fn bind(
+    addr: SocketAddr,
+    router: axum::Router,
+    limits: HttpLimits,
+    what: &str,
+) -> Result<HttpServer> {
+    Ok(HttpServer::bind(addr, router)
         .await
-        .with_context(|| format!("cannot listen for the {what} on {addr}"))
+        .with_context(|| format!("cannot listen for the {what} on {addr}"))?
+        .with_limits(limits))
 }
 
 fn write_api_file(paths: &RepoPaths, multiaddr: &str) -> Result<()> {

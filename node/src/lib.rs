@@ -60,7 +60,10 @@ pub use network::SwarmInfo;
 pub use prefetch_queue::{
     MAX_HINT_BATCHES, MAX_QUEUED_HINTS, PREFETCHES_PER_REQUEST, PrefetchHints, PrefetchQueue,
 };
-pub use server::{HttpServer, ServeError};
+pub use server::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpLimits,
+    HttpServer, ServeError,
+};
 pub use status::metrics_router;
 pub use track::{
     TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,

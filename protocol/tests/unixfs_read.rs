@@ -8,8 +8,8 @@ mod source_common;
 
 use bytes::Bytes;
 use chorus_protocol::unixfs::{
-    BlockSource, ImportOptions, Layout, NodeKind, ReadError, TreeBuilder, UnixfsFile, import_bytes,
-    list_directory, lookup, parse_ipfs_path, resolve_path, stat,
+    BlockSource, ImportOptions, Layout, ListLimits, NodeKind, ReadError, TreeBuilder, UnixfsFile,
+    import_bytes, list_directory, lookup, parse_ipfs_path, resolve_path, stat,
 };
 use chorus_storage::{Block, HashAlg, codec};
 use cid::Cid;
@@ -223,7 +223,7 @@ fn resolve_and_list_plain_directories() {
     assert_eq!(block_on(resolve_path(&src, &pcid, &segs)).unwrap(), c);
     assert!(parse_ipfs_path("/ipfs/notacid/x").is_err());
 
-    let ls = block_on(list_directory(&src, &root)).unwrap();
+    let ls = block_on(list_directory(&src, &root, ListLimits::default())).unwrap();
     let names: Vec<_> = ls.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["a.txt", "sub"]);
     assert_eq!(ls[0].cid, a);
@@ -289,7 +289,7 @@ fn hamt_directory_resolves_and_lists() {
         block_on(lookup(&src, &root, "file-with-a-longish-name-99999.txt")),
         Err(ReadError::NotFound { .. })
     ));
-    let ls = block_on(list_directory(&src, &root)).unwrap();
+    let ls = block_on(list_directory(&src, &root, ListLimits::default())).unwrap();
     assert_eq!(ls.len(), 6000);
     assert!(
         ls.iter()
@@ -395,7 +395,7 @@ proptest! {
         src.insert_all([block]);
         let _ = block_on(stat(&src, &cid));
         let _ = block_on(lookup(&src, &cid, &name));
-        let _ = block_on(list_directory(&src, &cid));
+        let _ = block_on(list_directory(&src, &cid, ListLimits::default()));
         if let Ok(file) = block_on(UnixfsFile::open(&src, &cid)) {
             let _ = block_on(file.read(&src, 0, None).try_collect::<Vec<_>>());
         }

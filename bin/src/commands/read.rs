@@ -63,7 +63,8 @@ pub fn ls(paths: &RepoPaths, args: LsArgs) -> Result<()> {
             writeln!(out, "{} {} {}", cid, node.size, args.path)?;
             return Ok(());
         }
-        for entry in list_directory(&source, &cid).await? {
+        let limits = paths.load_config()?.limits.list();
+        for entry in list_directory(&source, &cid, limits).await? {
             let child = stat(&source, &entry.cid)
                 .await
                 .with_context(|| format!("cannot stat {}/{}", args.path, entry.name))?;
@@ -107,7 +108,7 @@ pub fn get(paths: &RepoPaths, args: GetArgs) -> Result<()> {
         let name = tar_name(&args.path, &cid);
         let bar = progress::bytes_bar(show, None, "getting");
         let counted = bar.clone();
-        let stream = tar_stream(core.fetcher(), cid, name).inspect(move |chunk| {
+        let stream = tar_stream(&core, cid, name).inspect(move |chunk| {
             if let Ok(chunk) = chunk {
                 counted.inc(chunk.len() as u64);
             }

@@ -13,16 +13,16 @@
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use chorus_protocol::unixfs::{self, NodeKind, ReadError, UnixfsFile};
+use chorus_protocol::unixfs::{self, ListLimits, NodeKind, ReadError, UnixfsFile};
 use chorus_storage::Cid;
 use futures::{Stream, StreamExt};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::fetch::{BlockFetcher, FetcherSource};
+use super::Core;
+use crate::fetch::FetcherSource;
 
 /// Bytes the tar writer collects before handing a chunk on.
 const TAR_CHUNK: usize = 64 * 1024;
@@ -31,14 +31,16 @@ const TAR_CHANNEL_CAPACITY: usize = 8;
 
 type Chunk = Result<Bytes, io::Error>;
 
-/// The tar stream of `cid` with its top-level entry named `name`, read through `fetcher`. An
-/// error after the start ends the stream with that error. Needs a tokio runtime.
+/// The tar stream of `cid` with its top-level entry named `name`, read through the core's
+/// fetcher, each directory listed within the core's [`ListLimits`]. An error after the start
+/// ends the stream with that error. Needs a tokio runtime.
 pub fn tar_stream(
-    fetcher: Arc<dyn BlockFetcher>,
+    core: &Core,
     cid: Cid,
     name: String,
 ) -> impl Stream<Item = Chunk> + Send + 'static {
-    let source = FetcherSource::new(fetcher);
+    let source = FetcherSource::new(core.fetcher());
+    let limits = core.list_limits();
     let (tx, rx) = mpsc::channel::<Chunk>(TAR_CHANNEL_CAPACITY);
     let handle = Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -48,7 +50,7 @@ pub fn tar_stream(
         };
         let mut builder = tar::Builder::new(writer);
         builder.mode(tar::HeaderMode::Deterministic);
-        let result = append_tree(&handle, &source, &mut builder, name, cid)
+        let result = append_tree(&handle, &source, limits, &mut builder, name, cid)
             .and_then(|()| builder.into_inner())
             .and_then(|mut w| w.flush());
         if let Err(e) = result {
@@ -78,6 +80,7 @@ fn read_err(e: ReadError) -> io::Error {
 fn append_tree(
     handle: &Handle,
     source: &FetcherSource,
+    limits: ListLimits,
     builder: &mut tar::Builder<ChannelWriter>,
     name: String,
     root: Cid,
@@ -110,7 +113,7 @@ fn append_tree(
                 header.set_mode(0o755);
                 builder.append_data(&mut header, &path, io::empty())?;
                 let entries = handle
-                    .block_on(unixfs::list_directory(source, &cid))
+                    .block_on(unixfs::list_directory(source, &cid, limits))
                     .map_err(read_err)?;
                 let mut names = HashSet::with_capacity(entries.len());
                 let mut children = Vec::with_capacity(entries.len());

@@ -28,6 +28,7 @@ mod writer;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chorus_protocol::unixfs::ListLimits;
 use chorus_storage::{Blockstore, Cid, GcReport, PinMode, SledStore, StoreError};
 
 pub use add::{AddError, AddOutcome, Added, Adder, FileAdd};
@@ -62,6 +63,7 @@ struct Inner {
     config: Option<Arc<dyn ConfigService>>,
     metrics: NodeMetrics,
     pin_counts: PinCounts,
+    list_limits: ListLimits,
 }
 
 /// Assembles a [`Core`]: the store first (the network needs it to serve and store blocks),
@@ -74,6 +76,7 @@ pub struct CoreBuilder {
     network: Option<NetworkHandle>,
     track: Option<Arc<dyn TrackService>>,
     config: Option<Arc<dyn ConfigService>>,
+    list_limits: ListLimits,
 }
 
 impl CoreBuilder {
@@ -91,6 +94,7 @@ impl CoreBuilder {
             network: None,
             track: None,
             config: None,
+            list_limits: ListLimits::default(),
         })
     }
 
@@ -125,6 +129,13 @@ impl CoreBuilder {
         self
     }
 
+    /// Bounds on every directory listing read through the core (gateway, `ls`, `get`, CAR
+    /// export); [`ListLimits::default`] unless set.
+    pub fn list_limits(mut self, limits: ListLimits) -> Self {
+        self.list_limits = limits;
+        self
+    }
+
     /// The finished core: offline (the local store only) unless a network or fetcher was
     /// given. Counts the pins once for their gauges.
     pub fn build(self) -> Core {
@@ -142,6 +153,7 @@ impl CoreBuilder {
                 config: self.config,
                 metrics: self.metrics,
                 pin_counts,
+                list_limits: self.list_limits,
             }),
         }
     }
@@ -186,6 +198,11 @@ impl Core {
     /// Metric families.
     pub fn metrics(&self) -> &NodeMetrics {
         &self.inner.metrics
+    }
+
+    /// Bounds on directory listings.
+    pub fn list_limits(&self) -> ListLimits {
+        self.inner.list_limits
     }
 
     /// Starts a write; see [`Writer`].

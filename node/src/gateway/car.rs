@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use chorus_protocol::car::{block_links, block_section_prefix, header_section};
 use chorus_protocol::lookahead::CidStackLookahead;
-use chorus_protocol::unixfs::{BlockSource, NodeKind, ReadError, UnixfsFile, list_directory};
+use chorus_protocol::unixfs::{
+    BlockSource, ListLimits, NodeKind, ReadError, UnixfsFile, list_directory,
+};
 use chorus_storage::{Block, Cid, codec};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -90,6 +92,8 @@ pub struct CarJob {
     pub params: CarParams,
     /// Where further blocks come from.
     pub source: FetcherSource,
+    /// Bounds on listing a sharded directory (`dag-scope=entity`).
+    pub limits: ListLimits,
 }
 
 type Chunk = Result<Bytes, std::io::Error>;
@@ -191,7 +195,7 @@ async fn entity(job: &CarJob, out: &mut Emitter) -> Result<(), ReadError> {
             ..
         }) => {
             let recorder = Recorder::new(job.source.clone());
-            list_directory(&recorder, &cid).await?;
+            list_directory(&recorder, &cid, job.limits).await?;
             for b in recorder.drain() {
                 if !out.block(&b).await {
                     return Ok(());

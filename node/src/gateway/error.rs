@@ -62,7 +62,8 @@ impl GatewayError {
             ReadError::InvalidPath(_) => GatewayError::BadRequest(err.to_string()),
             ReadError::UnsupportedCodec { .. }
             | ReadError::Unsupported { .. }
-            | ReadError::NotAFile { .. } => GatewayError::NotImplemented(err.to_string()),
+            | ReadError::NotAFile { .. }
+            | ReadError::TooManyEntries { .. } => GatewayError::NotImplemented(err.to_string()),
             ReadError::Decode { .. } | ReadError::Corrupt { .. } => {
                 GatewayError::BadContent(err.to_string())
             }

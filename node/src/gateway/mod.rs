@@ -17,7 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chorus_protocol::unixfs::{NodeKind, ReadError, UnixfsFile, list_directory, lookup};
+use chorus_protocol::unixfs::{
+    ListLimits, NodeKind, ReadError, UnixfsFile, list_directory, lookup,
+};
 use chorus_storage::{Block, Cid, codec};
 use futures::TryStreamExt;
 
@@ -271,6 +273,7 @@ async fn respond(
         .fetch(terminal)
         .await
         .map_err(|e| GatewayError::from_fetch(&e))?;
+    let limits = state.ctx.core().list_limits();
     match format {
         ResponseFormat::Raw => Ok(raw_response(&resolved, block, &headers)),
         ResponseFormat::Car(params) => Ok(car_response(
@@ -279,10 +282,11 @@ async fn respond(
             block,
             params,
             source,
+            limits,
             &headers,
         )),
         ResponseFormat::Unixfs => {
-            unixfs_response(resolved, block, source, &method, &uri, &headers).await
+            unixfs_response(resolved, block, source, limits, &method, &uri, &headers).await
         }
     }
 }
@@ -325,6 +329,7 @@ fn car_response(
     terminal: Block,
     params: CarParams,
     source: FetcherSource,
+    limits: ListLimits,
     req: &HeaderMap,
 ) -> Response {
     let root = resolved.path.root;
@@ -343,6 +348,7 @@ fn car_response(
             terminal,
             params,
             source,
+            limits,
         });
         Body::from_stream(stream).into_response()
     };
@@ -368,6 +374,7 @@ async fn unixfs_response(
     resolved: Resolved,
     block: Block,
     source: FetcherSource,
+    limits: ListLimits,
     method: &Method,
     uri: &Uri,
     req: &HeaderMap,
@@ -384,7 +391,7 @@ async fn unixfs_response(
         Err(ReadError::NotAFile {
             kind: NodeKind::Directory | NodeKind::HamtShard,
             ..
-        }) => directory_response(resolved, source, method, uri, req).await,
+        }) => directory_response(resolved, source, limits, method, uri, req).await,
         Err(ReadError::NotAFile {
             kind: NodeKind::Symlink,
             ..
@@ -398,6 +405,7 @@ async fn unixfs_response(
 async fn directory_response(
     resolved: Resolved,
     source: FetcherSource,
+    limits: ListLimits,
     method: &Method,
     uri: &Uri,
     req: &HeaderMap,
@@ -434,7 +442,7 @@ async fn directory_response(
         resolved.common_headers(r.headers_mut(), &etag);
         return Ok(r);
     }
-    let entries = list_directory(&source, &dir)
+    let entries = list_directory(&source, &dir, limits)
         .await
         .map_err(GatewayError::from_read)?;
     let html = listing::render(uri.path(), &entries);

@@ -1,7 +1,7 @@
 //! `/api/v0/add`: multipart upload → UnixFS DAGs, with kubo's options and NDJSON output.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chorus_protocol::unixfs::{ImportOptions, Layout};
@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{body_error, decode_file_name, multipart, ndjson};
+use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
 use crate::core::{AddError, Added, Adder};
 
@@ -76,6 +77,7 @@ fn import_options(args: &Args) -> Result<ImportOptions, ApiError> {
 pub(crate) async fn add(
     State(ctx): State<NodeContext>,
     args: Args,
+    Extension(upload): Extension<UploadLimits>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -87,7 +89,7 @@ pub(crate) async fn add(
     let quieter = args.bool("quieter", false)?;
 
     let mut adder = Adder::new(ctx.core(), opts, only_hash).map_err(add_error)?;
-    let (mut parts, rest) = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body, upload)?;
     let mut lines = Vec::new();
     let mut files = 0;
     while let Some(mut field) = parts.next_field().await.map_err(body_error)? {

@@ -1,7 +1,7 @@
 //! `/api/v0/block/{put,get,stat,rm}`: raw blocks.
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chorus_storage::{Block, Cid, PinMode};
@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
 use super::respond::{body_error, byte_stream, multipart, ndjson};
+use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
 use crate::core::{BlockFormat, BlockFormatError};
 
@@ -36,12 +37,13 @@ fn put_target(args: &Args) -> Result<BlockFormat, ApiError> {
 pub(crate) async fn put(
     State(ctx): State<NodeContext>,
     args: Args,
+    Extension(upload): Extension<UploadLimits>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let format = put_target(&args)?;
     let pin = args.bool("pin", false)?;
-    let (mut parts, rest) = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body, upload)?;
     let mut blocks = Vec::new();
     while let Some(mut field) = parts.next_field().await.map_err(body_error)? {
         let mut data = Vec::new();

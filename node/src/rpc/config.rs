@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::upload_guard::UploadLimits;
 use crate::addr::{AddrError, check_api_bind};
 
 /// How the RPC API accepts requests.
@@ -18,6 +19,9 @@ pub struct ApiConfig {
     /// API's own origin. A request carrying any other `Origin` is refused with 403, as kubo
     /// does: a web page must not be able to add, pin or delete through a local node.
     pub allowed_origins: Vec<String>,
+    /// Bounds on multipart uploads (`add`, `block/put`, `dag/import`, `track/add`,
+    /// `config/replace`).
+    pub upload: UploadLimits,
 }
 
 impl ApiConfig {
@@ -36,6 +40,12 @@ impl ApiConfig {
     /// Sets [`ApiConfig::allow_unauthenticated_public`].
     pub fn with_allow_unauthenticated_public(mut self, allow: bool) -> Self {
         self.allow_unauthenticated_public = allow;
+        self
+    }
+
+    /// Sets [`ApiConfig::upload`].
+    pub fn with_upload_limits(mut self, limits: UploadLimits) -> Self {
+        self.upload = limits;
         self
     }
 

@@ -1,7 +1,7 @@
 //! `/api/v0/dag/{export,import}`: CAR v1 out and in.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chorus_protocol::car::export_car;
@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{body_error, byte_stream, multipart, ndjson, resolve_arg};
+use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
 use crate::fetch::FetcherSource;
 
@@ -57,6 +58,7 @@ enum ImportLine {
 pub(crate) async fn import(
     State(ctx): State<NodeContext>,
     args: Args,
+    Extension(upload): Extension<UploadLimits>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -64,7 +66,7 @@ pub(crate) async fn import(
     let stats = args.bool("stats", false)?;
     let silent = args.bool("silent", false)?;
     let mut importer = ctx.core().car_importer();
-    let (mut parts, rest) = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body, upload)?;
     while let Some(field) = parts.next_field().await.map_err(body_error)? {
         importer
             .car(Box::pin(field))

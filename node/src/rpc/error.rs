@@ -57,6 +57,15 @@ pub enum ApiError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The request is over one of the listener's bounds (upload parts, part headers).
+    #[error("request too large: {reason}")]
+    TooLarge {
+        /// Which bound.
+        reason: String,
+    },
+    /// The client stopped sending the request body.
+    #[error("request body timed out: no data within limits.http_body_idle_timeout_secs")]
+    RequestTimeout,
     /// The command needs the network and the node is offline.
     #[error("{OFFLINE_MESSAGE}")]
     Offline,
@@ -140,6 +149,8 @@ impl ApiError {
             | ApiError::InvalidArgument { .. }
             | ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, ErrorCode::Client),
             ApiError::UnknownEndpoint { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::Client),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::Client),
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::Client)
             }

@@ -30,7 +30,7 @@ pub(crate) async fn get(State(ctx): State<NodeContext>, args: Args) -> Result<Re
 
     // An error before the first chunk (a small tree refused as a whole, a missing block near
     // the top) is still an ordinary error answer; a later one cuts the stream.
-    let mut stream = Box::pin(crate::core::tar_stream(ctx.fetcher(), cid, name));
+    let mut stream = Box::pin(crate::core::tar_stream(ctx.core(), cid, name));
     let first = match stream.next().await {
         Some(Err(e)) => return Err(ApiError::Failed(e.to_string())),
         first => first,

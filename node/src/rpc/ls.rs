@@ -60,7 +60,7 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
         let stat = unixfs::stat(&source, &cid).await?;
         let mut out = Vec::new();
         if matches!(stat.kind, NodeKind::Directory | NodeKind::HamtShard) {
-            for entry in unixfs::list_directory(&source, &cid).await? {
+            for entry in unixfs::list_directory(&source, &cid, ctx.core().list_limits()).await? {
                 let (kind, size) = if resolve_type {
                     let s = unixfs::stat(&source, &entry.cid).await?;
                     (type_number(s.kind), s.size)

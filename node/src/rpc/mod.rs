@@ -22,6 +22,7 @@ mod repo;
 mod respond;
 mod settings;
 mod track;
+mod upload_guard;
 
 use std::sync::Arc;
 
@@ -34,6 +35,9 @@ pub use args::{Args, parse_bool, parse_cid_arg};
 pub use block::MAX_BLOCK_SIZE;
 pub use config::ApiConfig;
 pub use error::{ApiError, ErrorCode, OFFLINE_MESSAGE};
+pub use upload_guard::{
+    DEFAULT_MAX_PART_HEADER_BYTES, DEFAULT_MAX_UPLOAD_PARTS, UploadLimitError, UploadLimits,
+};
 
 use crate::context::NodeContext;
 use crate::http_metrics::{Tracker, track};
@@ -84,6 +88,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/dht/findpeer", any(network::find_peer))
         .route("/dht/provide", any(network::provide))
         .fallback(unknown_endpoint)
+        .layer(axum::Extension(config.upload))
         .layer(from_fn_with_state(config.clone(), guard::require_method));
     let tracker = Tracker {
         face: Face::Api,

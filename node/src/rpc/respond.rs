@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::upload_guard::{PartScanner, UploadLimitError, UploadLimits};
 use crate::context::NodeContext;
 use crate::fetch::FetcherSource;
 
@@ -67,16 +68,34 @@ pub(crate) use crate::core::blocking;
 /// reused; anything longer is not a well-formed upload and the connection is closed instead.
 const MAX_EPILOGUE: usize = 64 * 1024;
 
-/// The request body shared between multer and the final drain.
+/// The request body shared between multer and the final drain, scanned by the
+/// [`PartScanner`] on its way to multer.
 #[derive(Clone)]
-struct SharedBody(Arc<Mutex<BodyDataStream>>);
+struct SharedBody(Arc<Mutex<GuardedBody>>);
+
+struct GuardedBody {
+    body: BodyDataStream,
+    scanner: PartScanner,
+    /// The scanner refused: the body ends here.
+    refused: bool,
+}
 
 impl Stream for SharedBody {
     type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *body).poll_next(cx)
+        let mut guarded = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if guarded.refused {
+            return Poll::Ready(None);
+        }
+        let next = Pin::new(&mut guarded.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next
+            && let Err(e) = guarded.scanner.feed(chunk)
+        {
+            guarded.refused = true;
+            return Poll::Ready(Some(Err(axum::Error::new(e))));
+        }
+        next
     }
 }
 
@@ -99,12 +118,13 @@ impl UploadRest {
     }
 }
 
-/// The multipart reader of a request body; any `multipart/*` type is accepted (kubo clients
-/// send `form-data`, some older ones `mixed`), the boundary may be quoted. Call
+/// The multipart reader of a request body within `limits`; any `multipart/*` type is accepted
+/// (kubo clients send `form-data`, some older ones `mixed`), the boundary may be quoted. Call
 /// [`UploadRest::drain`] once the parts are read.
 pub(crate) fn multipart(
     headers: &HeaderMap,
     body: Body,
+    limits: UploadLimits,
 ) -> Result<(multer::Multipart<'static>, UploadRest), ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -115,7 +135,11 @@ pub(crate) fn multipart(
     let boundary = boundary(ct).ok_or_else(|| ApiError::InvalidBody {
         reason: format!("expected a multipart body with a boundary, got {ct:?}"),
     })?;
-    let shared = SharedBody(Arc::new(Mutex::new(body.into_data_stream())));
+    let shared = SharedBody(Arc::new(Mutex::new(GuardedBody {
+        body: body.into_data_stream(),
+        scanner: PartScanner::new(&boundary, limits),
+        refused: false,
+    })));
     Ok((
         multer::Multipart::new(shared.clone(), boundary),
         UploadRest(shared),
@@ -140,6 +164,19 @@ fn boundary(content_type: &str) -> Option<String> {
 
 /// Maps a multipart read failure to a 400.
 pub(crate) fn body_error(e: multer::Error) -> ApiError {
+    // The guard's refusal and the listener's body idle timeout reach multer as stream errors.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(limit) = c.downcast_ref::<UploadLimitError>() {
+            return ApiError::TooLarge {
+                reason: limit.to_string(),
+            };
+        }
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::RequestTimeout;
+        }
+        cause = c.source();
+    }
     ApiError::InvalidBody {
         reason: e.to_string(),
     }

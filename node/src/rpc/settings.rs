@@ -2,7 +2,7 @@
 //! over the binary's [`ConfigService`](crate::ConfigService) (the same code as `chorus config`).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::args::Args;
 use super::error::ApiError;
 use super::respond::{body_error, multipart, ndjson};
+use super::upload_guard::UploadLimits;
 use crate::config_service::ConfigService;
 use crate::context::NodeContext;
 
@@ -75,11 +76,12 @@ pub(crate) async fn show(State(ctx): State<NodeContext>) -> Result<Response, Api
 /// `config/replace`: a multipart file holding the new `config.toml`.
 pub(crate) async fn replace(
     State(ctx): State<NodeContext>,
+    Extension(upload): Extension<UploadLimits>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let service = service(&ctx)?;
-    let (mut parts, rest) = multipart(&headers, body)?;
+    let (mut parts, rest) = multipart(&headers, body, upload)?;
     let mut text = Vec::new();
     if let Some(mut field) = parts.next_field().await.map_err(body_error)? {
         while let Some(chunk) = field.chunk().await.map_err(body_error)? {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chorus_storage::Cid;
@@ -29,6 +29,7 @@ use super::args::Args;
 use super::error::{ApiError, ErrorCode};
 use super::line_stream::{encode_line, error_frames, streamed};
 use super::respond::{body_error, decode_file_name, multipart};
+use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
 use crate::core::{Commit, Writer};
 use crate::track::{
@@ -225,9 +226,11 @@ async fn spool(
     spool_root: &Path,
     headers: &HeaderMap,
     body: Body,
+    limits: UploadLimits,
     max: u64,
 ) -> Result<Upload, Response> {
-    let (mut parts, rest) = multipart(headers, body).map_err(IntoResponse::into_response)?;
+    let (mut parts, rest) =
+        multipart(headers, body, limits).map_err(IntoResponse::into_response)?;
     let mut upload: Option<Upload> = None;
     while let Some(mut field) = parts
         .next_field()
@@ -388,6 +391,7 @@ async fn finish(writer: Writer, added: &TrackAdded, pin: bool) -> Result<(), Tra
 pub(crate) async fn add(
     State(ctx): State<NodeContext>,
     RawQuery(query): RawQuery,
+    Extension(limits): Extension<UploadLimits>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -405,6 +409,7 @@ pub(crate) async fn add(
         service.spool_dir(),
         &headers,
         body,
+        limits,
         service.max_input_bytes(),
     )
     .await

@@ -81,6 +81,16 @@ pub enum ReadError {
         /// The missing name.
         name: String,
     },
+    /// A directory holds more entries than a listing may ([`super::ListLimits`]).
+    #[error(
+        "directory {cid} has more than {limit} entries, the listing limit (limits.max_directory_entries)"
+    )]
+    TooManyEntries {
+        /// The directory.
+        cid: Cid,
+        /// The limit it passed.
+        limit: usize,
+    },
     /// The path is not `/ipfs/<cid>[/...]` or `<cid>[/...]`.
     #[error("invalid IPFS path {0:?}")]
     InvalidPath(String),

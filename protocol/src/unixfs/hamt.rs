@@ -23,7 +23,7 @@ pub const HAMT_FANOUT: u64 = 256;
 /// Hex digits of a slot index in link names for [`HAMT_FANOUT`].
 pub(crate) const HAMT_PREFIX_LEN: usize = 2;
 /// Levels available before a 64-bit hash is used up (8 bits each).
-const MAX_LEVELS: usize = 8;
+pub(crate) const MAX_LEVELS: usize = 8;
 
 /// murmur3 x64 128-bit with seed 0, returning its first 64-bit half (`murmur3.New64()` in Go,
 /// whose `Sum` is that half, big-endian).

@@ -10,10 +10,12 @@ mod decode;
 mod dir;
 mod file;
 mod hamt;
+mod listing;
 mod node;
 mod options;
 pub(crate) mod pb;
 mod reader;
+pub mod shapes;
 mod source;
 mod symlink;
 mod trickle;
@@ -24,10 +26,8 @@ pub use dir::{
     build_directory,
 };
 pub use hamt::{HAMT_FANOUT, HAMT_HASH_MURMUR3, murmur3_x64_64};
-pub use reader::{
-    DirEntry, Stat, UnixfsFile, list_directory, lookup, parse_ipfs_path, read_symlink,
-    resolve_path, stat,
-};
+pub use listing::{DEFAULT_MAX_DIRECTORY_ENTRIES, DirEntry, ListLimits, list_directory};
+pub use reader::{Stat, UnixfsFile, lookup, parse_ipfs_path, read_symlink, resolve_path, stat};
 pub use source::{BlockSource, LocalGetError, StoreSource};
 pub use symlink::symlink_block;
 

@@ -10,7 +10,10 @@ use super::decode::{Decoded, NodeKind, ReadError, decode};
 use super::hamt::{self, HAMT_PREFIX_LEN};
 use super::source::BlockSource;
 
-async fn fetch<S: BlockSource + ?Sized>(source: &S, cid: &Cid) -> Result<Block, ReadError> {
+pub(super) async fn fetch<S: BlockSource + ?Sized>(
+    source: &S,
+    cid: &Cid,
+) -> Result<Block, ReadError> {
     source.get(cid).await.map_err(|e| ReadError::Fetch {
         cid: *cid,
         source: Box::new(e),
@@ -154,79 +157,6 @@ pub async fn read_symlink<S: BlockSource + ?Sized>(
             },
         }),
     }
-}
-
-/// One entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    /// Entry name.
-    pub name: String,
-    /// Target CID.
-    pub cid: Cid,
-    /// Cumulative DAG size recorded in the link (`Tsize`).
-    pub tsize: u64,
-}
-
-/// Lists a plain or sharded directory, sorted by name (sharded directories are walked fully).
-pub async fn list_directory<S: BlockSource + ?Sized>(
-    source: &S,
-    dir: &Cid,
-) -> Result<Vec<DirEntry>, ReadError> {
-    let block = fetch(source, dir).await?;
-    let mut out = Vec::new();
-    match decode(&block)? {
-        Decoded::Directory { links } => {
-            out.extend(links.into_iter().map(|l| DirEntry {
-                name: l.name,
-                cid: l.cid,
-                tsize: l.tsize.unwrap_or(0),
-            }));
-        }
-        Decoded::Hamt { links } => {
-            let mut pending = vec![links];
-            while let Some(links) = pending.pop() {
-                for l in links {
-                    if l.name.len() < HAMT_PREFIX_LEN {
-                        return Err(ReadError::Corrupt {
-                            cid: *dir,
-                            reason: "HAMT link name shorter than its slot prefix",
-                        });
-                    }
-                    if l.name.len() == HAMT_PREFIX_LEN {
-                        let block = fetch(source, &l.cid).await?;
-                        match decode(&block)? {
-                            Decoded::Hamt { links } => pending.push(links),
-                            _ => {
-                                return Err(ReadError::Corrupt {
-                                    cid: l.cid,
-                                    reason: "HAMT sub-shard link does not point to a shard",
-                                });
-                            }
-                        }
-                    } else {
-                        let name = l.name.get(HAMT_PREFIX_LEN..).ok_or(ReadError::Corrupt {
-                            cid: *dir,
-                            reason: "HAMT link name does not start with a slot prefix",
-                        })?;
-                        out.push(DirEntry {
-                            name: name.to_owned(),
-                            cid: l.cid,
-                            tsize: l.tsize.unwrap_or(0),
-                        });
-                    }
-                }
-            }
-        }
-        other => {
-            return Err(ReadError::NotADirectory {
-                cid: *dir,
-                kind: other.kind(),
-                name: String::new(),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }
 
 /// An opened UnixFS file: its root is fetched, so its size is known before reading.

@@ -1,4 +1,11 @@
-//! Binding a listener and serving a router until a shutdown signal.
+//! Binding a listener and serving a router until a shutdown signal, within [`HttpLimits`].
+
+mod accept;
+mod limits;
+
+pub use limits::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpLimits,
+};
 
 use std::future::Future;
 use std::io;
@@ -40,10 +47,12 @@ pub struct HttpServer {
     listener: TcpListener,
     addr: SocketAddr,
     router: Router,
+    limits: HttpLimits,
 }
 
 impl HttpServer {
-    /// Binds `addr` (port 0 picks a free port).
+    /// Binds `addr` (port 0 picks a free port); served within [`HttpLimits::default`] unless
+    /// [`HttpServer::with_limits`] says otherwise.
     pub async fn bind(addr: SocketAddr, router: Router) -> Result<Self, ServeError> {
         let listener = TcpListener::bind(addr)
             .await
@@ -55,7 +64,14 @@ impl HttpServer {
             listener,
             addr,
             router,
+            limits: HttpLimits::default(),
         })
+    }
+
+    /// Serves within `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The address actually bound.
@@ -71,10 +87,7 @@ impl HttpServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let addr = self.addr;
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| ServeError::Serve { addr, source })
+        accept::serve(self.listener, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 }
