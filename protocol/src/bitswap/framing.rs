@@ -46,8 +46,42 @@ pub(crate) struct FrameReader<S> {
     /// Varint bytes of the next frame's length read so far.
     header: [u8; MAX_VARINT_LEN],
     header_len: usize,
-    /// The frame being filled, once its length is known, and how much of it is filled.
-    body: Option<(BytesMut, usize)>,
+    /// The frame being filled, once its length is known.
+    body: Option<Filling>,
+}
+
+/// First buffer of a frame; it then doubles as bytes arrive, up to the frame's length.
+const INITIAL_FRAME_BUFFER: usize = 64 * 1024;
+
+/// A frame being read: the buffer grows with the bytes that actually arrive, so a peer that
+/// announces a 4 MiB frame and sends three bytes costs 64 KiB, not 4 MiB (× 32 streams ×
+/// hundreds of connections).
+struct Filling {
+    /// Zeroed, readable space; `filled` bytes of it hold the frame so far.
+    buf: BytesMut,
+    filled: usize,
+    /// The announced frame length.
+    len: usize,
+}
+
+impl Filling {
+    fn new(len: usize) -> Self {
+        Filling {
+            buf: BytesMut::zeroed(len.min(INITIAL_FRAME_BUFFER)),
+            filled: 0,
+            len,
+        }
+    }
+
+    /// Space to read the next bytes into, growing the buffer (doubling, capped at the
+    /// frame length) when the current one is full.
+    fn space(&mut self) -> &mut [u8] {
+        if self.filled == self.buf.len() {
+            let grown = (self.buf.len() * 2).clamp(INITIAL_FRAME_BUFFER, self.len);
+            self.buf.resize(grown, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
 }
 
 impl<S> FrameReader<S> {
@@ -73,16 +107,16 @@ impl<S: AsyncRead + Unpin> Stream for FrameReader<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some((body, filled)) = &mut this.body {
-                if *filled == body.len() {
-                    let (body, _) = this.body.take().unwrap_or_default();
-                    return Poll::Ready(Some(Ok(body.freeze())));
+            if let Some(body) = &mut this.body {
+                if body.filled == body.len {
+                    let buf = this.body.take().map(|b| b.buf).unwrap_or_default();
+                    return Poll::Ready(Some(Ok(buf.freeze())));
                 }
-                let n = ready!(Pin::new(&mut this.stream).poll_read(cx, &mut body[*filled..]))?;
+                let n = ready!(Pin::new(&mut this.stream).poll_read(cx, body.space()))?;
                 if n == 0 {
                     return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
                 }
-                *filled += n;
+                body.filled += n;
                 continue;
             }
             // One byte at a time: a length is a few bytes and precedes ~1 MiB of data.
@@ -117,7 +151,7 @@ impl<S: AsyncRead + Unpin> Stream for FrameReader<S> {
                     "len > max",
                 ))));
             }
-            this.body = Some((BytesMut::zeroed(len), 0));
+            this.body = Some(Filling::new(len));
         }
     }
 }
@@ -203,6 +237,50 @@ mod tests {
         assert!(block_on(r.next()).unwrap().is_err());
         let mut r = FrameReader::new(Cursor::new(vec![0xffu8; 12]));
         assert!(block_on(r.next()).unwrap().is_err());
+    }
+
+    /// Gives its bytes, then never anything more (a peer that trickles and stops).
+    struct Stalls(Cursor<Vec<u8>>);
+
+    impl AsyncRead for Stalls {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            match Pin::new(&mut self.0).poll_read(cx, buf) {
+                Poll::Ready(Ok(0)) => Poll::Pending,
+                other => other,
+            }
+        }
+    }
+
+    #[test]
+    fn an_announced_frame_costs_only_what_arrived() {
+        let mut buf = unsigned_varint::encode::usize_buffer();
+        let mut wire = unsigned_varint::encode::usize(MAX_MESSAGE_SIZE, &mut buf).to_vec();
+        wire.extend_from_slice(b"abc");
+        let mut r = FrameReader::new(Stalls(Cursor::new(wire)));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut r).poll_next(&mut cx).is_pending());
+        let body = r.body.as_ref().unwrap();
+        assert_eq!(body.filled, 3);
+        assert!(
+            body.buf.capacity() <= INITIAL_FRAME_BUFFER,
+            "{}",
+            body.buf.capacity()
+        );
+
+        // A full-size frame arriving in small pieces still reads back whole.
+        let mut wire = framed(MAX_MESSAGE_SIZE, 9);
+        wire.extend(framed(1, 2));
+        let mut r = FrameReader::new(Cursor::new(wire));
+        assert_eq!(
+            block_on(r.next()).unwrap().unwrap(),
+            vec![9u8; MAX_MESSAGE_SIZE]
+        );
+        assert_eq!(block_on(r.next()).unwrap().unwrap(), vec![2u8]);
     }
 
     #[test]
