@@ -1,9 +1,10 @@
 //! Compaction: give the space of removed blocks back by rewriting sparse pack files.
 //!
 //! Run at the end of GC. A sealed pack (not the one being appended to, no put in flight into
-//! it) whose live records take less than half of it has them re-appended to the active pack,
-//! each index entry swapped to the new location only if it still names the old one (a
-//! concurrent delete or repair wins). The new records and entries are made durable, and a pack
+//! it) whose live records take less than half of it has them re-appended to the active pack;
+//! the copies are fsynced, and only then is each index entry swapped to the new location, if
+//! it still names the old one (a concurrent delete or repair wins), so no entry ever names a
+//! copy a power loss could tear. The swapped entries are made durable, and a pack
 //! is removed only when a fresh scan finds no index entry naming it, so no crash and no
 //! concurrent operation can leave an entry pointing into a removed pack. Readers that looked
 //! the old location up just before the swap still read the old pack through its open handle,
@@ -13,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::Multihash;
 use crate::index::{self, Entry, STAT_KEY};
-use crate::pack::Location;
+use crate::pack::{Appended, Location};
 use crate::sled_store::{SledStore, raw_cid, verify_mh};
 use crate::store::{Blockstore, StoreError};
 
@@ -21,6 +22,14 @@ use crate::store::{Blockstore, StoreError};
 /// a half-dead pack costs at most 2× its live bytes on disk, and rewriting it moves at most as
 /// many bytes as it gives back.
 const COMPACT_BELOW: u64 = 2;
+
+/// A record copied, its entry not yet switched.
+struct Move {
+    mh: Multihash,
+    /// The entry as read before the copy.
+    old: sled::IVec,
+    new: Location,
+}
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,8 +68,24 @@ impl SledStore {
                 .packs
                 .records(pack)
                 .map_err(io("reading a pack file"))?;
+            // Copy the pack's live records, make the copies durable, and only then point the
+            // index at them: an entry never names a record that a power loss could tear.
+            let mut appended = self.inner.packs.begin();
+            let mut moves = Vec::new();
             for (mh, loc) in records {
-                done.bytes_moved += self.move_record(&mh, &loc)?;
+                if let Some(m) = self.copy_record(&mut appended, &mh, &loc)? {
+                    moves.push(m);
+                }
+            }
+            if moves.is_empty() {
+                continue;
+            }
+            self.inner
+                .packs
+                .sync()
+                .map_err(io("syncing moved records"))?;
+            for m in moves {
+                done.bytes_moved += self.switch_entry(m)?;
             }
         }
         // The new records and the swapped entries are durable before any old pack goes.
@@ -83,15 +108,20 @@ impl SledStore {
         Ok(done)
     }
 
-    /// Re-appends the record of `mh` at `loc` if the index still names it there; returns the
-    /// bytes appended. Damaged records stay where they are.
-    fn move_record(&self, mh: &Multihash, loc: &Location) -> Result<u64, StoreError> {
+    /// Appends a copy of the record of `mh` at `loc` if the index still names it there (not
+    /// yet switched to). Damaged records stay where they are.
+    fn copy_record(
+        &self,
+        appended: &mut Appended<'_>,
+        mh: &Multihash,
+        loc: &Location,
+    ) -> Result<Option<Move>, StoreError> {
         let key = mh.to_bytes();
         let Some(value) = self.inner.index.get(&key)? else {
-            return Ok(0);
+            return Ok(None);
         };
         if !matches!(index::decode(&key, &value), Ok(Entry::Pack(l)) if l == *loc) {
-            return Ok(0); // a dead record
+            return Ok(None); // a dead record
         }
         let read = self
             .inner
@@ -99,26 +129,34 @@ impl SledStore {
             .read(mh, loc)
             .map_err(|e| StoreError::io(format!("reading block {}", raw_cid(mh)), e))?;
         let Some(data) = read else {
-            return Ok(0);
+            return Ok(None);
         };
         // Damage is not copied into a fresh record, where it would look like a good one.
         let Ok(data) = verify_mh(mh, data) else {
-            return Ok(0);
+            return Ok(None);
         };
-        let mut appended = self.inner.packs.begin();
         let new = self
             .inner
             .packs
-            .append(&mut appended, mh, &data)
+            .append(appended, mh, &data)
             .map_err(|e| StoreError::io(format!("moving block {}", raw_cid(mh)), e))?;
+        Ok(Some(Move {
+            mh: *mh,
+            old: value,
+            new,
+        }))
+    }
+
+    /// Points the entry at its durable copy if it still names the old record (a concurrent
+    /// delete or repair wins); returns the bytes moved.
+    fn switch_entry(&self, m: Move) -> Result<u64, StoreError> {
         let swapped = self.inner.index.compare_and_swap(
-            &key,
-            Some(value),
-            Some(&index::encode_pack(&new)[..]),
+            m.mh.to_bytes(),
+            Some(m.old),
+            Some(&index::encode_pack(&m.new)[..]),
         )?;
-        drop(appended);
         Ok(if swapped.is_ok() {
-            new.record_len(mh)
+            m.new.record_len(&m.mh)
         } else {
             0
         })

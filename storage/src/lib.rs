@@ -32,6 +32,7 @@ mod memory;
 mod migrate;
 mod pack;
 mod pins;
+mod recover;
 mod session;
 mod sled_store;
 mod store;

@@ -121,6 +121,17 @@ pub(crate) struct PackDir {
     early_writeback: bool,
 }
 
+/// What [`PackDir::records_from`] found.
+#[derive(Debug, Default)]
+pub(crate) struct RecordWalk {
+    /// The whole records, in file order.
+    pub(crate) records: Vec<(Multihash, Location)>,
+    /// Where the walk stopped (`size` unless the rest does not parse).
+    pub(crate) end: u64,
+    /// The file's length.
+    pub(crate) size: u64,
+}
+
 /// Records appended by one put: their packs count as in flight until this drops, which the put
 /// does after writing (or failing to write) their index entries.
 #[derive(Debug)]
@@ -243,13 +254,15 @@ impl PackDir {
         }
         let pack = a.id;
         *w.inflight.entry(pack).or_insert(0) += 1;
-        drop(guard);
-        put.packs.push(pack);
+        // Registered for the next sync before the writer lock goes: a sync that sees this
+        // record in the active pack's size (its durable mark) also fsyncs its pack.
         self.unsynced
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .0
             .insert(pack);
+        drop(guard);
+        put.packs.push(pack);
         Ok(Location {
             pack,
             offset: start + header.len() as u64,
@@ -289,12 +302,48 @@ impl PackDir {
         handles.entry(pack).or_insert(file).clone()
     }
 
-    /// Whether the record at `loc` is whole on disk (its pack exists and is long enough).
-    pub(crate) fn contains(&self, loc: &Location) -> io::Result<bool> {
+    /// Whether the record of `mh` at `loc` is whole on disk: its pack is long enough and the
+    /// header there names `mh` (a record torn by a machine crash reads as absent, so a later
+    /// put of the block writes it again).
+    pub(crate) fn contains(&self, mh: &Multihash, loc: &Location) -> io::Result<bool> {
+        let Some(f) = self.handle(loc.pack)? else {
+            return Ok(false);
+        };
+        if f.metadata()?.len() < loc.offset + loc.len {
+            return Ok(false);
+        }
+        let (Some(start), Ok(data_len)) = (
+            loc.offset.checked_sub(header_len(mh) as u64),
+            u32::try_from(loc.len),
+        ) else {
+            return Ok(false);
+        };
+        let expected = encode_header(mh, data_len);
+        let mut found = vec![0u8; expected.len()];
+        f.read_exact_at(&mut found, start)?;
+        Ok(found == expected)
+    }
+
+    /// Whether the pack of `loc` exists and is long enough to hold the record (whatever it
+    /// holds there): `repo verify` tells a missing record from a damaged one by this.
+    pub(crate) fn reaches(&self, loc: &Location) -> io::Result<bool> {
         match self.handle(loc.pack)? {
             Some(f) => Ok(f.metadata()?.len() >= loc.offset + loc.len),
             None => Ok(false),
         }
+    }
+
+    /// The active pack and its size: every record below that point is covered by the next
+    /// [`PackDir::sync`] that starts after this call. `None` before the first append.
+    pub(crate) fn durable_mark(&self) -> Option<(u32, u64)> {
+        self.lock_writer().active.as_ref().map(|a| (a.id, a.size))
+    }
+
+    /// Ids of every pack present, ascending.
+    pub(crate) fn ids(&self) -> io::Result<Vec<u32>> {
+        let mut ids = list_ids(&self.root)?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Reads the data of `mh`'s record at `loc`. `None` when the pack is missing or too short,
@@ -373,12 +422,18 @@ impl PackDir {
     /// Every well-formed record of `pack`, in order, as (multihash, location). Stops at the
     /// first malformed or torn record (the tail a crash may leave).
     pub(crate) fn records(&self, pack: u32) -> io::Result<Vec<(Multihash, Location)>> {
+        Ok(self.records_from(pack, 0)?.records)
+    }
+
+    /// The records of `pack` from offset `start` (a record boundary) on, and where the walk
+    /// stopped: the file's end, or a header that does not parse or a record cut short.
+    pub(crate) fn records_from(&self, pack: u32, start: u64) -> io::Result<RecordWalk> {
         let Some(file) = self.handle(pack)? else {
-            return Ok(Vec::new());
+            return Ok(RecordWalk::default());
         };
         let size = file.metadata()?.len();
         let mut out = Vec::new();
-        let mut pos = 0u64;
+        let mut pos = start;
         let mut buf = [0u8; MAX_HEADER_LEN];
         while pos < size {
             let n = usize::try_from((size - pos).min(MAX_HEADER_LEN as u64)).unwrap_or(0);
@@ -394,7 +449,11 @@ impl PackDir {
             out.push((mh, Location { pack, offset, len }));
             pos = offset + len;
         }
-        Ok(out)
+        Ok(RecordWalk {
+            records: out,
+            end: pos,
+            size,
+        })
     }
 
     /// Removes `pack` (readers holding its handle keep reading it).
@@ -538,7 +597,11 @@ mod tests {
         assert_eq!(p.read(&mh(b"b"), &b).unwrap().unwrap(), vec![2u8; 10]);
         // A location read for another multihash is refused by the header check.
         assert_eq!(p.read(&mh(b"b"), &a).unwrap(), None);
-        assert!(p.contains(&a).unwrap());
+        assert!(p.contains(&mh(b"a"), &a).unwrap());
+        assert!(
+            !p.contains(&mh(b"b"), &a).unwrap(),
+            "another block's record"
+        );
         assert_eq!(
             p.records(a.pack).unwrap(),
             vec![(mh(b"a"), a)],
@@ -552,7 +615,7 @@ mod tests {
         p.sync().unwrap();
         p.remove(a.pack).unwrap();
         assert_eq!(p.read(&mh(b"a"), &a).unwrap(), None);
-        assert!(!p.contains(&a).unwrap());
+        assert!(!p.contains(&mh(b"a"), &a).unwrap());
         assert_eq!(p.list().unwrap(), vec![b.pack]);
     }
 

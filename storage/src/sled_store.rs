@@ -21,10 +21,13 @@
 //!   before it reports success.
 //! * A record is appended before the index entry that names it, so a process crash leaves at
 //!   most dead records (reclaimed by GC's compaction). After a machine crash sled may have
-//!   persisted an entry whose record was not yet on disk: such an entry is reported by
-//!   [`SledStore::verify`], `get`/`has`/`size` treat it as absent when its pack is missing or
-//!   too short (and reads when the record's header names another block), and a later `put` of
-//!   the block repairs it. Bytes are verified against their multihash on every read unless
+//!   persisted an entry whose record was not yet on disk. Every `flush` records a durable
+//!   mark (the active pack and its size when the fsync began); on open, the records past it
+//!   are checked, header and hash, and entries naming torn ones are dropped (see the
+//!   `recover` module). `get`/`has`/`size` also treat an entry as absent when its pack is
+//!   missing or too short or the record's header names another block, so a later `put` of the
+//!   block repairs it. A clean close syncs the packs before it records its counters.
+//! * Compaction fsyncs the copies it makes before it points any entry at them. Bytes are verified against their multihash on every read unless
 //!   [`Config::with_verify_reads`] is off, so wrong bytes are never returned by default.
 
 use std::collections::HashSet;
@@ -45,6 +48,7 @@ use crate::memory::is_identity;
 use crate::migrate;
 use crate::pack::{Location, PackDir};
 use crate::pins::Pins;
+use crate::recover;
 use crate::session::Session;
 use crate::store::{Blockstore, PutReport, StoreError, StoreStat};
 
@@ -156,11 +160,33 @@ pub(crate) struct Inner {
     _lock: RepoLock,
 }
 
+impl Inner {
+    /// Fsyncs the packs written since the last sync, then records the durable mark taken
+    /// before it (persisted by the sled flush that follows; see the `recover` module).
+    fn sync_packs(&self) -> Result<(), StoreError> {
+        let mark = self.packs.durable_mark();
+        self.packs
+            .sync()
+            .map_err(|e| StoreError::io("syncing pack files", e))?;
+        if let Some(mark) = mark {
+            self.db
+                .insert(recover::SYNC_MARK_KEY, &recover::encode_mark(mark)[..])?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Best effort: a clean close persists the index and then the counters; durability
         // proper is `flush`'s job. The counters go in only after every entry is durable, so a
         // record found on open never counts entries that were lost.
+        // The packs first: the counters claim a clean close, which the next open trusts.
+        if let Err(e) = self.sync_packs() {
+            tracing::warn!(error = %e, "syncing pack files on close failed");
+            let _ = self.db.flush();
+            return;
+        }
         let stat = *self.stat.lock().unwrap_or_else(PoisonError::into_inner);
         let closed = self
             .db
@@ -225,9 +251,27 @@ impl SledStore {
                 "store upgraded to format {FORMAT_VERSION} (pack files)"
             );
         }
+        // Records past the last durable mark may have been torn by a machine crash.
+        let mark = db
+            .get(recover::SYNC_MARK_KEY)?
+            .as_deref()
+            .and_then(recover::decode_mark);
+        let torn = recover::find_torn(&packs, mark).map_err(|e| {
+            StoreError::io("checking the pack records written since the last sync", e)
+        })?;
         // The record is the counters of a clean close; it is removed, durably, before any
         // write, so that if this process dies the next open finds none and recounts.
-        let recorded = index.remove(STAT_KEY)?;
+        let mut recorded = index.remove(STAT_KEY)?;
+        if !torn.is_empty() {
+            let dropped = recover::drop_torn_entries(&index, &torn)?;
+            tracing::warn!(
+                packs = torn.len(),
+                entries = dropped,
+                "pack records torn by a machine crash (written after the last sync, never \
+                 acknowledged); their index entries were dropped"
+            );
+            recorded = None;
+        }
         let stat = match recorded.as_deref().and_then(index::decode_stat) {
             Some(s) => s,
             None => {
@@ -325,7 +369,7 @@ impl SledStore {
         self.lookup(
             mh,
             |data| data.len() as u64,
-            |loc| Ok(self.inner.packs.contains(loc)?.then_some(loc.len)),
+            |loc| Ok(self.inner.packs.contains(mh, loc)?.then_some(loc.len)),
         )
     }
 
@@ -553,10 +597,7 @@ impl Blockstore for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.inner
-            .packs
-            .sync()
-            .map_err(|e| StoreError::io("syncing pack files", e))?;
+        self.inner.sync_packs()?;
         self.inner.db.flush()?;
         Ok(())
     }

@@ -60,7 +60,7 @@ impl SledStore {
                         };
                         match index::decode(&key, &now) {
                             Ok(Entry::Pack(loc)) => {
-                                let whole = self.inner.packs.contains(&loc).map_err(|e| {
+                                let whole = self.inner.packs.reaches(&loc).map_err(|e| {
                                     StoreError::io(format!("verifying {}", raw_cid(&mh)), e)
                                 })?;
                                 // A whole record that is not this block's is damage; a record

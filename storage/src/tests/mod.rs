@@ -10,4 +10,5 @@ mod full_disk;
 mod gc;
 mod model;
 mod space;
+mod torn;
 pub(crate) mod util;
