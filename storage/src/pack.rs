@@ -356,6 +356,11 @@ impl PackDir {
         let Some(start) = loc.offset.checked_sub(hlen) else {
             return Ok(None);
         };
+        // An entry is data from disk: its length is checked against the file before anything
+        // is allocated for it (a damaged index entry must not ask for gigabytes).
+        if file.metadata()?.len() < start.saturating_add(hlen).saturating_add(loc.len) {
+            return Ok(None);
+        }
         let total =
             usize::try_from(hlen + loc.len).map_err(|_| io::Error::other("record too large"))?;
         let Some(buf) = read_at_uninit(&file, total, start)? else {

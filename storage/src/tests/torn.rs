@@ -106,3 +106,19 @@ fn a_record_torn_in_place_reads_absent_and_is_repaired_by_a_put() {
     store.put(&block).unwrap();
     assert_eq!(store.get(block.cid()).unwrap().as_ref(), Some(&block));
 }
+
+#[test]
+fn a_damaged_entry_length_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let packs = crate::pack::PackDir::open(dir.path().join("packs"), u64::MAX, false).unwrap();
+    let block = raw_block(4, BIG);
+    let mh = *block.cid().hash();
+    let mut put = packs.begin();
+    let mut loc = packs.append(&mut put, &mh, block.data()).unwrap();
+    drop(put);
+    // A length the file cannot hold (as a flipped bit in the index would give): allocated
+    // before it was checked, this aborted the process.
+    loc.len = 1 << 40;
+    assert_eq!(packs.read(&mh, &loc).unwrap(), None);
+    assert!(!packs.contains(&mh, &loc).unwrap());
+}
