@@ -24,11 +24,28 @@ free_kib=$(df -Pk "$target_dir" | awk 'NR==2 {print $4}')
 if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
   echo "warning: only $((free_kib / 1024)) MiB free under $target_dir; the build and tests need about 4 GiB" >&2
 fi
+# Cargo tools the checks below use, from crates.io (pinned; skipped when present).
+cargo_tool() {
+  if ! cargo "$1" --version 2>/dev/null | grep -q " $2"; then
+    cargo install --locked "cargo-$1" --version "$2"
+  fi
+}
+cargo_tool deny 0.20.2
+cargo_tool fuzz 0.13.2
 # House rules the code checks itself: formatting, the dependency direction between the crates,
-# and clippy with every warning an error (the workspace's lints included).
+# the supply chain (licenses, banned duplicates and wildcards, crates.io as the only source;
+# deny.toml), and clippy with every warning an error (the workspace's lints included).
 cargo fmt --all --check
 bash scripts/check-deps.sh
+cargo deny --offline --log-level error check --hide-inclusion-graph licenses bans sources
 cargo build --workspace --all-targets --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # --no-fail-fast: one failing test binary must not hide the results of the others.
-cargo test --workspace --locked --no-fail-fast "$@"
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+# Every fuzz target for a short smoke run on its seed corpus (the 10-minute campaigns are
+# `scripts/fuzz.sh 600`, results in the README). Skipped when arguments narrow the run.
+if [ $# -eq 0 ]; then
+  FUZZ_PROFILE=dev bash scripts/fuzz.sh "${FUZZ_SMOKE_SECS:-15}" || status=$?
+fi
+exit "$status"

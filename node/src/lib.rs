@@ -41,6 +41,10 @@ pub mod gateway;
 pub mod network;
 pub mod rpc;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_api;
+
 pub use addr::{
     AddrError, DEFAULT_API_ADDR, DEFAULT_GATEWAY_ADDR, ListenAddr, check_api_bind,
     socket_to_multiaddr,

@@ -12,3 +12,7 @@ pub mod bitswap;
 pub mod car;
 pub mod lookahead;
 pub mod unixfs;
+
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_api;

@@ -22,7 +22,7 @@ mod repo;
 mod respond;
 mod settings;
 mod track;
-mod upload_guard;
+pub(crate) mod upload_guard;
 
 use std::sync::Arc;
 

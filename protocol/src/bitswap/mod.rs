@@ -29,7 +29,7 @@ pub mod behaviour;
 pub mod client;
 pub mod config;
 pub mod event;
-mod framing;
+pub(crate) mod framing;
 pub mod handler;
 pub mod message;
 pub mod pb;
