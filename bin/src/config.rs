@@ -61,6 +61,8 @@ pub struct TranscodeConfig {
     pub max_input_bytes: u64,
     /// Longest accepted audio in seconds.
     pub max_duration_secs: u64,
+    /// Memory one worker process may use, in bytes (its job fails past it).
+    pub max_memory_bytes: u64,
     /// HLS renditions every track gets, in kbps, in master playlist order (players start with
     /// the first); `--rendition` / `rendition=` add more.
     pub renditions: Vec<u32>,
@@ -74,6 +76,7 @@ impl Default for TranscodeConfig {
             job_timeout_secs: chorus_transcoder::DEFAULT_JOB_TIMEOUT.as_secs(),
             max_input_bytes: chorus_transcoder::DEFAULT_MAX_INPUT_BYTES,
             max_duration_secs: chorus_transcoder::DEFAULT_MAX_DURATION_SECS,
+            max_memory_bytes: chorus_transcoder::DEFAULT_MAX_MEMORY_BYTES,
             renditions: vec![chorus_transcoder::DEFAULT_BITRATE / 1000],
         }
     }
@@ -346,6 +349,10 @@ job_timeout_secs = {transcode_timeout}
 max_input_bytes = {transcode_max_bytes}
 # Longest accepted audio in seconds (4 hours: DJ mixes, whole albums).
 max_duration_secs = {transcode_max_secs}
+# Memory one worker may use, in bytes. Each worker also runs under CPU, file-size and
+# open-file limits and, on Linux 5.13+, a Landlock sandbox: it can read its upload and write
+# its output directory, nothing of the repo. A job measured ~60 MB; past this one, it fails.
+max_memory_bytes = {transcode_max_memory}
 # HLS renditions of every track in kbps, first one first in the master playlist (Audius: 320).
 renditions = {transcode_renditions}
 
@@ -376,6 +383,7 @@ renditions = {transcode_renditions}
             transcode_timeout = self.transcode.job_timeout_secs,
             transcode_max_bytes = self.transcode.max_input_bytes,
             transcode_max_secs = self.transcode.max_duration_secs,
+            transcode_max_memory = self.transcode.max_memory_bytes,
             limits = self.limits.commented_toml(),
             transcode_renditions = toml::Value::Array(
                 self.transcode

@@ -84,7 +84,8 @@ impl TrackPipeline {
         let config = chorus_transcoder::TranscodeConfig::default()
             .with_renditions(renditions)
             .with_max_input_bytes(self.settings.max_input_bytes)
-            .with_max_duration_secs(self.settings.max_duration_secs);
+            .with_max_duration_secs(self.settings.max_duration_secs)
+            .with_max_memory_bytes(self.settings.max_memory_bytes);
         config
             .validate()
             .map_err(|e| TrackError::new(TrackErrorKind::InvalidOptions, e.to_string()))?;

@@ -18,6 +18,11 @@ pub const DEFAULT_MP3_BITRATE: u32 = 320_000;
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Longest accepted input in seconds: 4 hours covers DJ mixes and full albums.
 pub const DEFAULT_MAX_DURATION_SECS: u64 = 4 * 60 * 60;
+/// Memory (private writable: heap and thread stacks) one worker may use. A 320 kbps job
+/// measured about 60 MB of it whatever the input length (decoding and encoding stream); 1 GiB
+/// leaves room for FFmpeg's largest frame buffers while a crafted input that asks for more
+/// fails its job instead of taking the host's memory.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 /// Decode errors tolerated before a job fails: none, so a damaged upload is refused rather than
 /// published with glitches baked into content-addressed segments.
 pub const DEFAULT_MAX_DECODE_ERRORS: u32 = 0;
@@ -77,6 +82,8 @@ pub struct TranscodeConfig {
     pub max_duration_secs: u64,
     /// Decode errors tolerated before the job fails.
     pub max_decode_errors: u32,
+    /// Memory the worker process may use (see [`crate::sandbox`]).
+    pub max_memory_bytes: u64,
 }
 
 impl Default for TranscodeConfig {
@@ -90,6 +97,7 @@ impl Default for TranscodeConfig {
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             max_duration_secs: DEFAULT_MAX_DURATION_SECS,
             max_decode_errors: DEFAULT_MAX_DECODE_ERRORS,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
         }
     }
 }
@@ -134,6 +142,12 @@ impl TranscodeConfig {
     /// Replaces the input duration limit.
     pub fn with_max_duration_secs(mut self, secs: u64) -> Self {
         self.max_duration_secs = secs;
+        self
+    }
+
+    /// Replaces the worker's memory limit.
+    pub fn with_max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = bytes;
         self
     }
 

@@ -25,13 +25,14 @@ mod pipeline;
 mod playlist;
 mod pool;
 mod resample;
+pub mod sandbox;
 mod track;
 mod worker;
 
 pub use config::{
     DEFAULT_BITRATE, DEFAULT_CHANNELS, DEFAULT_MAX_DECODE_ERRORS, DEFAULT_MAX_DURATION_SECS,
-    DEFAULT_MAX_INPUT_BYTES, DEFAULT_MP3_BITRATE, DEFAULT_SAMPLE_RATE, DEFAULT_SEGMENT_MILLIS,
-    Rendition, TranscodeConfig,
+    DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MP3_BITRATE, DEFAULT_SAMPLE_RATE,
+    DEFAULT_SEGMENT_MILLIS, Rendition, TranscodeConfig,
 };
 pub use error::{ConfigError, FailureKind, TranscodeError};
 pub use metrics::{Outcome, PoolMetrics};

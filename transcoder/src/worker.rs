@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TranscodeConfig;
 use crate::error::FailureKind;
 use crate::pipeline::{Progress, Transcoded, transcode};
+use crate::sandbox;
 
 /// Environment variable that makes a worker misbehave on purpose, for tests of the pool:
 /// `crash` aborts the process after the first progress line, `hang` stops responding.
@@ -101,9 +102,49 @@ pub fn worker_main() -> i32 {
         }
     };
 
-    let fault = std::env::var(FAULT_ENV)
-        .ok()
-        .and_then(|spec| fault_for(&spec, &job.input));
+    // Confined before the input is opened or any thread started (see `sandbox`).
+    let confined = std::fs::create_dir_all(&job.output_dir)
+        .map_err(|e| format!("cannot create {}: {e}", job.output_dir.display()))
+        .and_then(|()| {
+            sandbox::confine(
+                &sandbox::Limits::for_job(&job.config),
+                &job.input,
+                &job.output_dir,
+            )
+            .map_err(|e| e.to_string())
+        });
+    match confined {
+        Ok(sandbox::FsConfinement::Full) => {}
+        Ok(level) => eprintln!(
+            "transcode worker: file-system sandbox {level:?} (this kernel's Landlock is missing \
+             or older); resource limits apply"
+        ),
+        Err(message) => {
+            let failed = WorkerMessage::Failed {
+                kind: FailureKind::Internal,
+                message,
+            };
+            return if send(&mut out, &failed) {
+                EXIT_FAILED
+            } else {
+                EXIT_NO_OUTPUT
+            };
+        }
+    }
+
+    let spec = std::env::var(FAULT_ENV).unwrap_or_default();
+    if let Some(message) = probe(&spec) {
+        let failed = WorkerMessage::Failed {
+            kind: FailureKind::Internal,
+            message,
+        };
+        return if send(&mut out, &failed) {
+            EXIT_FAILED
+        } else {
+            EXIT_NO_OUTPUT
+        };
+    }
+    let fault = fault_for(&spec, &job.input);
     let mut stdout_ok = true;
     let mut report = |progress: Progress| {
         stdout_ok &= send(&mut out, &WorkerMessage::Progress(progress));
@@ -154,6 +195,33 @@ pub fn worker_main() -> i32 {
 enum Fault {
     Crash,
     Hang,
+}
+
+/// Tests of the confinement requested through [`FAULT_ENV`], run once confined instead of the
+/// job: `read=<path>` reads a file, `alloc=<bytes>` allocates and touches memory. The answer
+/// says what happened.
+fn probe(spec: &str) -> Option<String> {
+    spec.split(',').find_map(|item| {
+        let (what, arg) = item.trim().split_once('=')?;
+        Some(match what {
+            "read" => match std::fs::read(arg) {
+                Ok(data) => format!("probe: read {} bytes of {arg}", data.len()),
+                Err(e) => format!("probe: cannot read {arg}: {e}"),
+            },
+            "alloc" => {
+                let bytes: usize = arg.parse().ok()?;
+                let mut v: Vec<u8> = Vec::new();
+                match v.try_reserve_exact(bytes) {
+                    Ok(()) => {
+                        v.resize(bytes, 1);
+                        format!("probe: allocated {} bytes", v.len())
+                    }
+                    Err(e) => format!("probe: allocation of {bytes} bytes refused: {e}"),
+                }
+            }
+            _ => return None,
+        })
+    })
 }
 
 /// The fault `spec` asks for on a job reading `input`, if any.
