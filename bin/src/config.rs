@@ -83,11 +83,22 @@ impl Default for TranscodeConfig {
 }
 
 /// `[datastore]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatastoreConfig {
     /// Re-hash every block on read (kubo's `Datastore.HashOnRead`, off by default as in kubo).
     pub hash_on_read: bool,
+    /// Size at which a pack file is sealed and the next one started.
+    pub pack_size_bytes: u64,
+}
+
+impl Default for DatastoreConfig {
+    fn default() -> Self {
+        DatastoreConfig {
+            hash_on_read: false,
+            pack_size_bytes: chorus_storage::DEFAULT_PACK_TARGET,
+        }
+    }
 }
 
 /// kubo's public bootstrap peers (`ipfs bootstrap add --default`), for joining the public
@@ -335,6 +346,10 @@ autonat = {autonat}
 # Blocks are always verified when written; `chorus repo verify` re-hashes everything on demand.
 # On, every read also detects disk corruption, at about 3x the CPU cost of a read.
 hash_on_read = {hash_on_read}
+# Blocks over 16 KiB are appended to pack files; a pack is sealed at this size and the next
+# one started. GC rewrites a sealed pack once less than half of it is live, so smaller packs
+# give space back sooner, larger ones mean fewer files (8,192 per TiB at the default).
+pack_size_bytes = {pack_size}
 
 [transcode]
 # `chorus track add` and RPC track/add: audio becomes HLS (AAC-LC in MPEG-TS) + an MP3 download.
@@ -378,6 +393,7 @@ renditions = {transcode_renditions}
             reprovide_strategy = q(&self.swarm.reprovide_strategy),
             autonat = self.swarm.autonat,
             hash_on_read = self.datastore.hash_on_read,
+            pack_size = self.datastore.pack_size_bytes,
             transcode_workers = self.transcode.workers,
             transcode_queue = self.transcode.queue,
             transcode_timeout = self.transcode.job_timeout_secs,

@@ -13,7 +13,9 @@ pub fn open(paths: &RepoPaths) -> Result<SledStore> {
     } else {
         crate::config::DatastoreConfig::default()
     };
-    let config = chorus_storage::Config::default().with_verify_reads(settings.hash_on_read);
+    let config = chorus_storage::Config::default()
+        .with_verify_reads(settings.hash_on_read)
+        .with_pack_target(settings.pack_size_bytes.max(1));
     SledStore::open_with(paths.store(), config)
         .with_context(|| format!("cannot open the repo at {}", paths.root().display()))
 }
