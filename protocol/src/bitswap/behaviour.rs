@@ -40,6 +40,11 @@ pub const PENALTY_UNREQUESTED_BLOCK: u32 = 10;
 pub const PENALTY_MALFORMED_FRAME: u32 = 25;
 /// Score added per invalid item in an otherwise readable message.
 pub const PENALTY_INVALID_ITEM: u32 = 5;
+/// Score added for one message whose new wants overflow the per-peer bound by more than the
+/// bound itself. Wants over the bound are ignored either way (boxo truncates too); only a
+/// message that alone carries more than twice what is kept is a flood rather than a busy
+/// client, so ten of them get a peer banned.
+pub const PENALTY_WANTLIST_FLOOD: u32 = 10;
 
 /// Multihashes of recently satisfied or cancelled wants remembered, so late duplicates from
 /// slower peers are dropped quietly instead of counted as unrequested. Our own bound: a few
@@ -633,7 +638,9 @@ impl Behaviour {
         }
         if ignored > 0 {
             debug!(%peer, ignored, max, "bitswap wantlist over the per-peer bound");
+            self.stats.wants_ignored += ignored as u64;
         }
+        let flood = ignored > max;
         self.stats.wants_received += added.len() as u64;
         self.stats.cancels_received += cancelled.len() as u64;
         if !cancelled.is_empty() {
@@ -644,6 +651,13 @@ impl Behaviour {
         }
         if !added.is_empty() {
             self.emit(Event::Wants { peer, wants: added });
+        }
+        if flood {
+            self.penalise(
+                peer,
+                Misbehaviour::WantlistFlood { ignored, max },
+                PENALTY_WANTLIST_FLOOD,
+            );
         }
     }
 

@@ -103,6 +103,14 @@ pub enum Misbehaviour {
     /// An item of a message was invalid.
     #[error("invalid item: {0}")]
     InvalidItem(InvalidItem),
+    /// One message carried more new wants than the per-peer bound by more than the bound.
+    #[error("wantlist flood: {ignored} wants over the bound of {max} in one message")]
+    WantlistFlood {
+        /// Wants ignored.
+        ignored: usize,
+        /// The per-peer bound.
+        max: usize,
+    },
     /// A whole frame was oversized or not a protobuf message.
     #[error("malformed frame: {reason}")]
     MalformedFrame {

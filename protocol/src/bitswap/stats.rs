@@ -36,4 +36,6 @@ pub struct Stats {
     pub malformed_frames: u64,
     /// Items rejected from otherwise readable messages.
     pub invalid_items: u64,
+    /// Wants ignored because the peer's wantlist was at its bound.
+    pub wants_ignored: u64,
 }
