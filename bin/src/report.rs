@@ -71,6 +71,24 @@ pub fn removed_blocks(out: &mut impl Write, outcomes: &[(String, Option<String>)
     Ok(())
 }
 
+/// `repo stat` as kubo prints it (`--size-only`: the size and the bound only).
+pub fn repo_stat(
+    out: &mut impl Write,
+    stat: &chorus_node::core::RepoStat,
+    size_only: bool,
+) -> Result<()> {
+    if !size_only {
+        writeln!(out, "NumObjects: {}", stat.num_objects)?;
+    }
+    writeln!(out, "RepoSize:   {}", stat.repo_size)?;
+    writeln!(out, "StorageMax: {}", stat.storage_max)?;
+    if !size_only {
+        writeln!(out, "RepoPath:   {}", stat.repo_path)?;
+        writeln!(out, "Version:    {}", stat.version)?;
+    }
+    Ok(())
+}
+
 /// `repo verify`: the core's lines; a damaged repo fails the command.
 pub fn verified(out: &mut impl Write, lines: &[String], ok: bool) -> Result<()> {
     for line in lines {

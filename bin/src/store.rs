@@ -29,8 +29,8 @@ pub fn open_existing(paths: &RepoPaths) -> Result<SledStore> {
 /// The core of a node without a daemon, over the repo's store (taking its lock): the offline
 /// CLI commands run on it in process, exactly as the daemon's RPC handlers do.
 pub fn offline_core(paths: &RepoPaths) -> Result<chorus_node::core::Core> {
-    let limits = paths.load_config()?.limits;
     let store = open_existing(paths)?;
+    let limits = paths.load_config()?.limits;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = chorus_node::NodeMetrics::register(&mut registry);
     Ok(chorus_node::core::CoreBuilder::new(store, metrics)

@@ -189,6 +189,9 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
         out.push(repo.fails(&["block", "rm", out[1].trim()]));
         out.push(repo.fails(&["dag", "import", car.to_str().unwrap()]));
         out.push(repo.ok(&["repo", "verify"]));
+        let path = repo.path().to_str().unwrap().to_owned();
+        out.push(repo.ok(&["repo", "stat"]).replace(&path, "<repo>"));
+        out.push(repo.ok(&["repo", "stat", "--size-only"]));
         out
     };
     let offline = Repo::init();
@@ -198,6 +201,12 @@ fn pin_block_and_dag_commands_behave_the_same_with_and_without_a_daemon() {
     assert!(expected[4].contains("pinned: direct"), "{}", expected[4]);
     assert!(expected[5].contains("cannot pin root"), "{}", expected[5]);
     assert!(expected[6].starts_with("verified "), "{}", expected[6]);
+    assert!(
+        expected[7].starts_with("NumObjects: ") && expected[7].contains("Version:    fs-repo@"),
+        "{}",
+        expected[7]
+    );
+    assert_eq!(expected[8].lines().count(), 2, "{}", expected[8]);
     let online = Repo::init();
     let daemon = Daemon::start(&online, &["--offline"]);
     assert_eq!(script(&online), expected);

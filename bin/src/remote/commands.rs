@@ -427,14 +427,11 @@ async fn dag(remote: &Remote, cmd: DagCommand) -> Result<()> {
 async fn repo(remote: &Remote, cmd: RepoCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        RepoCommand::Stat { .. } => {
+        RepoCommand::Stat { size_only } => {
             let v = remote.json("repo/stat", &[]).await?;
-            let num = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-            writeln!(out, "NumObjects: {}", num("NumObjects"))?;
-            writeln!(out, "RepoSize:   {}", num("RepoSize"))?;
-            writeln!(out, "StorageMax: {}", num("StorageMax"))?;
-            writeln!(out, "RepoPath:   {}", str_field(&v, "RepoPath"))?;
-            writeln!(out, "Version:    {}", str_field(&v, "Version"))?;
+            let stat: chorus_node::core::RepoStat =
+                serde_json::from_value(v).context("the daemon's repo/stat answer is not kubo's")?;
+            report::repo_stat(&mut out, &stat, size_only)?;
         }
         RepoCommand::Gc { quiet } => {
             let resp = remote.post("repo/gc", &[], None).await?;

@@ -22,6 +22,7 @@ mod error;
 mod get_tar;
 mod pin_counts;
 mod pins;
+mod repo_stat;
 pub(crate) mod walk;
 mod writer;
 
@@ -38,6 +39,7 @@ pub use error::CoreError;
 pub(crate) use error::blocking;
 pub use get_tar::{tar_name, tar_stream};
 pub use pins::{PinFilter, PinLsError};
+pub use repo_stat::{REPO_VERSION, RepoStat};
 pub use writer::{Commit, Writer};
 
 use crate::config_service::ConfigService;

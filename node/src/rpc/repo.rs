@@ -6,15 +6,13 @@ use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
-use super::respond::{blocking, ndjson};
+use super::respond::ndjson;
 use crate::context::NodeContext;
 
-/// The repo format chorus reports as `Version` (kubo prints `fs-repo@<n>`).
-const REPO_FORMAT: &str = "fs-repo@chorus-1";
-
+/// kubo's `repo/stat` answer: every field, or `RepoSize` and `StorageMax` with `size-only`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct RepoStat {
+struct StatAnswer {
     repo_size: u64,
     storage_max: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,22 +25,18 @@ struct RepoStat {
 
 pub(crate) async fn stat(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
     let size_only = args.bool("size-only", false)?;
-    let store = ctx.store();
-    let stat = blocking("reading store statistics", move || {
-        store.stat().map_err(|source| ApiError::Store {
-            context: "repo/stat".to_owned(),
-            source,
-        })
-    })
-    .await?;
     let identity = ctx.identity();
+    let stat = ctx
+        .core()
+        .repo_stat(&identity.repo_path, identity.storage_max)
+        .await?;
     let full = !size_only;
-    ndjson(&[RepoStat {
-        repo_size: stat.bytes,
-        storage_max: identity.storage_max,
-        num_objects: full.then_some(stat.blocks),
-        repo_path: full.then(|| identity.repo_path.display().to_string()),
-        version: full.then(|| REPO_FORMAT.to_owned()),
+    ndjson(&[StatAnswer {
+        repo_size: stat.repo_size,
+        storage_max: stat.storage_max,
+        num_objects: full.then_some(stat.num_objects),
+        repo_path: full.then_some(stat.repo_path),
+        version: full.then_some(stat.version),
     }])
 }
 
