@@ -91,6 +91,14 @@ def main():
             seed("dagpb_node", block)
             seed("unixfs_block", block)
 
+        with open(os.path.join(repo, "config.toml"), "rb") as f:
+            seed("config_file", f.read())
+        run(repo, "config", "--json", "swarm.peering", '["/ip4/127.0.0.1/tcp/4001/p2p/x"]')
+        run(repo, "config", "--json", "import.raw_leaves", "true")
+        with open(os.path.join(repo, "config.toml"), "rb") as f:
+            seed("config_file", f.read())
+        seed("config_file", b"[limits]\nmax_directory_entries = 10\n[api]\nauth_token = \"a\\\"b\"\n")
+
     # Bitswap: a wantlist, a block payload, presences; framed for the stream target.
     digest = hashlib.sha256(b"hello").digest()
     cidv1 = bytes([0x01, 0x55, 0x12, 0x20]) + digest
@@ -119,6 +127,17 @@ def main():
         f"{cid}/%2e%2e\nbytes=5-\nfilename=x.bin&download=true\ntext/html",
     ):
         seed("gateway_request", text.encode())
+
+    # Short audio in the containers uploads arrive in (a quarter second each).
+    with tempfile.TemporaryDirectory() as tmp:
+        for ext, args in (("wav", []), ("mp3", []), ("flac", []), ("ogg", ["-c:a", "libvorbis"]),
+                          ("m4a", ["-c:a", "aac"])):
+            out = os.path.join(tmp, "a." + ext)
+            r = subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                                "sine=frequency=440:duration=0.25", "-ar", "22050", *args, out])
+            if r.returncode == 0:
+                with open(out, "rb") as f:
+                    seed("transcode_input", f.read())
 
     # unixfs_dag takes structured input: any bytes seed it.
     for i in range(4):

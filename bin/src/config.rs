@@ -8,6 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+// An explicit path: the config fuzz target (fuzz/fuzz_targets/config_file.rs) includes this
+// file by path, where the default lookup of a submodule would miss it.
+#[path = "config/limits.rs"]
 mod limits;
 
 pub use limits::LimitsConfig;
