@@ -153,20 +153,31 @@ def check(repo, acked, failures, what):
 # Kills that hit a client still at work (the others came after it had finished).
 INTERRUPTED = [0]
 # Running estimate of how long the operation under test takes, seconds.
-DURATION = [0.5]
+DURATION = [None]
 
 
 def kill_during(repo, client, rng, _max_delay=None):
     """Kills the daemon (or the client, when there is no daemon) at a random point of the
     client's run, then collects the lines the client printed before. The point is drawn from
-    how long the operation has been taking (a running estimate), so most kills land while the
-    write is in progress and some just after it is acknowledged."""
+    how long the operation has been taking (a running estimate), in the later 60 % of it: the
+    CLI's start-up takes the first tenth of a second, and a daemon killed before the CLI
+    connects is just absent (the CLI then works offline). Most kills land while the write is
+    in progress, some just after it is acknowledged."""
     started = time.time()
-    deadline = started + rng.uniform(0.0, DURATION[0])
+    if DURATION[0] is None:
+        # The path's first run calibrates: it completes, then the kill comes right after
+        # the acknowledgement (the other case worth testing).
+        client.wait()
+        DURATION[0] = time.time() - started
+    deadline = started + rng.uniform(0.4 * DURATION[0], 0.98 * DURATION[0])
     while time.time() < deadline and client.poll() is None:
         time.sleep(0.002)
     if client.poll() is not None:
-        DURATION[0] = 0.7 * DURATION[0] + 0.3 * (time.time() - started)
+        # Finished first: the estimate was too long.
+        DURATION[0] = 0.5 * DURATION[0] + 0.5 * (time.time() - started)
+    else:
+        # Still running: the run takes at least this long.
+        DURATION[0] = max(DURATION[0], (time.time() - started) * 1.05)
     if repo.daemon:
         repo.kill()
     else:
@@ -186,7 +197,7 @@ def path_add(chorus, work, rng, kills, cli_only=False):
     repo.run("init")
     acked, failures = [], []
     for k in range(kills):
-        files = write_files(os.path.join(work, f"in{k}"), rng, rng.randrange(4, 24), 600_000)
+        files = write_files(os.path.join(work, f"in{k}"), rng, rng.randrange(2, 8), 8_000_000)
         if not cli_only:
             repo.start()
         client = repo.popen("add", "-r", "--chunker", "size-65536", *files)
@@ -206,7 +217,7 @@ def path_import(chorus, work, rng, kills):
     src.run("init")
     cars = []
     for i in range(8):
-        files = write_files(os.path.join(work, f"src{i}"), rng, 6, 400_000)
+        files = write_files(os.path.join(work, f"src{i}"), rng, 6, 4_000_000)
         root = src.run("add", "-r", "-Q", "--cid-version", "1", *files).split()[-1]
         car = os.path.join(work, f"{i}.car")
         with open(car, "wb") as f:
@@ -238,7 +249,7 @@ def path_pin_fetched(chorus, work, rng, kills):
     acked, failures = [], []
     try:
         for k in range(kills):
-            files = write_files(os.path.join(work, f"in{k}"), rng, 8, 500_000)
+            files = write_files(os.path.join(work, f"in{k}"), rng, 8, 3_000_000)
             root = provider.run("add", "-r", "-Q", *files).split()[-1]
             repo.start(offline=False)
             repo.run("swarm", "connect", provider.swarm[0] + "/p2p/" + provider.peer_id())
@@ -261,7 +272,7 @@ def path_gc(chorus, work, rng, kills, block_size, pack_size=None):
     acked, failures = [], []
     for k in range(kills):
         keep = write_files(os.path.join(work, f"keep{k}"), rng, 3, 300_000)
-        drop = write_files(os.path.join(work, f"drop{k}"), rng, 12, 1_500_000)
+        drop = write_files(os.path.join(work, f"drop{k}"), rng, 24, 2_000_000)
         chunker = f"size-{block_size}"
         root = repo.run("add", "-r", "-Q", "--chunker", chunker, *keep).split()[-1]
         acked.append(root)
@@ -290,7 +301,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix=f"chorus-kill-{name}-") as work:
             started = time.time()
             INTERRUPTED[0] = 0
-            DURATION[0] = 0.5
+            DURATION[0] = None
             if name == "add":
                 acked, failures = path_add(chorus, work, rng, args.kills)
             elif name == "cli-add":
