@@ -505,3 +505,40 @@ async fn content_not_found_in_time_is_504() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 504);
 }
+
+/// Identity CIDs are answered by the core's store wrapper, never stored: a raw identity CID
+/// and a directory linking one are served and pinned like any other content.
+#[tokio::test]
+async fn identity_cids_are_served_and_pinned_without_being_stored() {
+    use chorus_protocol::unixfs::shapes::directory_node;
+    let ctx = context();
+    let inline = Block::from_data(codec::RAW, HashAlg::Identity, &b"inline bytes"[..]).unwrap();
+    let dir = directory_node(&[("tiny.txt", *inline.cid(), 12)]);
+    ctx.store().put(&dir).unwrap();
+    let blocks_before = ctx.store().stat().unwrap().blocks;
+    let gw = serve(gateway::router(ctx.node(), GatewayConfig::default())).await;
+
+    for path in [
+        format!("/ipfs/{}", inline.cid()),
+        format!("/ipfs/{}/tiny.txt", dir.cid()),
+    ] {
+        let resp = client().get(gw.url(&path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        assert_eq!(resp.bytes().await.unwrap(), &b"inline bytes"[..], "{path}");
+    }
+    ctx.core()
+        .pin(&[*dir.cid()], true, &std::sync::atomic::AtomicU64::new(0))
+        .await
+        .unwrap();
+    assert!(
+        !ctx.store().put(&inline).unwrap(),
+        "identity blocks are never stored"
+    );
+    assert_eq!(ctx.store().stat().unwrap().blocks, blocks_before);
+    let gc = ctx.core().gc().await.unwrap();
+    assert_eq!(
+        gc.removed_cids().count(),
+        0,
+        "the pinned DAG with its inline leaf is kept"
+    );
+}

@@ -11,7 +11,7 @@
 //! index entry.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 
 use cid::Cid;
 use thiserror::Error;
@@ -19,6 +19,7 @@ use thiserror::Error;
 use crate::Multihash;
 use crate::codec;
 use crate::dagpb;
+use crate::idstore::IdStore;
 use crate::index::{self, Entry, STAT_KEY};
 use crate::pins::{PinError, PinMode};
 use crate::sled_store::{SledStore, raw_cid};
@@ -91,19 +92,21 @@ struct Marker {
 impl Marker {
     /// Marks everything the current pin set protects (re-walking only new parts).
     fn mark(&mut self, store: &SledStore) -> Result<(), GcError> {
+        // Pinned DAGs may link identity CIDs: read through the wrapper that answers them.
+        let blocks = IdStore::new(Arc::new(store.clone()));
         for item in store.pins().ls(None) {
             let (cid, mode) = item?;
             match mode {
                 PinMode::Direct => {
                     self.live.insert(*cid.hash());
                 }
-                PinMode::Recursive => self.walk(store, cid)?,
+                PinMode::Recursive => self.walk(&blocks, cid)?,
             }
         }
         Ok(())
     }
 
-    fn walk(&mut self, store: &SledStore, pin: Cid) -> Result<(), GcError> {
+    fn walk(&mut self, store: &IdStore<SledStore>, pin: Cid) -> Result<(), GcError> {
         let mut stack = vec![pin];
         while let Some(cid) = stack.pop() {
             if !self.visited.insert(cid) {

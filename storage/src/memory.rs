@@ -8,7 +8,6 @@ use bytes::Bytes;
 
 use crate::Multihash;
 use crate::block::Block;
-use crate::hash::HashAlg;
 use crate::store::{Blockstore, StoreError, StoreStat};
 
 /// A blockstore held entirely in memory.
@@ -35,35 +34,21 @@ impl MemoryStore {
     }
 }
 
-/// True for identity multihashes, which are answered from the digest and never stored.
-pub(crate) fn is_identity(mh: &Multihash) -> bool {
-    mh.code() == HashAlg::Identity.code()
-}
-
 impl Blockstore for MemoryStore {
     fn get_data(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
-        if is_identity(mh) {
-            return Ok(Some(Bytes::copy_from_slice(mh.digest())));
-        }
         Ok(self.read().get(&mh.to_bytes()).map(|(_, d)| d.clone()))
     }
 
     fn has(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        Ok(is_identity(mh) || self.read().contains_key(&mh.to_bytes()))
+        Ok(self.read().contains_key(&mh.to_bytes()))
     }
 
     fn size(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
-        if is_identity(mh) {
-            return Ok(Some(mh.digest().len() as u64));
-        }
         Ok(self.read().get(&mh.to_bytes()).map(|(_, d)| d.len() as u64))
     }
 
     fn put(&self, block: &Block) -> Result<bool, StoreError> {
         let mh = block.cid().hash();
-        if is_identity(mh) {
-            return Ok(false);
-        }
         let mut map = self.write();
         let key = mh.to_bytes();
         if map.contains_key(&key) {

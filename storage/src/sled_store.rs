@@ -44,7 +44,6 @@ use crate::codec;
 use crate::guard::{Guard, SessionId};
 use crate::index::{self, Entry, STAT_KEY};
 use crate::lock::RepoLock;
-use crate::memory::is_identity;
 use crate::migrate;
 use crate::pack::{Location, PackDir};
 use crate::pins::Pins;
@@ -382,7 +381,7 @@ impl SledStore {
         let mut seen = HashSet::with_capacity(blocks.len());
         let todo: Vec<&Block> = blocks
             .iter()
-            .filter(|b| !is_identity(b.cid().hash()) && seen.insert(*b.cid().hash()))
+            .filter(|b| seen.insert(*b.cid().hash()))
             .collect();
         if todo.is_empty() {
             return Ok(PutReport::default());
@@ -522,9 +521,6 @@ impl Blockstore for SledStore {
     /// Verified unless [`Config::with_verify_reads`] is off: bytes that do not hash to `mh`
     /// are then an error, never returned.
     fn get_data(&self, mh: &Multihash) -> Result<Option<Bytes>, StoreError> {
-        if is_identity(mh) {
-            return Ok(Some(Bytes::copy_from_slice(mh.digest())));
-        }
         match self.read_unverified(mh)? {
             Some(data) if self.inner.verify_reads => verify_mh(mh, data).map(Some),
             other => Ok(other),
@@ -532,13 +528,8 @@ impl Blockstore for SledStore {
     }
 
     fn get(&self, cid: &Cid) -> Result<Option<Block>, StoreError> {
-        let data = if is_identity(cid.hash()) {
-            Bytes::copy_from_slice(cid.hash().digest())
-        } else {
-            match self.read_unverified(cid.hash())? {
-                Some(d) => d,
-                None => return Ok(None),
-            }
+        let Some(data) = self.read_unverified(cid.hash())? else {
+            return Ok(None);
         };
         if !self.inner.verify_reads {
             // Verified when written (only `Block`s are ever stored), length checked on read.
@@ -551,13 +542,10 @@ impl Blockstore for SledStore {
     }
 
     fn has(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        Ok(is_identity(mh) || self.present_len(mh)?.is_some())
+        Ok(self.present_len(mh)?.is_some())
     }
 
     fn size(&self, mh: &Multihash) -> Result<Option<u64>, StoreError> {
-        if is_identity(mh) {
-            return Ok(Some(mh.digest().len() as u64));
-        }
         self.present_len(mh)
     }
 
@@ -576,9 +564,6 @@ impl Blockstore for SledStore {
     /// Waits for puts of the same block in progress, then removes it (even if pinned: pin
     /// policy is the caller's). A pack record's space comes back at the next GC's compaction.
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError> {
-        if is_identity(mh) {
-            return Ok(false);
-        }
         let _g = self.inner.guard.lock_when_idle(mh);
         Ok(self.remove_entry_locked(mh)?.is_some())
     }

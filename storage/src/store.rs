@@ -107,8 +107,8 @@ pub struct StoreStat {
 /// A content-addressed block store keyed by multihash.
 ///
 /// Two CIDs that share a multihash (CIDv0 and CIDv1, or raw and dag-pb views of the same bytes)
-/// name the same stored bytes. Identity-hash CIDs are answered from the CID itself and never
-/// touch the backing storage. Implementations are internally synchronised and their methods
+/// name the same stored bytes. Identity-hash CIDs are not a store's concern: [`IdStore`](crate::IdStore)
+/// answers them for any store it wraps. Implementations are internally synchronised and their methods
 /// block; async callers use `spawn_blocking`.
 pub trait Blockstore: Send + Sync + 'static {
     /// The bytes stored under `mh`, if any.
@@ -150,7 +150,7 @@ pub trait Blockstore: Send + Sync + 'static {
     /// Removes `mh`; returns whether it was present.
     fn delete(&self, mh: &Multihash) -> Result<bool, StoreError>;
 
-    /// Every stored multihash (identity hashes excluded), each item a `Result` so a damaged
+    /// Every stored multihash, each item a `Result` so a damaged
     /// entry does not end the listing.
     fn list(&self) -> Box<dyn Iterator<Item = Result<Multihash, StoreError>> + Send + '_>;
 

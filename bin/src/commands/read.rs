@@ -9,7 +9,7 @@ use chorus_node::core::{tar_name, tar_stream};
 use chorus_protocol::unixfs::{
     NodeKind, StoreSource, UnixfsFile, list_directory, resolve_path, stat,
 };
-use chorus_storage::{Cid, SledStore};
+use chorus_storage::{Cid, IdStore, SledStore};
 use futures::StreamExt;
 
 use super::{parse_path, runtime};
@@ -17,12 +17,12 @@ use crate::cli::{CatArgs, GetArgs, LsArgs};
 use crate::progress;
 use crate::repo::RepoPaths;
 
-type Source = StoreSource<SledStore>;
+type Source = StoreSource<IdStore<SledStore>>;
 
 fn source(paths: &RepoPaths) -> Result<Source> {
-    Ok(StoreSource::new(std::sync::Arc::new(
-        crate::store::open_existing(paths)?,
-    )))
+    Ok(StoreSource::new(std::sync::Arc::new(IdStore::new(
+        std::sync::Arc::new(crate::store::open_existing(paths)?),
+    ))))
 }
 
 async fn resolve(source: &Source, arg: &str) -> Result<Cid> {

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chorus_protocol::unixfs::ListLimits;
-use chorus_storage::{Blockstore, Cid, GcReport, PinMode, SledStore, StoreError};
+use chorus_storage::{Blockstore, Cid, GcReport, IdStore, PinMode, SledStore, StoreError};
 
 pub use add::{AddError, AddOutcome, Added, Adder, FileAdd};
 pub use blocks::{BlockFormat, BlockFormatError, MAX_BLOCK_SIZE, RemoveError};
@@ -84,8 +84,9 @@ pub struct CoreBuilder {
 impl CoreBuilder {
     /// Starts from the opened repo; the block gauges are read from it once.
     pub fn new(repo: SledStore, metrics: NodeMetrics) -> Result<Self, StoreError> {
+        // Identity CIDs are answered by the wrapper, once, for every reader and writer above.
         let store = Arc::new(MeteredBlockstore::new(
-            Arc::new(repo.clone()),
+            Arc::new(IdStore::new(Arc::new(repo.clone()))),
             metrics.blockstore.clone(),
         )?);
         Ok(CoreBuilder {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use chorus_storage::{Block, Blockstore, Cid, PinMode, PutReport, Session};
+use chorus_storage::{Block, Blockstore, Cid, IdStore, PinMode, PutReport, Session};
 
 use super::Core;
 use super::error::{CoreError, blocking};
@@ -55,7 +55,7 @@ impl Writer {
     pub(super) fn new(core: Core) -> Self {
         let session = Arc::new(core.repo().session());
         let store: Arc<dyn Blockstore> = Arc::new(MeteredBlockstore::without_refresh(
-            session.clone(),
+            Arc::new(IdStore::new(session.clone())),
             core.metrics().blockstore.clone(),
         ));
         Writer {

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use super::util::raw_block;
 use crate::{
-    Block, BlockError, Blockstore, Cid, HashAlg, MemoryStore, Multihash, SledStore, StoreStat,
-    codec,
+    Block, BlockError, Blockstore, Cid, HashAlg, IdStore, MemoryStore, Multihash, SledStore,
+    StoreStat, codec,
 };
 
 /// The contract every `Blockstore` must meet. `big` is a size stored out of line by the sled
@@ -56,16 +56,7 @@ fn conformance(store: &dyn Blockstore, big: usize) {
     assert_eq!(store.get(&raw).unwrap().unwrap().data(), v0.data());
     assert_eq!(store.stat().unwrap().blocks, 4);
 
-    // Identity: answered from the digest, never stored or listed.
-    let id = Block::from_data(codec::RAW, HashAlg::Identity, &b"inline me"[..]).unwrap();
-    assert!(store.has(id.cid().hash()).unwrap());
-    assert_eq!(store.get(id.cid()).unwrap().as_ref(), Some(&id));
-    assert_eq!(store.size(id.cid().hash()).unwrap(), Some(9));
-    assert!(!store.put(&id).unwrap());
-    assert!(!store.delete(id.cid().hash()).unwrap());
-    assert_eq!(store.stat().unwrap().blocks, 4);
-
-    // list: every stored multihash once, identity excluded.
+    // list: every stored multihash once.
     let listed: BTreeSet<Multihash> = store.list().map(|r| r.unwrap()).collect();
     let want: BTreeSet<Multihash> = [&small, &large, &empty, &v0]
         .iter()
@@ -93,6 +84,38 @@ fn conformance(store: &dyn Blockstore, big: usize) {
     assert!(store.put(&large).unwrap());
     assert_eq!(store.get(large.cid()).unwrap().as_ref(), Some(&large));
     store.flush().unwrap();
+}
+
+/// Identity CIDs through the [`IdStore`] wrapper: answered from the digest, never stored,
+/// listed or counted, whatever the store underneath.
+fn identity_through_the_wrapper(store: &dyn Blockstore) {
+    let id = Block::from_data(codec::RAW, HashAlg::Identity, &b"inline me"[..]).unwrap();
+    let other = raw_block(3, 100);
+    assert!(store.has(id.cid().hash()).unwrap());
+    assert_eq!(store.get(id.cid()).unwrap().as_ref(), Some(&id));
+    assert_eq!(
+        store.get_data(id.cid().hash()).unwrap().as_deref(),
+        Some(&b"inline me"[..])
+    );
+    assert_eq!(store.size(id.cid().hash()).unwrap(), Some(9));
+    assert!(!store.put(&id).unwrap());
+    let report = store.put_many(&[id.clone(), other.clone()]).unwrap();
+    assert_eq!(report.new_blocks, 1, "only the real block is stored");
+    assert!(!store.delete(id.cid().hash()).unwrap());
+    assert_eq!(store.stat().unwrap().blocks, 1);
+    let listed: Vec<Multihash> = store.list().map(|r| r.unwrap()).collect();
+    assert_eq!(listed, vec![*other.cid().hash()]);
+}
+
+#[test]
+fn identity_cids_are_answered_by_the_wrapper_over_every_store() {
+    identity_through_the_wrapper(&IdStore::new(std::sync::Arc::new(MemoryStore::new())));
+    let dir = tempfile::tempdir().unwrap();
+    let sled = SledStore::open(dir.path()).unwrap();
+    identity_through_the_wrapper(&IdStore::new(std::sync::Arc::new(sled.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let sled = SledStore::open(dir.path()).unwrap();
+    identity_through_the_wrapper(&IdStore::new(std::sync::Arc::new(sled.session())));
 }
 
 #[test]
