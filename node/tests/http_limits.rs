@@ -259,4 +259,36 @@ async fn a_hamt_sharing_its_sub_shards_is_refused_not_expanded() {
             assert!(text.contains("more than once"), "{text}");
         }
     }
+
+    // Block-level readers visit each block once: the CAR holds the four blocks, pinning walks
+    // them once, and GC keeps them.
+    let car = reqwest::get(gw.url(&format!("/ipfs/{root_cid}?format=car")))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::parse_car(&car).1.len(),
+        4,
+        "CAR of {} bytes",
+        car.len()
+    );
+    let export = reqwest::Client::new()
+        .post(api.url(&format!("/api/v0/dag/export?arg={root_cid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(common::parse_car(&export).1.len(), 4);
+    let pinned = reqwest::Client::new()
+        .post(api.url(&format!("/api/v0/pin/add?arg={root_cid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pinned.status(), 200);
+    let gc = node.core().gc().await.unwrap();
+    assert_eq!(gc.removed_cids().count(), 0);
 }
