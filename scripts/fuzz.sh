@@ -39,12 +39,13 @@ trap 'rm -rf "$work"' EXIT
 failed=()
 printf '%-18s %12s %8s %8s %8s\n' target runs exec/s cov corpus
 for t in "${targets[@]}"; do
-  mkdir -p "$work/$t" "fuzz/corpus/$t"
+  mkdir -p "$work/$t" "fuzz/corpus/$t" "fuzz/artifacts/$t"
   log="$work/$t.log"
   # The binaries built above, run directly: `cargo fuzz run` would rebuild them whenever the
   # sources changed since, mid-campaign.
   if "fuzz/target/$triple/$dir/$t" "$work/$t" "fuzz/corpus/$t" \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="fuzz/artifacts/$t/" \
       >"$log" 2>&1; then
     status=ok
   else
