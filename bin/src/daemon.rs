@@ -135,9 +135,16 @@ async fn serve(
     let tracks = TrackPipeline::new(
         config.transcode.clone(),
         config.import.clone(),
-        PoolMetrics::register(&mut registry),
+        // Under `chorus_` like every family of the node's.
+        PoolMetrics::register(registry.sub_registry_with_prefix(chorus_node::METRIC_PREFIX)),
         track_work.clone(),
     )?;
+    chorus_node::register_runtime_metrics(
+        &mut registry,
+        paths.root().to_path_buf(),
+        env!("CARGO_PKG_VERSION"),
+        env!("CHORUS_COMMIT"),
+    );
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
         .with_reported_version(config.api.reported_version.clone());

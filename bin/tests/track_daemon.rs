@@ -140,13 +140,16 @@ fn rpc_track_add_streams_progress_and_matches_the_offline_cid() {
     // The daemon's pool did the work: jobs by outcome, queue, seconds, realtime factor.
     let metrics = scrape(&daemon.metrics);
     assert_eq!(
-        sample(&metrics, "transcode_jobs_total{outcome=\"ok\"}"),
+        sample(&metrics, "chorus_transcode_jobs_total{outcome=\"ok\"}"),
         2.0
     );
-    assert_eq!(sample(&metrics, "transcode_queue_length"), 0.0);
-    assert_eq!(sample(&metrics, "transcode_seconds_count"), 2.0);
-    assert_eq!(sample(&metrics, "transcode_realtime_factor_count"), 2.0);
-    assert!(sample(&metrics, "transcode_realtime_factor_sum") > 0.0);
+    assert_eq!(sample(&metrics, "chorus_transcode_queue_length"), 0.0);
+    assert_eq!(sample(&metrics, "chorus_transcode_seconds_count"), 2.0);
+    assert_eq!(
+        sample(&metrics, "chorus_transcode_realtime_factor_count"),
+        2.0
+    );
+    assert!(sample(&metrics, "chorus_transcode_realtime_factor_sum") > 0.0);
 }
 
 /// One hostile upload: what the RPC must answer, and what the CLI's error must say.
@@ -278,8 +281,8 @@ fn hostile_uploads_fail_clearly_store_nothing_and_the_daemon_keeps_serving() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let metrics = scrape(&daemon.metrics);
-        if metrics.contains("transcode_jobs_total{outcome=\"cancelled\"} 1") {
-            assert_eq!(sample(&metrics, "transcode_running"), 0.0);
+        if metrics.contains("chorus_transcode_jobs_total{outcome=\"cancelled\"} 1") {
+            assert_eq!(sample(&metrics, "chorus_transcode_running"), 0.0);
             break;
         }
         assert!(
@@ -317,24 +320,27 @@ fn hostile_uploads_fail_clearly_store_nothing_and_the_daemon_keeps_serving() {
 
     let metrics = scrape(&daemon.metrics);
     assert_eq!(
-        sample(&metrics, "transcode_jobs_total{outcome=\"crashed\"}"),
+        sample(&metrics, "chorus_transcode_jobs_total{outcome=\"crashed\"}"),
         2.0
     );
     assert_eq!(
-        sample(&metrics, "transcode_jobs_total{outcome=\"timed_out\"}"),
+        sample(
+            &metrics,
+            "chorus_transcode_jobs_total{outcome=\"timed_out\"}"
+        ),
         2.0
     );
     assert_eq!(
-        sample(&metrics, "transcode_jobs_total{outcome=\"ok\"}"),
+        sample(&metrics, "chorus_transcode_jobs_total{outcome=\"ok\"}"),
         1.0
     );
     // Truncated, noise, empty and ten-hours, each over RPC and CLI; the oversized upload
     // never reached the pool.
     assert_eq!(
-        sample(&metrics, "transcode_jobs_total{outcome=\"failed\"}"),
+        sample(&metrics, "chorus_transcode_jobs_total{outcome=\"failed\"}"),
         8.0
     );
-    assert_eq!(sample(&metrics, "transcode_queue_length"), 0.0);
-    assert_eq!(sample(&metrics, "transcode_running"), 0.0);
+    assert_eq!(sample(&metrics, "chorus_transcode_queue_length"), 0.0);
+    assert_eq!(sample(&metrics, "chorus_transcode_running"), 0.0);
     drop(daemon);
 }

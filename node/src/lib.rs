@@ -33,6 +33,7 @@ mod http_metrics;
 mod metered_store;
 mod metrics;
 mod prefetch_queue;
+mod process_metrics;
 mod server;
 mod status;
 mod track;
@@ -64,6 +65,7 @@ pub use network::SwarmInfo;
 pub use prefetch_queue::{
     MAX_HINT_BATCHES, MAX_QUEUED_HINTS, PREFETCHES_PER_REQUEST, PrefetchHints, PrefetchQueue,
 };
+pub use process_metrics::register_runtime_metrics;
 pub use server::{
     DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpLimits,
     HttpServer, ServeError,

@@ -155,6 +155,8 @@ impl PinMetrics {
 pub struct GcMetrics {
     /// `chorus_gc_runs_total`.
     pub runs: Counter,
+    /// `chorus_gc_failures_total`: runs that ended in an error (an incomplete pin, I/O).
+    pub failures: Counter,
     /// `chorus_gc_removed_blocks_total`.
     pub removed_blocks: Counter,
     /// `chorus_gc_removed_bytes_total`.
@@ -290,11 +292,17 @@ impl NodeMetrics {
 
         let gc = GcMetrics {
             runs: Counter::default(),
+            failures: Counter::default(),
             removed_blocks: Counter::default(),
             removed_bytes: Counter::default(),
             duration: latency_histogram(),
         };
         reg.register("gc_runs", "Garbage-collection runs", gc.runs.clone());
+        reg.register(
+            "gc_failures",
+            "Garbage-collection runs that failed",
+            gc.failures.clone(),
+        );
         reg.register(
             "gc_removed_blocks",
             "Blocks removed by garbage collection",

@@ -63,7 +63,8 @@ pub(crate) async fn health(State(ctx): State<NodeContext>) -> Response {
     };
     let ready = ctx.is_ready() && error.is_none();
     let body = Health {
-        version: ctx.identity().reported_version.clone(),
+        // chorus's own version; the kubo compatibility string stays on /api/v0/version.
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         peer_id: ctx.identity().peer_id().to_string(),
         uptime_seconds: ctx.uptime().as_secs(),
         repo_size_bytes: stat.map(|s| s.bytes),
@@ -88,6 +89,8 @@ pub fn metrics_router(ctx: NodeContext) -> Router {
     };
     Router::new()
         .route("/metrics", get(metrics))
+        // kubo's path, so existing scrape configs keep working.
+        .route("/debug/metrics/prometheus", get(metrics))
         .route("/health", get(health))
         .with_state(ctx)
         .layer(axum::middleware::from_fn_with_state(tracker, track))

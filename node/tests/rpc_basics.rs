@@ -156,7 +156,11 @@ async fn health_reports_readiness_and_repo() {
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["ready"], true);
-    assert_eq!(body["version"], "0.7.0");
+    assert_eq!(
+        body["version"],
+        env!("CARGO_PKG_VERSION"),
+        "chorus's own version"
+    );
     assert_eq!(body["peer_id"], ctx.identity().peer_id().to_string());
     assert_eq!(body["repo_size_bytes"], 0);
     assert_eq!(body["online"], false);

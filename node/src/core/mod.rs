@@ -270,7 +270,9 @@ impl Core {
         let core = self.clone();
         blocking("garbage collection", move || {
             let started = Instant::now();
-            let report = core.repo().gc()?;
+            let report = core.repo().gc().inspect_err(|_| {
+                core.metrics().gc.failures.inc();
+            })?;
             core.make_durable()?;
             core.metrics().gc.record_run(
                 report.removed.len() as u64,

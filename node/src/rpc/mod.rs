@@ -97,6 +97,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
     Router::new()
         .nest("/api/v0", commands)
         .route("/metrics", get(status::metrics))
+        .route("/debug/metrics/prometheus", get(status::metrics))
         .fallback(unknown_endpoint)
         .layer(from_fn_with_state(config, guard::require_auth))
         .route("/health", get(status::health))
