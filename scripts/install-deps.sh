@@ -12,10 +12,11 @@ APT_PACKAGES=(
   libavdevice-dev libswscale-dev curl
 )
 # With --test (scripts/test.sh): ipfs-cid (kubo's CID oracle), ffmpeg/sox/espeak-ng (real
-# audio), prometheus (scrape test), wrk + nginx (gateway benchmark), chromium (player test).
+# audio), prometheus (scrape test, alert rules), wrk + nginx (gateway benchmark), chromium (player
+# test), systemd (systemd-analyze verify of deploy/systemd).
 # An operator running only the node (scripts/run.sh) does not get these.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light jq psmisc bc chromium)
+  APT_PACKAGES+=(ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light jq psmisc bc chromium systemd)
 fi
 
 missing=()

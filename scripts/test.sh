@@ -43,6 +43,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+# The operator kit: the systemd unit verifies, the alert rules check and pass their unit tests,
+# and every alert expression runs against a live node scraped by a real Prometheus.
+if [ $# -eq 0 ]; then
+  bash scripts/check-deploy.sh target/debug/chorus || status=$?
+fi
 # Every fuzz target for a short smoke run on its seed corpus (the 10-minute campaigns are
 # `scripts/fuzz.sh 600`, results in the README). Skipped when arguments narrow the run.
 if [ $# -eq 0 ]; then

@@ -75,6 +75,20 @@ impl PoolMetrics {
     /// Creates the metrics and registers them (names prefixed `transcode_`) in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        // Every outcome exported from the start (at 0), so rates and alerts see a series
+        // before the first job of each kind.
+        for outcome in [
+            Outcome::Ok,
+            Outcome::Failed,
+            Outcome::Crashed,
+            Outcome::TimedOut,
+            Outcome::Rejected,
+            Outcome::Cancelled,
+        ] {
+            let _created = metrics.jobs.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
         registry.register(
             "transcode_jobs",
             "Transcode jobs by outcome",
