@@ -12,6 +12,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
+    /// Log line format on stderr (default: `log.format` of the config, else text).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,

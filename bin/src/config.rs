@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 // An explicit path: the config fuzz target (fuzz/fuzz_targets/config_file.rs) includes this
 // file by path, where the default lookup of a submodule would miss it.
+#[path = "config/env.rs"]
+mod env;
 #[path = "config/limits.rs"]
 mod limits;
 
@@ -48,6 +50,38 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     /// Resource bounds of requests, uploads and content.
     pub limits: LimitsConfig,
+    /// Logging of the daemon and the CLI.
+    pub log: LogConfig,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (for a terminal or journald) or `json` (one object per line, for log shippers).
+    pub format: LogFormat,
+    /// A `tracing` filter (`warn`, `info`, `chorus_node=debug,info`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "warn".to_owned(),
+        }
+    }
 }
 
 /// `[transcode]`: the worker pool and input limits of `chorus track add` and RPC `track/add`.
@@ -258,10 +292,14 @@ impl Default for MetricsConfig {
 
 impl Config {
     /// Reads and parses `path`.
+    /// Reads and parses `path`, then applies the `CHORUS_<SECTION>_<KEY>` environment
+    /// overrides (see `config/env.rs`).
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        env::apply(config, std::env::vars())
     }
 
     /// The file `chorus init` writes: every key with its value and a comment saying what it does.
@@ -374,7 +412,14 @@ max_memory_bytes = {transcode_max_memory}
 # HLS renditions of every track in kbps, first one first in the master playlist (Audius: 320).
 renditions = {transcode_renditions}
 
-{limits}"#,
+{limits}
+[log]
+# Log lines on stderr: "text", or "json" (one object per line, for log shippers).
+# `--log-format` on the command line wins.
+format = {log_format}
+# What is logged: a tracing filter ("warn", "info", "chorus_node=debug,info"); RUST_LOG wins.
+level = {log_level}
+"#,
             peer_id = q(&self.identity.peer_id),
             cid_version = self.import.cid_version,
             chunker = q(&self.import.chunker),
@@ -404,6 +449,11 @@ renditions = {transcode_renditions}
             transcode_max_secs = self.transcode.max_duration_secs,
             transcode_max_memory = self.transcode.max_memory_bytes,
             limits = self.limits.commented_toml(),
+            log_format = q(match self.log.format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }),
+            log_level = q(&self.log.level),
             transcode_renditions = toml::Value::Array(
                 self.transcode
                     .renditions

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging();
+    init_logging(&cli);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,12 +81,24 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only, so CLI output stays clean).
-fn init_logging() {
+/// Logs go to stderr, filtered by `RUST_LOG`, else the config's `log.level` (default: warnings
+/// only, so CLI output stays clean), as text or JSON (`--log-format`, else `log.format`).
+fn init_logging(cli: &cli::Cli) {
+    let settings = repo::resolve_path(cli.repo.as_deref())
+        .ok()
+        .map(repo::RepoPaths::new)
+        .filter(|paths| paths.config().is_file())
+        .and_then(|paths| paths.load_config().ok())
+        .map(|config| config.log)
+        .unwrap_or_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format.unwrap_or(settings.format) {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
 }

@@ -74,3 +74,70 @@ fn metrics_and_health_tell_the_operator_what_runs() {
         "the kubo compatibility string stays"
     );
 }
+
+#[test]
+fn environment_overrides_apply_and_show_in_the_effective_config() {
+    let repo = Repo::init();
+    let out = repo
+        .cmd(&["config", "show", "--effective"])
+        .env("CHORUS_SWARM_FETCH_TIMEOUT_SECS", "77")
+        .env("CHORUS_API_AUTH_TOKEN", "from-env")
+        .env("CHORUS_LIMITS_HTTP_MAX_CONNECTIONS", "9")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let effective: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(effective["swarm"]["fetch_timeout_secs"], 77);
+    assert_eq!(effective["api"]["auth_token"], "from-env");
+    assert_eq!(effective["limits"]["http_max_connections"], 9);
+    // The file is not changed.
+    assert!(!repo.ok(&["config", "show"]).contains("from-env"));
+
+    let bad = repo
+        .cmd(&["config", "show", "--effective"])
+        .env("CHORUS_SWARM_FETCH_TIMEOUT_SECS", "soon")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("CHORUS_SWARM_FETCH_TIMEOUT_SECS"), "{err}");
+}
+
+#[test]
+fn logs_can_be_json_lines() {
+    let repo = Repo::init();
+    // At debug level, opening the repo logs (sled, the store): every line must be JSON.
+    let out = repo
+        .cmd(&["--log-format", "json", "repo", "stat"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "debug logging printed nothing");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    repo.ok(&["config", "log.format", "json"]);
+    let out = repo
+        .cmd(&["repo", "stat"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        first.starts_with('{'),
+        "log.format = json in the config: {first:?}"
+    );
+}

@@ -30,6 +30,7 @@ pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> 
             let cid = cid.trim_start_matches("/ipfs/").trim_end_matches('/');
             let cli = Cli {
                 repo: repo_flag,
+                log_format: None,
                 command: Command::Cat(crate::cli::CatArgs {
                     path: format!("{cid}/track.json"),
                     offset: 0,
