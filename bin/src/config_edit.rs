@@ -284,6 +284,10 @@ mod tests {
                 let new = match value {
                     Json::Bool(b) => Json::Bool(!b),
                     Json::Number(n) => Json::from(n.as_u64().unwrap() + 1),
+                    // The one string with a closed set of values.
+                    Json::String(s) if name == "log.format" => {
+                        Json::String(if s == "text" { "json" } else { "text" }.to_owned())
+                    }
                     Json::String(s) => Json::String(format!("{s}x")),
                     Json::Array(_) => serde_json::json!([]),
                     Json::Null => Json::Bool(true),
