@@ -263,12 +263,15 @@ impl Default for ApiConfig {
 pub struct GatewayConfig {
     /// Listen address (multiaddr or `host:port`).
     pub address: String,
+    /// Requests in progress at once; one more gets 429 with `Retry-After` (0: no bound).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             address: DEFAULT_GATEWAY_ADDR.to_string(),
+            max_concurrent_requests: chorus_node::gateway::DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -353,6 +356,9 @@ reported_version = {reported_version}
 [gateway]
 # Read-only HTTP gateway (/ipfs/<cid>, trustless ?format=raw|car).
 address = {gateway_addr}
+# Requests in progress at once (each until its body is sent); one more is answered 429 with
+# Retry-After (kubo's Gateway.MaxConcurrentRequests, same default). 0: no bound.
+max_concurrent_requests = {gateway_max_concurrent}
 
 [metrics]
 # Prometheus /metrics and /health; empty string disables this listener (both stay on the API).
@@ -431,6 +437,7 @@ level = {log_level}
             allow_remote = self.api.allow_unauthenticated_remote,
             reported_version = q(&self.api.reported_version),
             gateway_addr = q(&self.gateway.address),
+            gateway_max_concurrent = self.gateway.max_concurrent_requests,
             metrics_addr = q(&self.metrics.address),
             swarm_listen = list(&self.swarm.listen),
             swarm_bootstrap = list(&self.swarm.bootstrap),

@@ -191,7 +191,11 @@ async fn serve(
     .await?;
     let gw = bind(
         addrs.gateway.socket_addr(),
-        gateway::router(ctx.clone(), gateway::GatewayConfig::default()),
+        gateway::router(
+            ctx.clone(),
+            gateway::GatewayConfig::default()
+                .with_max_concurrent_requests(config.gateway.max_concurrent_requests),
+        ),
         http_limits,
         "gateway",
     )

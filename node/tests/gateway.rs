@@ -542,3 +542,69 @@ async fn identity_cids_are_served_and_pinned_without_being_stored() {
         "the pinned DAG with its inline leaf is kept"
     );
 }
+
+/// A block source that has `.1` and asks a network that never delivers for anything else,
+/// saying each time it does.
+struct Asked(tokio::sync::mpsc::Sender<()>, Block);
+
+impl chorus_node::BlockFetcher for Asked {
+    fn fetch(
+        &self,
+        cid: chorus_storage::Cid,
+    ) -> futures::future::BoxFuture<'static, Result<Block, chorus_node::FetchError>> {
+        if cid == *self.1.cid() {
+            let block = self.1.clone();
+            return Box::pin(async move { Ok(block) });
+        }
+        let tx = self.0.clone();
+        Box::pin(async move {
+            let _ = tx.send(()).await;
+            futures::future::pending().await
+        })
+    }
+
+    fn is_online(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_get_429_with_retry_after() {
+    let (tx, mut asked) = tokio::sync::mpsc::channel(8);
+    let here = Block::from_data(codec::RAW, HashAlg::Sha2_256, &b"here"[..]).unwrap();
+    let present = *here.cid();
+    let ctx = context_with_fetcher(std::sync::Arc::new(Asked(tx, here)));
+    let gw = serve(gateway::router(
+        ctx.node(),
+        GatewayConfig::default()
+            .with_max_concurrent_requests(2)
+            .with_retrieval_timeout(std::time::Duration::from_secs(2)),
+    ))
+    .await;
+    // Two requests for content the network never delivers hold both slots.
+    let mut held = Vec::new();
+    for seed in 0..2u8 {
+        let absent = Block::from_data(codec::RAW, HashAlg::Sha2_256, vec![seed; 9]).unwrap();
+        let url = gw.url(&format!("/ipfs/{}", absent.cid()));
+        held.push(tokio::spawn(async move { client().get(url).send().await }));
+        asked.recv().await.unwrap();
+    }
+    let refused = client()
+        .get(gw.url(&format!("/ipfs/{present}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "5");
+    // Their slots come back when they end (504 at the retrieval timeout).
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap().status().as_u16(), 504);
+    }
+    let served = client()
+        .get(gw.url(&format!("/ipfs/{present}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    assert_eq!(served.bytes().await.unwrap(), &b"here"[..]);
+}

@@ -2,6 +2,7 @@
 //! gateway) or as verifiable raw blocks and CARs (trustless gateway).
 
 mod car;
+mod concurrency;
 mod conditional;
 mod content_type;
 mod error;
@@ -53,13 +54,22 @@ pub struct GatewayConfig {
     /// Deadline for everything before the response head (path resolution, first block,
     /// `index.html` lookup); past it the answer is 504.
     pub retrieval_timeout: std::time::Duration,
+    /// Requests in progress at once (until each body is sent); one more gets 429 with
+    /// `Retry-After` (kubo's `Gateway.MaxConcurrentRequests`). 0: no bound.
+    pub max_concurrent_requests: usize,
 }
+
+/// kubo's default for `Gateway.MaxConcurrentRequests`: 4,096. Each request holds a fetch
+/// session and a read-ahead of a few blocks (~1 MiB), so the worst case is a few GiB; a
+/// community node with less memory lowers it.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 4096;
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             trustless_only: false,
             retrieval_timeout: DEFAULT_RETRIEVAL_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -68,6 +78,12 @@ impl GatewayConfig {
     /// Sets [`GatewayConfig::retrieval_timeout`].
     pub fn with_retrieval_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.retrieval_timeout = timeout;
+        self
+    }
+
+    /// Sets [`GatewayConfig::max_concurrent_requests`] (0: no bound).
+    pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
         self
     }
 
@@ -90,14 +106,22 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
         face: Face::Gateway,
         metrics: ctx.metrics().http.clone(),
     };
-    Router::new()
+    let limited = config.max_concurrent_requests > 0;
+    let slots = concurrency::Slots::new(config.max_concurrent_requests.max(1));
+    let router = Router::new()
         .route("/ipfs/{*path}", get(serve_ipfs).options(preflight))
         .route("/ipfs", get(missing_cid))
         .route("/ipfs/", get(missing_cid))
         .merge(player::routes())
         .fallback(not_found)
-        .with_state(GatewayState { ctx, config })
-        .layer(from_fn_with_state(tracker, track))
+        .with_state(GatewayState { ctx, config });
+    // Refusals are counted too: the tracker is the outer layer.
+    let router = if limited {
+        router.layer(from_fn_with_state(slots, concurrency::limit))
+    } else {
+        router
+    };
+    router.layer(from_fn_with_state(tracker, track))
 }
 
 async fn missing_cid() -> GatewayError {
