@@ -77,6 +77,13 @@ pub enum Command {
     /// Audio tracks: transcode to HLS and store as one UnixFS directory.
     #[command(subcommand)]
     Track(TrackCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `chorus man > /usr/local/share/man/man1/chorus.1`
+    Man,
     /// Internal: the isolated transcoding worker (one job on stdin, reports on stdout).
     #[command(name = "transcode-worker", hide = true)]
     TranscodeWorker,

@@ -141,3 +141,26 @@ fn logs_can_be_json_lines() {
         "log.format = json in the config: {first:?}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let repo = Repo::init();
+    let bash = repo.ok(&["completions", "bash"]);
+    assert!(bash.contains("_chorus()"), "{bash}");
+    assert!(bash.contains("daemon"), "the subcommands are completed");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("chorus.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "the bash completion script parses");
+    for shell in ["zsh", "fish"] {
+        assert!(!repo.ok(&["completions", shell]).is_empty(), "{shell}");
+    }
+    let man = repo.ok(&["man"]);
+    assert!(man.contains(".TH chorus 1"), "{man}");
+    assert!(man.contains("daemon"), "{man}");
+}

@@ -24,6 +24,23 @@ pub fn run(cli: Cli) -> Result<()> {
         // Needs no repo; stdout is the worker protocol, so nothing else may print there.
         std::process::exit(chorus_transcoder::worker_main());
     }
+    // Generated from the CLI's own definitions; no repo needed.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "chorus", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            return Ok(());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let cli_repo = cli.repo.clone();
     let paths = RepoPaths::new(resolve_path(cli.repo.as_deref())?);
     if crate::remote::applies_to(&cli.command)
@@ -56,6 +73,8 @@ pub fn run(cli: Cli) -> Result<()> {
             anyhow::bail!("{}", net::NEEDS_DAEMON)
         }
         Command::TranscodeWorker => std::process::exit(chorus_transcoder::worker_main()),
+        // Answered before the repo is resolved, above.
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

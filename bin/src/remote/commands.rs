@@ -40,6 +40,8 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             | Command::Daemon(_)
             | Command::Track(_)
             | Command::TranscodeWorker
+            | Command::Completions { .. }
+            | Command::Man
             | Command::Bootstrap(_)
             | Command::Config(_) => {
                 bail!("this command does not run through the daemon")

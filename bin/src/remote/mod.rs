@@ -120,6 +120,8 @@ pub fn applies_to(command: &Command) -> bool {
             | Command::Daemon(_)
             | Command::Track(_)
             | Command::TranscodeWorker
+            | Command::Completions { .. }
+            | Command::Man
             | Command::Bootstrap(_)
             | Command::Config(_)
     )
