@@ -247,6 +247,10 @@ pub struct DaemonArgs {
     /// libp2p listen multiaddr, repeatable (replaces `swarm.listen` of the config).
     #[arg(long = "swarm-addr", value_name = "MULTIADDR")]
     pub swarm_addrs: Vec<String>,
+    /// Run garbage collection automatically (every `datastore.gc_period`, and past
+    /// `datastore.storage_gc_watermark` of `datastore.storage_max_bytes`), as kubo's flag.
+    #[arg(long = "enable-gc")]
+    pub enable_gc: bool,
 }
 
 /// `chorus add`.

@@ -127,6 +127,16 @@ pub struct DatastoreConfig {
     pub hash_on_read: bool,
     /// Size at which a pack file is sealed and the next one started.
     pub pack_size_bytes: u64,
+    /// The storage bound (kubo's `Datastore.StorageMax`): what `repo stat` reports and what
+    /// automatic GC keeps the repo under.
+    pub storage_max_bytes: u64,
+    /// Percent of `storage_max_bytes` at which automatic GC starts (kubo's
+    /// `StorageGCWatermark`).
+    pub storage_gc_watermark: u64,
+    /// Time between automatic GC runs (kubo's `GCPeriod`), a Go duration.
+    pub gc_period: String,
+    /// Run GC automatically (as `chorus daemon --enable-gc`).
+    pub auto_gc: bool,
 }
 
 impl Default for DatastoreConfig {
@@ -134,6 +144,10 @@ impl Default for DatastoreConfig {
         DatastoreConfig {
             hash_on_read: false,
             pack_size_bytes: chorus_storage::DEFAULT_PACK_TARGET,
+            storage_max_bytes: chorus_node::DEFAULT_STORAGE_MAX,
+            storage_gc_watermark: 90,
+            gc_period: "1h".to_owned(),
+            auto_gc: false,
         }
     }
 }
@@ -397,6 +411,14 @@ hash_on_read = {hash_on_read}
 # one started. GC rewrites a sealed pack once less than half of it is live, so smaller packs
 # give space back sooner, larger ones mean fewer files (8,192 per TiB at the default).
 pack_size_bytes = {pack_size}
+# The storage bound (kubo's Datastore.StorageMax, 10 GB): reported by `repo stat`, and kept by
+# automatic GC, which runs every gc_period and as soon as the blocks pass
+# storage_gc_watermark percent of it. Off unless auto_gc = true or `chorus daemon --enable-gc`
+# (kubo's flag). Only unpinned blocks are removed: pinned content can still fill the disk.
+storage_max_bytes = {storage_max}
+storage_gc_watermark = {gc_watermark}
+gc_period = {gc_period}
+auto_gc = {auto_gc}
 
 [transcode]
 # `chorus track add` and RPC track/add: audio becomes HLS (AAC-LC in MPEG-TS) + an MP3 download.
@@ -449,6 +471,10 @@ level = {log_level}
             autonat = self.swarm.autonat,
             hash_on_read = self.datastore.hash_on_read,
             pack_size = self.datastore.pack_size_bytes,
+            storage_max = self.datastore.storage_max_bytes,
+            gc_watermark = self.datastore.storage_gc_watermark,
+            gc_period = q(&self.datastore.gc_period),
+            auto_gc = self.datastore.auto_gc,
             transcode_workers = self.transcode.workers,
             transcode_queue = self.transcode.queue,
             transcode_timeout = self.transcode.job_timeout_secs,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chorus_node::auto_gc::AutoGc;
 use chorus_node::core::CoreBuilder;
 use chorus_node::network::{
     AutonatConfig, KadMode, Network, NetworkConfig, NetworkMetrics, ReprovideConfig, reprovide,
@@ -101,7 +102,16 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
     } else {
         Some(network_config(&config, &args.swarm_addrs)?)
     };
-    let result = runtime.block_on(serve(paths, &config, key, store.clone(), addrs, network));
+    let auto_gc = auto_gc(&config, args.enable_gc)?;
+    let result = runtime.block_on(serve(
+        paths,
+        &config,
+        key,
+        store.clone(),
+        addrs,
+        network,
+        auto_gc,
+    ));
     // Whatever happened, leave the store durable and the api file gone.
     let flushed = store.flush().context("cannot flush the store on shutdown");
     let _ = std::fs::remove_file(paths.api_file());
@@ -116,6 +126,7 @@ async fn serve(
     store: chorus_storage::SledStore,
     addrs: Addrs,
     network_config: Option<NetworkConfig>,
+    auto_gc: Option<AutoGc>,
 ) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
@@ -147,6 +158,7 @@ async fn serve(
     );
     let registry = Arc::new(registry);
     let identity = NodeIdentity::new(key.public(), paths.root().to_path_buf())
+        .with_storage_max(config.datastore.storage_max_bytes)
         .with_reported_version(config.api.reported_version.clone());
     // The core is built complete: the network starts on its store first, then both are
     // handed to it together with the transcoder.
@@ -235,6 +247,13 @@ async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }));
     }
+    // Automatic GC lives as long as this function: dropped (aborted) on the way out.
+    let _auto_gc = auto_gc.map(|config| {
+        AbortOnDrop(tokio::spawn(chorus_node::auto_gc::run(
+            ctx.core().clone(),
+            config,
+        )))
+    });
     ctx.set_ready(true);
     println!("Daemon is ready");
     use std::io::Write;
@@ -323,6 +342,37 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
         .with_autonat(AutonatConfig::default().with_enabled(config.swarm.autonat))
         .with_kad_mode(kad_mode);
     Ok(net)
+}
+
+/// Automatic GC when `--enable-gc` or `datastore.auto_gc` asks for it.
+fn auto_gc(config: &Config, flag: bool) -> Result<Option<AutoGc>> {
+    if !(flag || config.datastore.auto_gc) {
+        return Ok(None);
+    }
+    let period =
+        chorus_node::go_duration::parse(&config.datastore.gc_period).with_context(|| {
+            format!(
+                "invalid datastore.gc_period {:?}",
+                config.datastore.gc_period
+            )
+        })?;
+    if period.is_zero() {
+        bail!("datastore.gc_period must be longer than 0 when automatic GC is on");
+    }
+    Ok(Some(AutoGc {
+        period,
+        storage_max: config.datastore.storage_max_bytes,
+        watermark_percent: config.datastore.storage_gc_watermark,
+    }))
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn bind(

@@ -164,3 +164,52 @@ fn completions_and_the_man_page_are_generated() {
     assert!(man.contains(".TH chorus 1"), "{man}");
     assert!(man.contains("daemon"), "{man}");
 }
+
+/// `--enable-gc` keeps the repo under its watermark while unpinned content keeps arriving;
+/// pinned content stays.
+#[test]
+fn automatic_gc_keeps_the_repo_under_its_watermark() {
+    let repo = Repo::init();
+    repo.ok(&["config", "--json", "datastore.storage_max_bytes", "1000000"]);
+    repo.ok(&["config", "--json", "datastore.storage_gc_watermark", "50"]);
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("keep.bin");
+    std::fs::write(&keep, vec![7u8; 100_000]).unwrap();
+    let kept = repo
+        .ok(&["add", "-Q", keep.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    assert!(
+        repo.ok(&["repo", "stat"]).contains("StorageMax: 1000000"),
+        "offline"
+    );
+    let daemon = Daemon::start(&repo, &["--offline", "--enable-gc"]);
+    let stat = repo.ok(&["repo", "stat"]);
+    assert!(stat.contains("StorageMax: 1000000"), "{stat}");
+    for i in 0..4u8 {
+        let f = dir.path().join(format!("drop{i}.bin"));
+        std::fs::write(&f, vec![i; 600_000]).unwrap();
+        repo.ok(&["add", "-Q", "--pin=false", f.to_str().unwrap()]);
+    }
+    // Past the watermark (500 kB): a GC starts within the watermark check (10 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = get(&daemon.metrics, "/metrics");
+        if sample(&text, "chorus_gc_runs_total") >= 1.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no automatic GC ran");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let size: u64 = repo
+        .ok(&["repo", "stat", "--size-only"])
+        .lines()
+        .find_map(|l| l.strip_prefix("RepoSize:")?.trim().parse().ok())
+        .unwrap();
+    assert!(size < 500_000, "repo still holds {size} bytes");
+    assert_eq!(
+        repo.ok(&["cat", &kept]).len(),
+        100_000,
+        "pinned content stays"
+    );
+}

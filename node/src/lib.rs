@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod addr;
+pub mod auto_gc;
 mod config_service;
 mod context;
 pub mod core;

@@ -13,8 +13,8 @@ pub fn run(paths: &RepoPaths, cmd: RepoCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
         RepoCommand::Stat { size_only } => {
-            let stat = super::runtime()?
-                .block_on(core.repo_stat(paths.root(), chorus_node::DEFAULT_STORAGE_MAX))?;
+            let storage_max = paths.load_config()?.datastore.storage_max_bytes;
+            let stat = super::runtime()?.block_on(core.repo_stat(paths.root(), storage_max))?;
             crate::report::repo_stat(&mut out, &stat, size_only)?;
         }
         RepoCommand::Gc { quiet } => {
