@@ -3,8 +3,9 @@
 #   - the systemd unit verifies (`systemd-analyze verify`, any warning is a failure);
 #   - the Prometheus config and alert rules check, and the rules' unit tests pass
 #     (`promtool check config|rules`, `promtool test rules`);
-#   - against a real node scraped by a real Prometheus (Debian's), every alert expression runs
-#     through the query API without error and names only series the node exports.
+#   - against a real node scraped by a real Prometheus (Debian's), every alert expression and
+#     every query of the Grafana dashboard runs through the query API without error and names
+#     only series the node exports.
 #
 #   scripts/check-deploy.sh [path/to/chorus]     (default: target/debug/chorus)
 set -euo pipefail
@@ -44,12 +45,16 @@ for _ in $(seq 300); do
 done
 metrics=$(awk '/Metrics server listening on/ {print $NF}' "$work/daemon.log" | awk -F/ '{print $3":"$5}')
 [ -n "$metrics" ] || { cat "$work/daemon.log" >&2; exit 1; }
+gateway=$(awk '/Gateway server listening on/ {print $NF}' "$work/daemon.log" | awk -F/ '{print $3":"$5}')
+# Per-request families have series once a request was answered: make one on each listener.
+curl -s "http://$gateway/ipfs/bafkqaaa" >/dev/null || true
+curl -sf "http://$metrics/metrics" >/dev/null
 curl -sf "http://$metrics/metrics" >"$work/metrics.txt"
 
 # The series the node exports (sample names, histogram and counter suffixes included).
 grep -v '^#' "$work/metrics.txt" | sed 's/[{ ].*//' | sort -u >"$work/exported"
-python3 - "$work/exported" deploy/prometheus/alerts.yml <<'PY'
-import re, sys
+python3 - "$work/exported" deploy/prometheus/alerts.yml deploy/grafana/chorus.json <<'PY'
+import json, re, sys
 exported = set(open(sys.argv[1]).read().split())
 def exprs_of(path):
     """The `expr:` values of a rules file (plain or folded `>` scalars)."""
@@ -74,14 +79,17 @@ def exprs_of(path):
         i += 1
     return out
 exprs = exprs_of(sys.argv[2])
+dashboard = json.load(open(sys.argv[3]))
+exprs += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
 missing = set()
 for expr in exprs:
     for name in re.findall(r"\b((?:chorus|process)_[a-zA-Z0-9_]+)", expr):
         if name not in exported:
             missing.add(name)
 if missing:
-    sys.exit("alert rules name series the node does not export: " + ", ".join(sorted(missing)))
-print(f"  {len(exprs)} expressions name only exported series")
+    sys.exit("alert rules or dashboard queries name series the node does not export: "
+             + ", ".join(sorted(missing)))
+print(f"  {len(exprs)} expressions (alerts and dashboard) name only exported series")
 PY
 
 prom_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -98,9 +106,9 @@ for _ in $(seq 300); do
   fi
   sleep 0.2
 done
-python3 - "$prom_port" deploy/prometheus/alerts.yml <<'PY'
+python3 - "$prom_port" deploy/prometheus/alerts.yml deploy/grafana/chorus.json <<'PY'
 import json, re, sys, urllib.parse, urllib.request
-port, rules = sys.argv[1], sys.argv[2]
+port, rules, dashboard = sys.argv[1], sys.argv[2], sys.argv[3]
 def exprs_of(path):
     """The `expr:` values of a rules file (plain or folded `>` scalars)."""
     lines = open(path).read().splitlines()
@@ -124,6 +132,8 @@ def exprs_of(path):
         i += 1
     return out
 exprs = exprs_of(rules)
+panels = json.load(open(dashboard))["panels"]
+exprs += [t["expr"] for p in panels for t in p.get("targets", [])]
 up = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?query=up"))
 if not up["data"]["result"] or up["data"]["result"][0]["value"][1] != "1":
     sys.exit(f"Prometheus never scraped the node: {up}")
@@ -132,6 +142,6 @@ for expr in exprs:
     r = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?query={q}"))
     if r.get("status") != "success":
         sys.exit(f"query failed: {expr!r}: {r}")
-print(f"  {len(exprs)} alert expressions evaluated by Prometheus against the live node")
+print(f"  {len(exprs)} expressions evaluated by Prometheus against the live node")
 PY
 echo "deploy: ok"
