@@ -279,6 +279,10 @@ pub struct GatewayConfig {
     pub address: String,
     /// Requests in progress at once; one more gets 429 with `Retry-After` (0: no bound).
     pub max_concurrent_requests: usize,
+    /// Sustained requests per second per client address; 0 turns the limit off.
+    pub rate_limit_per_ip: u32,
+    /// Requests a client address may make at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for GatewayConfig {
@@ -286,6 +290,8 @@ impl Default for GatewayConfig {
         GatewayConfig {
             address: DEFAULT_GATEWAY_ADDR.to_string(),
             max_concurrent_requests: chorus_node::gateway::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            rate_limit_per_ip: 0,
+            rate_limit_burst: 100,
         }
     }
 }
@@ -373,6 +379,10 @@ address = {gateway_addr}
 # Requests in progress at once (each until its body is sent); one more is answered 429 with
 # Retry-After (kubo's Gateway.MaxConcurrentRequests, same default). 0: no bound.
 max_concurrent_requests = {gateway_max_concurrent}
+# Requests per second per client address, with a burst allowance; past it 429 + Retry-After.
+# 0 turns it off (the default): behind a reverse proxy every client has the proxy's address.
+rate_limit_per_ip = {gateway_rate}
+rate_limit_burst = {gateway_burst}
 
 [metrics]
 # Prometheus /metrics and /health; empty string disables this listener (both stay on the API).
@@ -460,6 +470,8 @@ level = {log_level}
             reported_version = q(&self.api.reported_version),
             gateway_addr = q(&self.gateway.address),
             gateway_max_concurrent = self.gateway.max_concurrent_requests,
+            gateway_rate = self.gateway.rate_limit_per_ip,
+            gateway_burst = self.gateway.rate_limit_burst,
             metrics_addr = q(&self.metrics.address),
             swarm_listen = list(&self.swarm.listen),
             swarm_bootstrap = list(&self.swarm.bootstrap),

@@ -206,7 +206,8 @@ async fn serve(
         gateway::router(
             ctx.clone(),
             gateway::GatewayConfig::default()
-                .with_max_concurrent_requests(config.gateway.max_concurrent_requests),
+                .with_max_concurrent_requests(config.gateway.max_concurrent_requests)
+                .with_rate_limit(gateway_rate_limit(&config.gateway)),
         ),
         http_limits,
         "gateway",
@@ -342,6 +343,13 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
         .with_autonat(AutonatConfig::default().with_enabled(config.swarm.autonat))
         .with_kad_mode(kad_mode);
     Ok(net)
+}
+
+/// The gateway's per-address rate, when `gateway.rate_limit_per_ip` is not 0.
+fn gateway_rate_limit(config: &crate::config::GatewayConfig) -> Option<gateway::RateLimit> {
+    let per_second = std::num::NonZeroU32::new(config.rate_limit_per_ip)?;
+    let burst = std::num::NonZeroU32::new(config.rate_limit_burst.max(1))?;
+    Some(gateway::RateLimit { per_second, burst })
 }
 
 /// Automatic GC when `--enable-gc` or `datastore.auto_gc` asks for it.

@@ -608,3 +608,47 @@ async fn requests_past_the_concurrency_limit_get_429_with_retry_after() {
     assert_eq!(served.status().as_u16(), 200);
     assert_eq!(served.bytes().await.unwrap(), &b"here"[..]);
 }
+
+#[tokio::test]
+async fn one_greedy_address_is_rate_limited_while_others_are_served() {
+    use std::num::NonZeroU32;
+    let ctx = context();
+    let (cid, _) = add_file(&ctx, b"tune", 1024);
+    let gw = serve(gateway::router(
+        ctx.node(),
+        GatewayConfig::default().with_rate_limit(Some(gateway::RateLimit {
+            per_second: NonZeroU32::new(1).unwrap(),
+            burst: NonZeroU32::new(3).unwrap(),
+        })),
+    ))
+    .await;
+    let url = gw.url(&format!("/ipfs/{cid}"));
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let greedy = from([127, 0, 0, 1]);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(greedy.get(&url).send().await.unwrap());
+    }
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        &codes[..3],
+        &[200, 200, 200],
+        "the burst is served: {codes:?}"
+    );
+    assert_eq!(codes[4], 429, "{codes:?}");
+    let retry: u64 = statuses[4].headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // Another address is served meanwhile.
+    let other = from([127, 0, 0, 2]).get(&url).send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    assert_eq!(other.bytes().await.unwrap(), &b"tune"[..]);
+}

@@ -9,6 +9,7 @@ mod error;
 mod listing;
 mod player;
 mod range;
+mod rate_limit;
 mod request;
 
 use axum::Router;
@@ -29,6 +30,7 @@ pub use content_type::{from_extension, sniff};
 pub use error::GatewayError;
 pub use player::{HLSJS_BUNDLE, HLSJS_BUNDLE_NAME, hlsjs_version};
 pub use range::{RangeOutcome, parse_range};
+pub use rate_limit::RateLimit;
 pub use request::{
     CAR_MEDIA_TYPE, CarParams, ContentPath, DagScope, EntityBytes, RAW_MEDIA_TYPE, ResponseFormat,
     negotiate,
@@ -57,6 +59,8 @@ pub struct GatewayConfig {
     /// Requests in progress at once (until each body is sent); one more gets 429 with
     /// `Retry-After` (kubo's `Gateway.MaxConcurrentRequests`). 0: no bound.
     pub max_concurrent_requests: usize,
+    /// Requests per client address, when set (see [`RateLimit`]).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// kubo's default for `Gateway.MaxConcurrentRequests`: 4,096. Each request holds a fetch
@@ -70,6 +74,7 @@ impl Default for GatewayConfig {
             trustless_only: false,
             retrieval_timeout: DEFAULT_RETRIEVAL_TIMEOUT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            rate_limit: None,
         }
     }
 }
@@ -84,6 +89,12 @@ impl GatewayConfig {
     /// Sets [`GatewayConfig::max_concurrent_requests`] (0: no bound).
     pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
         self.max_concurrent_requests = max;
+        self
+    }
+
+    /// Sets [`GatewayConfig::rate_limit`].
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
         self
     }
 
@@ -107,6 +118,7 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
         metrics: ctx.metrics().http.clone(),
     };
     let limited = config.max_concurrent_requests > 0;
+    let per_address = config.rate_limit.map(rate_limit::PerAddress::new);
     let slots = concurrency::Slots::new(config.max_concurrent_requests.max(1));
     let router = Router::new()
         .route("/ipfs/{*path}", get(serve_ipfs).options(preflight))
@@ -115,11 +127,16 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
         .merge(player::routes())
         .fallback(not_found)
         .with_state(GatewayState { ctx, config });
-    // Refusals are counted too: the tracker is the outer layer.
+    // Refusals are counted too: the tracker is the outer layer. The per-address rate comes
+    // before the slots, so a greedy client does not take them.
     let router = if limited {
         router.layer(from_fn_with_state(slots, concurrency::limit))
     } else {
         router
+    };
+    let router = match per_address {
+        Some(l) => router.layer(from_fn_with_state(l, rate_limit::limit)),
+        None => router,
     };
     router.layer(from_fn_with_state(tracker, track))
 }
