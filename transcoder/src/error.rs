@@ -108,6 +108,27 @@ pub enum TranscodeError {
         /// libav's error.
         source: ffmpeg_next::Error,
     },
+    /// The stream's parameters are outside what any real audio uses: a header that claims a
+    /// sample rate of two gigahertz would make the resampler spend seconds of CPU and a large
+    /// filter on ten kilobytes of input.
+    #[error(
+        "cannot transcode {codec} audio at {sample_rate} Hz with {channels} channels \
+         (accepted: {min_rate}..={max_rate} Hz, 1..={max_channels} channels)"
+    )]
+    OutOfRange {
+        /// Codec name.
+        codec: String,
+        /// Declared sample rate.
+        sample_rate: u32,
+        /// Declared channels.
+        channels: u16,
+        /// Lowest accepted rate.
+        min_rate: u32,
+        /// Highest accepted rate.
+        max_rate: u32,
+        /// Most accepted channels.
+        max_channels: u16,
+    },
     /// The audio data is damaged beyond the decode error budget.
     #[error("input is corrupt at {position:.2} s ({errors} decode errors): {source}")]
     Corrupt {
@@ -164,7 +185,7 @@ impl TranscodeError {
             Self::TooLong { .. } => FailureKind::TooLong,
             Self::Unrecognized { .. } => FailureKind::Unrecognized,
             Self::NoAudioStream { .. } => FailureKind::NoAudioStream,
-            Self::Unsupported { .. } => FailureKind::Unsupported,
+            Self::Unsupported { .. } | Self::OutOfRange { .. } => FailureKind::Unsupported,
             Self::Corrupt { .. } => FailureKind::Corrupt,
             Self::Truncated { .. } => FailureKind::Truncated,
             Self::NoAudio { .. } => FailureKind::NoAudio,

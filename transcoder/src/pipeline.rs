@@ -20,6 +20,15 @@ use crate::playlist;
 use crate::resample::{ChunkSink, Resampler};
 use crate::track::{DownloadInfo, MASTER_PLAYLIST, SourceInfo, TRACK_FORMAT_VERSION, TrackInfo};
 
+/// Lowest input sample rate accepted: below telephony's 8 kHz is not music, and 1 kHz leaves
+/// room for odd test tones.
+const MIN_INPUT_SAMPLE_RATE: u32 = 1_000;
+/// Highest input sample rate accepted: 768 kHz is the highest any DAC or format uses (DXD is
+/// 352.8 kHz). A header claiming more (fuzzing found 2.1 GHz) would cost the resampler seconds.
+const MAX_INPUT_SAMPLE_RATE: u32 = 768_000;
+/// Most input channels accepted (third-order ambisonics is 16; everything is mixed to stereo).
+const MAX_INPUT_CHANNELS: u16 = 32;
+
 /// Demuxers an upload may use. Everything else (playlists such as HLS or `concat` that open
 /// further files, images, subtitle formats) is refused before any data is parsed.
 const ALLOWED_DEMUXERS: &str = "wav,w64,aiff,flac,mp3,ogg,mov,mp4,m4a,aac,matroska,webm,caf,\
@@ -230,6 +239,18 @@ fn open_source(path: &Path, size: u64, config: &TranscodeConfig) -> Result<Sourc
     let context =
         ffmpeg_next::codec::Context::from_parameters(stream.parameters()).map_err(unsupported)?;
     let decoder = context.decoder().audio().map_err(unsupported)?;
+    if !(MIN_INPUT_SAMPLE_RATE..=MAX_INPUT_SAMPLE_RATE).contains(&decoder.rate())
+        || !(1..=MAX_INPUT_CHANNELS).contains(&decoder.channels())
+    {
+        return Err(TranscodeError::OutOfRange {
+            codec: codec_id.name().to_string(),
+            sample_rate: decoder.rate(),
+            channels: decoder.channels(),
+            min_rate: MIN_INPUT_SAMPLE_RATE,
+            max_rate: MAX_INPUT_SAMPLE_RATE,
+            max_channels: MAX_INPUT_CHANNELS,
+        });
+    }
 
     let time_base = stream.time_base();
     let stream_secs = (stream.duration() > 0 && time_base.denominator() != 0)

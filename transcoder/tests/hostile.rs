@@ -257,3 +257,43 @@ fn non_empty_output_dir_is_refused() {
     assert!(matches!(err, TranscodeError::Output { .. }), "{err}");
     assert_eq!(std::fs::read(out.join("keep.txt")).unwrap(), b"mine");
 }
+
+/// A WAV header whose sample rate is absurd (found by the `transcode_input` fuzz target:
+/// 2,140,575,744 Hz, for which the resampler spent 6.6 s of CPU on 10 KB) is refused from the
+/// header, at once.
+#[test]
+fn an_absurd_sample_rate_is_refused_from_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rate, channels) in [
+        (2_140_575_744u32, 1u16),
+        (44_100, 0),
+        (44_100, 200),
+        (500, 2),
+    ] {
+        let data = vec![0u8; 10_000];
+        let mut wav = Vec::new();
+        wav.extend_from_slice(b"RIFF");
+        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(b"WAVEfmt ");
+        wav.extend_from_slice(&16u32.to_le_bytes());
+        wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        wav.extend_from_slice(&channels.to_le_bytes());
+        wav.extend_from_slice(&rate.to_le_bytes());
+        wav.extend_from_slice(&(rate.wrapping_mul(2)).to_le_bytes());
+        wav.extend_from_slice(&2u16.to_le_bytes());
+        wav.extend_from_slice(&16u16.to_le_bytes());
+        wav.extend_from_slice(b"data");
+        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(&data);
+        let path = dir.path().join(format!("odd-{rate}-{channels}.wav"));
+        std::fs::write(&path, &wav).unwrap();
+        let (err, _) = fails(&path, &TranscodeConfig::default());
+        assert!(
+            matches!(
+                err.kind(),
+                FailureKind::Unsupported | FailureKind::Unrecognized
+            ),
+            "{rate} Hz, {channels} ch: {err}"
+        );
+    }
+}
