@@ -276,9 +276,10 @@ def path_gc(chorus, work, rng, kills, block_size, pack_size=None):
         chunker = f"size-{block_size}"
         root = repo.run("add", "-r", "-Q", "--chunker", chunker, *keep).split()[-1]
         acked.append(root)
-        for p in drop:
-            cid = repo.run("add", "-Q", "--chunker", chunker, p).split()[-1]
-            repo.run("pin", "rm", cid)
+        # Garbage for this round: added unpinned, in one command.
+        repo.run("add", "-r", "-Q", "--pin=false", "--chunker", chunker, *drop)
+        shutil.rmtree(os.path.join(work, f"keep{k}"))
+        shutil.rmtree(os.path.join(work, f"drop{k}"))
         repo.start()
         client = repo.popen("repo", "gc", "-q")
         kill_during(repo, client, rng, 0.6)
