@@ -15,7 +15,8 @@ use axum::Router;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-/// Why a listener could not be bound or stopped serving.
+/// Why a listener could not be bound. (Serving itself does not fail: a failed accept is
+/// logged and retried, a failed connection ends that connection only.)
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ServeError {
@@ -25,15 +26,6 @@ pub enum ServeError {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-    /// Accepting or serving failed.
-    #[error("HTTP server on {addr} failed: {source}")]
-    Serve {
-        /// The bound address.
-        addr: SocketAddr,
-        /// The error.
         #[source]
         source: io::Error,
     },
