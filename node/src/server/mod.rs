@@ -72,9 +72,9 @@ impl HttpServer {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and waits for in-flight
-    /// requests to finish (streaming bodies included). Callers that want a bound on that wait
-    /// wrap this future in `tokio::time::timeout` and drop it, which aborts the remaining
-    /// connections.
+    /// requests to finish (streaming bodies included). Each connection runs in its own task:
+    /// a caller that bounds the wait (`tokio::time::timeout`) and gives up leaves those tasks
+    /// to end with the runtime (the daemon shuts its runtime down with a grace period).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
