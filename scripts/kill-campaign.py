@@ -272,7 +272,8 @@ def path_gc(chorus, work, rng, kills, block_size, pack_size=None):
     acked, failures = [], []
     for k in range(kills):
         keep = write_files(os.path.join(work, f"keep{k}"), rng, 3, 300_000)
-        drop = write_files(os.path.join(work, f"drop{k}"), rng, 24, 2_000_000)
+        # Enough garbage (thousands of blocks) that GC runs for a while to be killed in.
+        drop = write_files(os.path.join(work, f"drop{k}"), rng, 48, 2_000_000)
         chunker = f"size-{block_size}"
         root = repo.run("add", "-r", "-Q", "--chunker", chunker, *keep).split()[-1]
         acked.append(root)
@@ -312,9 +313,9 @@ def main():
             elif name == "pin-fetched":
                 acked, failures = path_pin_fetched(chorus, work, rng, args.kills)
             elif name == "gc":
-                acked, failures = path_gc(chorus, work, rng, args.kills, 262144)
+                acked, failures = path_gc(chorus, work, rng, args.kills, 32768)
             elif name == "compaction":
-                acked, failures = path_gc(chorus, work, rng, args.kills, 262144, 4 << 20)
+                acked, failures = path_gc(chorus, work, rng, args.kills, 32768, 4 << 20)
             else:
                 sys.exit(f"unknown path {name}")
             took = time.time() - started
