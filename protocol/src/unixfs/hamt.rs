@@ -89,6 +89,20 @@ pub(crate) fn slot(name: &str, level: usize) -> Option<usize> {
         .then(|| (murmur3_x64_64(name.as_bytes()) >> (56 - 8 * level)) as usize & 0xff)
 }
 
+/// The UnixFS data of a shard whose occupied slots are `slots` (each below [`HAMT_FANOUT`]):
+/// the occupancy bitfield as go-bitfield writes it (big-endian, leading zero bytes dropped).
+pub(crate) fn shard_data(slots: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    let mut bitfield = [0u8; (HAMT_FANOUT / 8) as usize];
+    for s in slots {
+        bitfield[bitfield.len() - 1 - s / 8] |= 1 << (s % 8);
+    }
+    let first_set = bitfield
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(bitfield.len());
+    pb::hamt_data(&bitfield[first_set..], HAMT_HASH_MURMUR3, HAMT_FANOUT)
+}
+
 fn prefix(slot: usize) -> String {
     format!("{slot:02X}")
 }
@@ -119,7 +133,7 @@ fn build_level(
     }
     let shift = 56 - 8 * level;
     let slot_of = |h: u64| (h >> shift) as usize & 0xff;
-    let mut bitfield = [0u8; (HAMT_FANOUT / 8) as usize];
+    let mut slots = Vec::new();
     // (link name, cid, tsize) in slot order; entries are sorted by hash, so by slot too.
     let mut links: Vec<(String, Cid, u64)> = Vec::new();
     let mut i = 0;
@@ -129,7 +143,7 @@ fn build_level(
         while j < entries.len() && slot_of(entries[j].0) == s {
             j += 1;
         }
-        bitfield[bitfield.len() - 1 - s / 8] |= 1 << (s % 8);
+        slots.push(s);
         if j - i == 1 {
             let e = entries[i].1;
             links.push((format!("{}{}", prefix(s), e.name), e.cid, e.tsize));
@@ -139,11 +153,7 @@ fn build_level(
         }
         i = j;
     }
-    let first_set = bitfield
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(bitfield.len());
-    let data = pb::hamt_data(&bitfield[first_set..], HAMT_HASH_MURMUR3, HAMT_FANOUT);
+    let data = shard_data(slots);
     let outs: Vec<LinkOut<'_>> = links
         .iter()
         .map(|(name, cid, tsize)| LinkOut {

@@ -7,8 +7,8 @@
 
 use chorus_storage::{Block, Cid};
 
-use super::hamt::{HAMT_FANOUT, HAMT_HASH_MURMUR3};
-use super::pb::{DIRECTORY_DATA, LinkOut, encode_node, file_branch_data, hamt_data};
+use super::hamt::shard_data;
+use super::pb::{DIRECTORY_DATA, LinkOut, encode_node, file_branch_data};
 
 /// A link as written: name, target, cumulative size.
 pub type ShapeLink<'a> = (&'a str, Cid, u64);
@@ -36,23 +36,11 @@ pub fn directory_node(links: &[ShapeLink<'_>]) -> Block {
 /// start with a two-hex-digit slot (`"A3"` for a sub-shard, `"A3name"` for an entry); the
 /// occupancy bitfield is set from those prefixes, and links without one are written anyway.
 pub fn hamt_shard_node(links: &[ShapeLink<'_>]) -> Block {
-    let mut bitfield = [0u8; (HAMT_FANOUT / 8) as usize];
-    for (name, _, _) in links {
-        if let Some(slot) = name
-            .get(..2)
+    let slots = links.iter().filter_map(|(name, _, _)| {
+        name.get(..2)
             .and_then(|p| usize::from_str_radix(p, 16).ok())
-        {
-            bitfield[bitfield.len() - 1 - slot / 8] |= 1 << (slot % 8);
-        }
-    }
-    let first_set = bitfield
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bitfield.len());
-    encode(
-        links,
-        &hamt_data(&bitfield[first_set..], HAMT_HASH_MURMUR3, HAMT_FANOUT),
-    )
+    });
+    encode(links, &shard_data(slots))
 }
 
 /// A file branch node declaring `blocksizes` (one per link, not checked against them) and a
