@@ -90,15 +90,7 @@ pub fn worker_main() -> i32 {
     let job = match read_job() {
         Ok(job) => job,
         Err(message) => {
-            let failed = WorkerMessage::Failed {
-                kind: FailureKind::Internal,
-                message,
-            };
-            return if send(&mut out, &failed) {
-                EXIT_BAD_JOB
-            } else {
-                EXIT_NO_OUTPUT
-            };
+            return internal_failure(&mut out, message, EXIT_BAD_JOB);
         }
     };
 
@@ -120,29 +112,13 @@ pub fn worker_main() -> i32 {
              or older); resource limits apply"
         ),
         Err(message) => {
-            let failed = WorkerMessage::Failed {
-                kind: FailureKind::Internal,
-                message,
-            };
-            return if send(&mut out, &failed) {
-                EXIT_FAILED
-            } else {
-                EXIT_NO_OUTPUT
-            };
+            return internal_failure(&mut out, message, EXIT_FAILED);
         }
     }
 
     let spec = std::env::var(FAULT_ENV).unwrap_or_default();
     if let Some(message) = probe(&spec) {
-        let failed = WorkerMessage::Failed {
-            kind: FailureKind::Internal,
-            message,
-        };
-        return if send(&mut out, &failed) {
-            EXIT_FAILED
-        } else {
-            EXIT_NO_OUTPUT
-        };
+        return internal_failure(&mut out, message, EXIT_FAILED);
     }
     let fault = fault_for(&spec, &job.input);
     let mut stdout_ok = true;
@@ -256,6 +232,20 @@ fn read_job() -> Result<Job, String> {
         return Err(format!("job larger than {MAX_JOB_BYTES} bytes"));
     }
     serde_json::from_slice(&text).map_err(|e| format!("invalid job JSON: {e}"))
+}
+
+/// Reports an internal failure (`message`) and returns `code`, or [`EXIT_NO_OUTPUT`] when
+/// stdout is gone.
+fn internal_failure(out: &mut impl Write, message: String, code: i32) -> i32 {
+    let failed = WorkerMessage::Failed {
+        kind: FailureKind::Internal,
+        message,
+    };
+    if send(out, &failed) {
+        code
+    } else {
+        EXIT_NO_OUTPUT
+    }
 }
 
 /// Writes one message line and flushes; false when stdout is gone.
