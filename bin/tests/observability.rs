@@ -6,26 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Daemon, Repo};
-
-fn get(addr: &str, path: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail"])
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{path}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{series} not in metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
+use common::{Daemon, Repo, http_get as get, sample};
 
 #[test]
 fn metrics_and_health_tell_the_operator_what_runs() {

@@ -55,23 +55,7 @@ fn ndjson_lines(body: &str) -> Vec<serde_json::Value> {
 }
 
 fn scrape(addr: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail"])
-        .arg(format!("http://{addr}/metrics"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The value of one sample line (`name{labels} value`) in a Prometheus text exposition.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{series} not in metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    http_get(addr, "/metrics")
 }
 
 fn num_objects(repo: &Repo) -> String {

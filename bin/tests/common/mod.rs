@@ -380,3 +380,25 @@ pub fn first_indirect_pin(repo: &Repo) -> String {
     let leaves = repo.ok(&["pin", "ls", "--type", "indirect"]);
     leaves.split_whitespace().next().unwrap().to_string()
 }
+
+/// GETs `http://{addr}{path}` with curl (a real client) and returns the body; fails on any
+/// status >= 400.
+pub fn http_get(addr: &str, path: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail"])
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {path}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus text exposition.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} not in metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
