@@ -19,5 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let written = parsed.to_commented_toml();
     let back: config::Config = toml::from_str(&written)
         .unwrap_or_else(|e| panic!("the written config does not load: {e}\n{written}"));
-    assert_eq!(back, parsed, "the written config loads differently:\n{written}");
+    assert_eq!(
+        back, parsed,
+        "the written config loads differently:\n{written}"
+    );
 });

@@ -2,47 +2,23 @@
 //! bounded file read, a symlink read.
 #![no_main]
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use chorus_protocol::unixfs::{
-    BlockSource, ListLimits, UnixfsFile, list_directory, lookup, read_symlink, stat,
+    ListLimits, StoreSource, UnixfsFile, list_directory, lookup, read_symlink, stat,
 };
-use chorus_storage::Block;
-use cid::Cid;
+use chorus_storage::{Block, Blockstore, MemoryStore};
 use futures::StreamExt;
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
-
-#[derive(Debug)]
-struct Missing;
-
-impl std::fmt::Display for Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("missing")
-    }
-}
-
-impl std::error::Error for Missing {}
-
-struct One(HashMap<Cid, Block>);
-
-impl BlockSource for One {
-    type Error = Missing;
-
-    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
-        std::future::ready(self.0.get(cid).cloned().ok_or(Missing))
-    }
-
-    fn prefetch(&self, _: &[Cid]) {}
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(block) = Block::from_data_v0(Bytes::copy_from_slice(data)) else {
         return;
     };
     let cid = *block.cid();
-    let src = One(HashMap::from([(cid, block)]));
+    let store = MemoryStore::new();
+    let _ = store.put(&block);
+    let src = StoreSource::new(std::sync::Arc::new(store));
     let _ = block_on(stat(&src, &cid));
     let _ = block_on(lookup(&src, &cid, "a"));
     let _ = block_on(list_directory(&src, &cid, ListLimits { max_entries: 1000 }));

@@ -4,15 +4,12 @@
 //! must answer within its bounds.
 #![no_main]
 
-use std::collections::HashMap;
-
 use arbitrary::Arbitrary;
 use chorus_protocol::unixfs::shapes::{directory_node, file_node, hamt_shard_node};
 use chorus_protocol::unixfs::{
-    BlockSource, ListLimits, UnixfsFile, list_directory, lookup, resolve_path, stat,
+    ListLimits, StoreSource, UnixfsFile, list_directory, lookup, resolve_path, stat,
 };
-use chorus_storage::{Block, HashAlg, codec};
-use cid::Cid;
+use chorus_storage::{Block, Blockstore, HashAlg, MemoryStore, codec};
 use futures::StreamExt;
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
@@ -32,37 +29,15 @@ struct Input {
     path: Vec<String>,
 }
 
-#[derive(Debug)]
-struct Missing;
-
-impl std::fmt::Display for Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("missing")
-    }
-}
-
-impl std::error::Error for Missing {}
-
-struct Map(HashMap<Cid, Block>);
-
-impl BlockSource for Map {
-    type Error = Missing;
-
-    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Block, Missing>> + Send {
-        std::future::ready(self.0.get(cid).cloned().ok_or(Missing))
-    }
-
-    fn prefetch(&self, _: &[Cid]) {}
-}
-
 fn raw(data: &[u8]) -> Block {
     Block::from_data(codec::RAW, HashAlg::Sha2_256, data.to_vec()).expect("sha2-256")
 }
 
 fuzz_target!(|input: Input| {
-    let mut blocks = HashMap::new();
-    let mut cids: Vec<Cid> = vec![*raw(b"leaf").cid()];
-    blocks.insert(cids[0], raw(b"leaf"));
+    let store = MemoryStore::new();
+    let leaf = raw(b"leaf");
+    let _ = store.put(&leaf);
+    let mut cids = vec![*leaf.cid()];
     for shape in input.shapes.iter().take(64) {
         let pick = |k: &u8| cids[usize::from(*k) % cids.len()];
         let block = match shape {
@@ -72,11 +47,19 @@ fuzz_target!(|input: Input| {
                 continue;
             }
             Shape::Dir(l) => {
-                let links: Vec<_> = l.iter().take(64).map(|(n, k)| (n.as_str(), pick(k), 1)).collect();
+                let links: Vec<_> = l
+                    .iter()
+                    .take(64)
+                    .map(|(n, k)| (n.as_str(), pick(k), 1))
+                    .collect();
                 directory_node(&links)
             }
             Shape::Shard(l) => {
-                let links: Vec<_> = l.iter().take(64).map(|(n, k)| (n.as_str(), pick(k), 1)).collect();
+                let links: Vec<_> = l
+                    .iter()
+                    .take(64)
+                    .map(|(n, k)| (n.as_str(), pick(k), 1))
+                    .collect();
                 hamt_shard_node(&links)
             }
             Shape::File(l) => {
@@ -86,9 +69,9 @@ fuzz_target!(|input: Input| {
             }
         };
         cids.push(*block.cid());
-        blocks.insert(*block.cid(), block);
+        let _ = store.put(&block);
     }
-    let src = Map(blocks);
+    let src = StoreSource::new(std::sync::Arc::new(store));
     let limits = ListLimits { max_entries: 256 };
     for root in cids.iter().rev().take(4) {
         if let Ok(entries) = block_on(list_directory(&src, root, limits)) {
