@@ -53,44 +53,6 @@ curl -sf "http://$metrics/metrics" >"$work/metrics.txt"
 
 # The series the node exports (sample names, histogram and counter suffixes included).
 grep -v '^#' "$work/metrics.txt" | sed 's/[{ ].*//' | sort -u >"$work/exported"
-python3 - "$work/exported" deploy/prometheus/alerts.yml deploy/grafana/chorus.json <<'PY'
-import json, re, sys
-exported = set(open(sys.argv[1]).read().split())
-def exprs_of(path):
-    """The `expr:` values of a rules file (plain or folded `>` scalars)."""
-    lines = open(path).read().splitlines()
-    out, i = [], 0
-    while i < len(lines):
-        line = lines[i]
-        key = line.lstrip()
-        if key.startswith("expr:"):
-            indent = len(line) - len(key)
-            value = key[len("expr:"):].strip()
-            if value in (">", "|", ">-", "|-", ""):
-                parts = []
-                i += 1
-                while i < len(lines) and (not lines[i].strip() or
-                                          len(lines[i]) - len(lines[i].lstrip()) > indent):
-                    parts.append(lines[i].strip())
-                    i += 1
-                out.append(" ".join(p for p in parts if p))
-                continue
-            out.append(value)
-        i += 1
-    return out
-exprs = exprs_of(sys.argv[2])
-dashboard = json.load(open(sys.argv[3]))
-exprs += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-missing = set()
-for expr in exprs:
-    for name in re.findall(r"\b((?:chorus|process)_[a-zA-Z0-9_]+)", expr):
-        if name not in exported:
-            missing.add(name)
-if missing:
-    sys.exit("alert rules or dashboard queries name series the node does not export: "
-             + ", ".join(sorted(missing)))
-print(f"  {len(exprs)} expressions (alerts and dashboard) name only exported series")
-PY
 
 prom_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/prom"
@@ -106,9 +68,9 @@ for _ in $(seq 300); do
   fi
   sleep 0.2
 done
-python3 - "$prom_port" deploy/prometheus/alerts.yml deploy/grafana/chorus.json <<'PY'
+python3 - "$prom_port" "$work/exported" deploy/prometheus/alerts.yml deploy/grafana/chorus.json <<'PY'
 import json, re, sys, urllib.parse, urllib.request
-port, rules, dashboard = sys.argv[1], sys.argv[2], sys.argv[3]
+port, exported, rules, dashboard = sys.argv[1:5]
 def exprs_of(path):
     """The `expr:` values of a rules file (plain or folded `>` scalars)."""
     lines = open(path).read().splitlines()
@@ -134,6 +96,18 @@ def exprs_of(path):
 exprs = exprs_of(rules)
 panels = json.load(open(dashboard))["panels"]
 exprs += [t["expr"] for p in panels for t in p.get("targets", [])]
+
+# Every series named is one the node exports.
+exported = set(open(exported).read().split())
+missing = sorted({name for expr in exprs
+                  for name in re.findall(r"\b((?:chorus|process)_[a-zA-Z0-9_]+)", expr)
+                  if name not in exported})
+if missing:
+    sys.exit("alert rules or dashboard queries name series the node does not export: "
+             + ", ".join(missing))
+print(f"  {len(exprs)} expressions (alerts and dashboard) name only exported series")
+
+# Every expression runs in Prometheus against the scraped node.
 up = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?query=up"))
 if not up["data"]["result"] or up["data"]["result"][0]["value"][1] != "1":
     sys.exit(f"Prometheus never scraped the node: {up}")
