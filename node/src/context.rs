@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chorus_storage::{Blockstore, SledStore, StoreError};
+use chorus_storage::{Blockstore, Repo, StoreError};
 use libp2p::PeerId;
 use libp2p::identity::PublicKey;
 use prometheus_client::registry::Registry;
@@ -121,7 +121,7 @@ impl NodeContext {
     /// An offline context over `repo` (the local store only, no transcoder): a [`Core`] built
     /// with nothing but the store, for tools and tests.
     pub fn new(
-        repo: SledStore,
+        repo: impl Repo,
         identity: NodeIdentity,
         metrics: NodeMetrics,
         registry: Arc<Registry>,
@@ -141,7 +141,7 @@ impl NodeContext {
     }
 
     /// The repository (pins, GC, sessions).
-    pub fn repo(&self) -> &SledStore {
+    pub fn repo(&self) -> &dyn Repo {
         self.inner.core.repo()
     }
 

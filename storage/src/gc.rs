@@ -11,7 +11,7 @@
 //! index entry.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cid::Cid;
 use thiserror::Error;
@@ -19,9 +19,10 @@ use thiserror::Error;
 use crate::Multihash;
 use crate::codec;
 use crate::dagpb;
+use crate::guard::Guard;
 use crate::idstore::IdStore;
 use crate::index::{self, Entry, STAT_KEY};
-use crate::pins::{PinError, PinMode};
+use crate::pins::{PinError, PinMode, Pins};
 use crate::sled_store::{SledStore, raw_cid};
 use crate::store::{Blockstore, StoreError};
 
@@ -91,22 +92,20 @@ struct Marker {
 
 impl Marker {
     /// Marks everything the current pin set protects (re-walking only new parts).
-    fn mark(&mut self, store: &SledStore) -> Result<(), GcError> {
-        // Pinned DAGs may link identity CIDs: read through the wrapper that answers them.
-        let blocks = IdStore::new(Arc::new(store.clone()));
-        for item in store.pins().ls(None) {
+    fn mark(&mut self, blocks: &IdStore<dyn Blockstore>, pins: &Pins) -> Result<(), GcError> {
+        for item in pins.ls(None) {
             let (cid, mode) = item?;
             match mode {
                 PinMode::Direct => {
                     self.live.insert(*cid.hash());
                 }
-                PinMode::Recursive => self.walk(&blocks, cid)?,
+                PinMode::Recursive => self.walk(blocks, cid)?,
             }
         }
         Ok(())
     }
 
-    fn walk(&mut self, store: &IdStore<SledStore>, pin: Cid) -> Result<(), GcError> {
+    fn walk(&mut self, store: &IdStore<dyn Blockstore>, pin: Cid) -> Result<(), GcError> {
         let mut stack = vec![pin];
         while let Some(cid) = stack.pop() {
             if !self.visited.insert(cid) {
@@ -138,12 +137,79 @@ impl Marker {
     }
 }
 
-/// Ends the GC run on every exit path.
-struct RunGuard<'a>(&'a SledStore);
+/// One GC run, shared by every [`crate::Repo`]: the mark of what the pins reach, and the
+/// decision, block by block, under the guard lock, whether a block may go. The run ends (and
+/// puts stop being recorded as live) when it drops.
+pub(crate) struct Sweep<'a> {
+    guard: &'a Guard,
+    pins: &'a Pins,
+    /// Pinned DAGs may link identity CIDs: read through the wrapper that answers them.
+    blocks: IdStore<dyn Blockstore>,
+    marker: Marker,
+    _one: MutexGuard<'a, ()>,
+}
 
-impl Drop for RunGuard<'_> {
+impl<'a> Sweep<'a> {
+    /// Waits for a GC run in progress (`one` is the repo's one-run-at-a-time lock), then
+    /// starts recording puts as live and marks what the pins reach.
+    pub(crate) fn start(
+        one: &'a Mutex<()>,
+        guard: &'a Guard,
+        pins: &'a Pins,
+        blocks: Arc<dyn Blockstore>,
+    ) -> Result<Self, GcError> {
+        let one = one.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.start_gc();
+        let mut sweep = Sweep {
+            guard,
+            pins,
+            blocks: IdStore::new(blocks),
+            marker: Marker {
+                generation: pins.generation(),
+                ..Marker::default()
+            },
+            _one: one,
+        };
+        sweep.marker.mark(&sweep.blocks, pins)?;
+        Ok(sweep)
+    }
+
+    /// Removes `mh` with `remove` (called with the guard lock held) unless a pin reaches it
+    /// or something protects it; re-marks first when the pin set changed since the mark.
+    /// Returns the removed payload length.
+    pub(crate) fn collect(
+        &mut self,
+        mh: &Multihash,
+        remove: impl FnOnce(&Multihash) -> Result<Option<u64>, StoreError>,
+    ) -> Result<Option<u64>, GcError> {
+        loop {
+            if self.marker.live.contains(mh) {
+                return Ok(None);
+            }
+            let g = self.guard.lock();
+            let generation = g.pin_generation();
+            if generation != self.marker.generation {
+                drop(g);
+                self.marker.generation = generation;
+                self.marker.mark(&self.blocks, self.pins)?;
+                continue;
+            }
+            if g.is_protected(mh) {
+                return Ok(None);
+            }
+            return Ok(remove(mh)?);
+        }
+    }
+
+    /// Blocks found reachable from pins.
+    pub(crate) fn live_blocks(&self) -> u64 {
+        self.marker.live.len() as u64
+    }
+}
+
+impl Drop for Sweep<'_> {
     fn drop(&mut self) {
-        self.0.inner.guard.finish_gc();
+        self.guard.finish_gc();
     }
 }
 
@@ -155,20 +221,13 @@ impl SledStore {
     /// first. Removals are durable after the next [`Blockstore::flush`] (compaction flushes
     /// itself before it removes a pack).
     pub fn gc(&self) -> Result<GcReport, GcError> {
-        let _one = self
-            .inner
-            .gc_running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.inner.guard.start_gc();
-        let _run = RunGuard(self);
+        let mut sweep = Sweep::start(
+            &self.inner.gc_running,
+            &self.inner.guard,
+            self.pins(),
+            Arc::new(self.clone()),
+        )?;
         let mut report = GcReport::default();
-        let mut marker = Marker {
-            generation: self.pins().generation(),
-            ..Marker::default()
-        };
-        marker.mark(self)?;
-
         // Live bytes per pack, of the entries the sweep keeps: what compaction decides on.
         let mut live: HashMap<u32, u64> = HashMap::new();
         for item in self.inner.index.iter() {
@@ -180,24 +239,7 @@ impl SledStore {
             let Ok(mh) = Multihash::from_bytes(&key) else {
                 continue;
             };
-            let removed = loop {
-                if marker.live.contains(&mh) {
-                    break None;
-                }
-                let g = self.inner.guard.lock();
-                let generation = g.pin_generation();
-                if generation != marker.generation {
-                    drop(g);
-                    marker.generation = generation;
-                    marker.mark(self)?;
-                    continue;
-                }
-                if g.is_protected(&mh) {
-                    break None;
-                }
-                break self.remove_entry_locked(&mh)?;
-            };
-            match removed {
+            match sweep.collect(&mh, |mh| self.remove_entry_locked(mh))? {
                 Some(len) => {
                     report.removed.push(mh);
                     report.freed_bytes += len;
@@ -215,7 +257,7 @@ impl SledStore {
         report.reclaimed_bytes = compaction
             .bytes_removed
             .saturating_sub(compaction.bytes_moved);
-        report.live_blocks = marker.live.len() as u64;
+        report.live_blocks = sweep.live_blocks();
         Ok(report)
     }
 }

@@ -1,6 +1,8 @@
-//! Pins: the roots garbage collection keeps, stored in a sled tree next to the block index.
+//! Pins: the roots garbage collection keeps, stored in a sled tree next to the block index
+//! (or in memory, for a [`crate::MemoryRepo`]).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use cid::Cid;
 use thiserror::Error;
@@ -78,7 +80,85 @@ impl From<sled::Error> for PinError {
     }
 }
 
-/// The pin set of a [`crate::SledStore`], keyed by CID (as kubo lists pins).
+/// A stored pin as bytes: the CID's and the mode's tag.
+type RawPin = (Vec<u8>, Vec<u8>);
+
+/// Where the pins live: the repo's sled tree, or a map for a repo held in memory.
+#[derive(Debug, Clone)]
+enum PinTable {
+    Sled(sled::Tree),
+    Memory(Arc<RwLock<BTreeMap<Vec<u8>, u8>>>),
+}
+
+impl PinTable {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PinError> {
+        Ok(match self {
+            PinTable::Sled(tree) => tree.get(key)?.map(|v| v.to_vec()),
+            PinTable::Memory(map) => read(map).get(key).map(|tag| vec![*tag]),
+        })
+    }
+
+    fn insert(&self, key: Vec<u8>, tag: u8) -> Result<(), PinError> {
+        match self {
+            PinTable::Sled(tree) => {
+                tree.insert(key, &[tag])?;
+            }
+            PinTable::Memory(map) => {
+                map.write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, tag);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), PinError> {
+        match self {
+            PinTable::Sled(tree) => {
+                tree.remove(key)?;
+            }
+            PinTable::Memory(map) => {
+                map.write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry in key order; the memory table is copied first, so the caller iterates
+    /// without holding its lock.
+    fn entries(&self) -> Box<dyn Iterator<Item = Result<RawPin, PinError>> + Send> {
+        match self {
+            PinTable::Sled(tree) => Box::new(tree.iter().map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(Into::into)
+            })),
+            PinTable::Memory(map) => {
+                let copy: Vec<_> = read(map)
+                    .iter()
+                    .map(|(k, tag)| Ok((k.clone(), vec![*tag])))
+                    .collect();
+                Box::new(copy.into_iter())
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PinTable::Sled(tree) => tree.len(),
+            PinTable::Memory(map) => read(map).len(),
+        }
+    }
+}
+
+fn read(
+    map: &RwLock<BTreeMap<Vec<u8>, u8>>,
+) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, u8>> {
+    map.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The pin set of a [`crate::Repo`], keyed by CID (as kubo lists pins).
 ///
 /// A pin is recorded at once and is durable after the store's `flush`. GC honours a pin from
 /// the moment `add` returns (it re-marks when the pin set changes under it), but a pin protects
@@ -86,7 +166,7 @@ impl From<sled::Error> for PinError {
 /// [`crate::Session`] until it is pinned. Each CID has at most one mode; recursive wins.
 #[derive(Debug, Clone)]
 pub struct Pins {
-    tree: sled::Tree,
+    table: PinTable,
     guard: Arc<Guard>,
     /// Serialises read-modify-write of one pin against another.
     write: Arc<Mutex<()>>,
@@ -94,8 +174,17 @@ pub struct Pins {
 
 impl Pins {
     pub(crate) fn new(tree: sled::Tree, guard: Arc<Guard>) -> Self {
+        Self::with_table(PinTable::Sled(tree), guard)
+    }
+
+    /// An empty pin set held in memory (nothing durable).
+    pub(crate) fn in_memory(guard: Arc<Guard>) -> Self {
+        Self::with_table(PinTable::Memory(Arc::default()), guard)
+    }
+
+    fn with_table(table: PinTable, guard: Arc<Guard>) -> Self {
         Pins {
-            tree,
+            table,
             guard,
             write: Arc::default(),
         }
@@ -119,7 +208,7 @@ impl Pins {
             }
             (Some(m), _) if m == mode => {}
             _ => {
-                self.tree.insert(key, &[mode.tag()])?;
+                self.table.insert(key, mode.tag())?;
                 self.guard.bump_pins();
             }
         }
@@ -132,7 +221,7 @@ impl Pins {
         let key = cid.to_bytes();
         let old = self.get_raw(&key)?;
         if old.is_some() {
-            self.tree.remove(key)?;
+            self.table.remove(&key)?;
             self.guard.bump_pins();
         }
         Ok(old)
@@ -154,8 +243,8 @@ impl Pins {
         &self,
         mode: Option<PinMode>,
     ) -> impl Iterator<Item = Result<(Cid, PinMode), PinError>> + Send + 'static {
-        self.tree.iter().filter_map(move |item| {
-            let decoded = item.map_err(PinError::from).and_then(|(k, v)| {
+        self.table.entries().filter_map(move |item| {
+            let decoded = item.and_then(|(k, v)| {
                 let cid = Cid::try_from(&k[..]).ok();
                 match (cid, PinMode::from_tag(&v)) {
                     (Some(cid), Some(m)) => Ok((cid, m)),
@@ -171,12 +260,12 @@ impl Pins {
 
     /// Number of pins (all modes).
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.table.len()
     }
 
     /// True when nothing is pinned.
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.table.len() == 0
     }
 
     /// Current pin generation (GC compares it to see whether its mark is stale).
@@ -185,7 +274,7 @@ impl Pins {
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<PinMode>, PinError> {
-        match self.tree.get(key)? {
+        match self.table.get(key)? {
             None => Ok(None),
             Some(v) => PinMode::from_tag(&v)
                 .map(Some)

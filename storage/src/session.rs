@@ -1,16 +1,31 @@
 //! `Session`: a temporary pin on everything an import or a fetch touches.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cid::Cid;
 
 use crate::Multihash;
 use crate::block::Block;
-use crate::guard::SessionId;
-use crate::pins::{PinError, PinMode};
-use crate::sled_store::SledStore;
+use crate::guard::{Guard, SessionId};
+use crate::pins::{PinError, PinMode, Pins};
 use crate::store::{Blockstore, PutReport, StoreError, StoreStat};
 
-/// A view of a [`SledStore`] that protects from GC every block put or read through it, from
+/// What a session runs over: a store whose writers, deleters and GC share one [`Guard`].
+pub(crate) trait GuardedStore: Blockstore + std::fmt::Debug {
+    /// The guard its GC consults.
+    fn guard(&self) -> &Guard;
+    /// Its pin set.
+    fn pin_set(&self) -> &Pins;
+    /// Stores `blocks`, registered in flight (and protected for `session`) while written.
+    fn write_blocks(
+        &self,
+        session: Option<SessionId>,
+        blocks: &[Block],
+    ) -> Result<PutReport, StoreError>;
+}
+
+/// A view of a [`crate::Repo`] that protects from GC every block put or read through it, from
 /// the moment the call starts until the session drops.
 ///
 /// This closes the race between an import and a concurrent GC: the importer writes its blocks
@@ -20,36 +35,31 @@ use crate::store::{Blockstore, PutReport, StoreError, StoreStat};
 /// per-multihash and kept in memory: a session over N blocks holds N multihashes.
 #[derive(Debug)]
 pub struct Session {
-    store: SledStore,
+    store: Arc<dyn GuardedStore>,
     id: SessionId,
 }
 
 impl Session {
-    pub(crate) fn new(store: SledStore) -> Self {
-        let id = store.inner.guard.open_session();
+    pub(crate) fn new(store: Arc<dyn GuardedStore>) -> Self {
+        let id = store.guard().open_session();
         Session { store, id }
-    }
-
-    /// The store this session writes to.
-    pub fn store(&self) -> &SledStore {
-        &self.store
     }
 
     /// Pins `cid` while this session still protects its blocks.
     pub fn pin(&self, cid: &Cid, mode: PinMode) -> Result<bool, PinError> {
-        self.store.pins().add(cid, mode)
+        self.store.pin_set().add(cid, mode)
     }
 
     /// Protects `mh` for this session without reading it (e.g. a block known to be present
     /// that an import links to).
     pub fn protect(&self, mh: &Multihash) {
-        self.store.inner.guard.protect(self.id, mh);
+        self.store.guard().protect(self.id, mh);
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.store.inner.guard.close_session(self.id);
+        self.store.guard().close_session(self.id);
     }
 }
 

@@ -315,7 +315,7 @@ impl SledStore {
     /// Opens a session: every block put or read through it is protected from GC until it
     /// drops. Use one around an import, and pin the root before dropping it.
     pub fn session(&self) -> Session {
-        Session::new(self.clone())
+        crate::Repo::session(self)
     }
 
     pub(crate) fn lock_stat(&self) -> MutexGuard<'_, StoreStat> {

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chorus_protocol::unixfs::ListLimits;
-use chorus_storage::{Blockstore, Cid, GcReport, IdStore, PinMode, SledStore, StoreError};
+use chorus_storage::{Blockstore, Cid, GcReport, IdStore, PinMode, Repo, StoreError};
 
 pub use add::{AddError, AddOutcome, Added, Adder, FileAdd};
 pub use blocks::{BlockFormat, BlockFormatError, MAX_BLOCK_SIZE, RemoveError};
@@ -57,7 +57,7 @@ pub struct Core {
 }
 
 struct Inner {
-    repo: SledStore,
+    repo: Arc<dyn Repo>,
     store: Arc<MeteredBlockstore>,
     fetcher: Arc<dyn BlockFetcher>,
     network: Option<NetworkHandle>,
@@ -71,7 +71,7 @@ struct Inner {
 /// Assembles a [`Core`]: the store first (the network needs it to serve and store blocks),
 /// then the parts that run on it.
 pub struct CoreBuilder {
-    repo: SledStore,
+    repo: Arc<dyn Repo>,
     store: Arc<MeteredBlockstore>,
     metrics: NodeMetrics,
     fetcher: Option<Arc<dyn BlockFetcher>>,
@@ -82,11 +82,13 @@ pub struct CoreBuilder {
 }
 
 impl CoreBuilder {
-    /// Starts from the opened repo; the block gauges are read from it once.
-    pub fn new(repo: SledStore, metrics: NodeMetrics) -> Result<Self, StoreError> {
+    /// Starts from the opened repo (the sled repo on disk, or a
+    /// [`chorus_storage::MemoryRepo`]); the block gauges are read from it once.
+    pub fn new(repo: impl Repo, metrics: NodeMetrics) -> Result<Self, StoreError> {
+        let repo: Arc<dyn Repo> = Arc::new(repo);
         // Identity CIDs are answered by the wrapper, once, for every reader and writer above.
         let store = Arc::new(MeteredBlockstore::new(
-            Arc::new(IdStore::new(Arc::new(repo.clone()))),
+            Arc::new(IdStore::new(repo.clone())),
             metrics.blockstore.clone(),
         )?);
         Ok(CoreBuilder {
@@ -164,8 +166,8 @@ impl CoreBuilder {
 
 impl Core {
     /// The repository (pins, GC, sessions).
-    pub fn repo(&self) -> &SledStore {
-        &self.inner.repo
+    pub fn repo(&self) -> &dyn Repo {
+        &*self.inner.repo
     }
 
     /// The metered store, for reads and for writes that need no GC protection.
@@ -264,7 +266,7 @@ impl Core {
         }
     }
 
-    /// Collects every block no pin reaches (see [`SledStore::gc`]), makes the removals
+    /// Collects every block no pin reaches (see [`Repo::gc`]), makes the removals
     /// durable, records the run on `/metrics` and re-reads the block gauges.
     pub async fn gc(&self) -> Result<GcReport, CoreError> {
         let core = self.clone();

@@ -1,4 +1,4 @@
-//! Shared test harness: an in-memory blockstore, a node context and servers on 127.0.0.1:0.
+//! Shared test harness: a node context over an in-memory repo, and servers on 127.0.0.1:0.
 
 #![allow(dead_code, clippy::result_large_err)]
 
@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use chorus_node::core::CoreBuilder;
 use chorus_node::{BlockFetcher, HttpServer, NodeContext, NodeIdentity, NodeMetrics, SwarmInfo};
-use chorus_storage::{Block, SledStore};
+use chorus_storage::{Block, MemoryRepo, Repo};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
-/// A node context over a sled repo in a temporary directory (removed on drop).
+/// A node context and the temporary directory behind its identity, removed on drop.
 pub struct TestNode {
     pub ctx: NodeContext,
     _dir: tempfile::TempDir,
@@ -46,11 +46,21 @@ pub fn context_with_fetcher(fetcher: Arc<dyn BlockFetcher>) -> TestNode {
     build_context(None, Some(fetcher))
 }
 
+/// The HTTP faces run on the memory repo: the core is the same over either repo, and the
+/// core's conformance tests (`core_conformance.rs`) hold both to one contract.
 fn build_context(version: Option<&str>, fetcher: Option<Arc<dyn BlockFetcher>>) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
+    build_context_over(dir, MemoryRepo::new(), version, fetcher)
+}
+
+fn build_context_over(
+    dir: tempfile::TempDir,
+    repo: impl Repo,
+    version: Option<&str>,
+    fetcher: Option<Arc<dyn BlockFetcher>>,
+) -> TestNode {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
-    let repo = SledStore::open(dir.path().join("repo")).unwrap();
     let key = libp2p::identity::Keypair::generate_ed25519();
     let mut identity = NodeIdentity::new(key.public(), dir.path().join("repo"));
     if let Some(v) = version {

@@ -1,14 +1,25 @@
 //! GC tests: exact liveness, session protection, pack compaction, and GC running alongside an
-//! importer that adds and pins DAGs and a reader.
+//! importer that adds and pins DAGs and a reader. The rules are the `Repo` contract: each body
+//! runs on the sled repo and on the memory repo.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::util::{dag_pb_node, raw_block};
-use crate::{Block, Blockstore, Cid, GcError, Multihash, PinMode, SledStore, StoreStat, codec};
+use crate::{
+    Block, Blockstore, Cid, GcError, MemoryRepo, Multihash, PinMode, Repo, SledStore, StoreStat,
+    codec,
+};
 
-fn stored(store: &SledStore) -> BTreeSet<Multihash> {
+/// Runs `body` on a fresh sled repo (in a temporary directory) and on a fresh memory repo.
+fn on_both_repos(body: impl Fn(Arc<dyn Repo>)) {
+    let dir = tempfile::tempdir().unwrap();
+    body(Arc::new(SledStore::open(dir.path()).unwrap()));
+    body(Arc::new(MemoryRepo::new()));
+}
+
+fn stored(store: &dyn Blockstore) -> BTreeSet<Multihash> {
     store.list().map(|r| r.unwrap()).collect()
 }
 
@@ -23,8 +34,11 @@ fn dag(seed: u64, fanout: u64) -> (Block, Vec<Block>) {
 
 #[test]
 fn gc_removes_exactly_the_unpinned_blocks() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    on_both_repos(removes_exactly_the_unpinned_blocks);
+}
+
+fn removes_exactly_the_unpinned_blocks(store: Arc<dyn Repo>) {
+    let store = &*store;
 
     // Recursive pin on a three-level DAG (root -> mid -> leaves, plus a shared leaf).
     let (mid, mid_leaves) = dag(1, 4);
@@ -59,7 +73,7 @@ fn gc_removes_exactly_the_unpinned_blocks() {
         .collect();
     live.extend(mid_leaves.iter().map(|b| *b.cid().hash()));
     live.extend(v0_leaves.iter().map(|b| *b.cid().hash()));
-    let dead: BTreeSet<Multihash> = stored(&store).difference(&live).copied().collect();
+    let dead: BTreeSet<Multihash> = stored(store).difference(&live).copied().collect();
     assert_eq!(
         dead.len(),
         3 + 4 + 1,
@@ -76,7 +90,7 @@ fn gc_removes_exactly_the_unpinned_blocks() {
         .map(|b| b.len() as u64)
         .sum();
     assert_eq!(report.freed_bytes, dead_bytes);
-    assert_eq!(stored(&store), live);
+    assert_eq!(stored(store), live);
     let live_bytes: u64 = all
         .iter()
         .filter(|b| live.contains(b.cid().hash()))
@@ -109,8 +123,17 @@ fn gc_removes_exactly_the_unpinned_blocks() {
 
 #[test]
 fn session_protects_until_dropped() {
+    on_both_repos(|store| session_protects(&*store));
+    // The session's registration is gone once it drops.
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
+    let session = store.session();
+    assert_eq!(store.inner.guard.session_count(), 1);
+    drop(session);
+    assert_eq!(store.inner.guard.session_count(), 0);
+}
+
+fn session_protects(store: &dyn Repo) {
     let old = raw_block(5, 30_000);
     store.put(&old).unwrap();
 
@@ -121,10 +144,8 @@ fn session_protects_until_dropped() {
     assert!(session.get(old.cid()).unwrap().is_some());
     assert!(store.gc().unwrap().removed.is_empty());
     assert!(store.has(fresh.cid().hash()).unwrap());
-    assert_eq!(store.inner.guard.session_count(), 1);
 
     drop(session);
-    assert_eq!(store.inner.guard.session_count(), 0);
     let report = store.gc().unwrap();
     assert_eq!(report.removed.len(), 2);
     assert_eq!(store.stat().unwrap(), StoreStat::default());
@@ -209,8 +230,10 @@ fn gc_compacts_sparse_packs_and_reclaims_dead_records() {
 
 #[test]
 fn gc_refuses_to_collect_around_an_incomplete_pinned_dag() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    on_both_repos(|store| refuses_around_an_incomplete_pin(&*store));
+}
+
+fn refuses_around_an_incomplete_pin(store: &dyn Repo) {
     let (leaf_parent, leaves) = dag(10, 2);
     let root = dag_pb_node(&[*leaf_parent.cid()], b"top");
     let junk = raw_block(11, 10);
@@ -240,7 +263,7 @@ fn gc_refuses_to_collect_around_an_incomplete_pinned_dag() {
 }
 
 /// Every block of the DAG under `root` is readable.
-fn assert_complete(store: &SledStore, root: &Cid) {
+fn assert_complete(store: &dyn Blockstore, root: &Cid) {
     let mut stack = vec![*root];
     while let Some(cid) = stack.pop() {
         let block = store
@@ -261,6 +284,21 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     // Small packs, so GC compacts while the importer writes and the reader reads.
     let config = crate::Config::default().with_pack_target(64 * 1024);
     let store = SledStore::open_with(dir.path(), config).unwrap();
+    let packs_removed = gc_alongside_an_importer(Arc::new(store), DAGS);
+    assert!(
+        packs_removed > 0,
+        "GC compacted packs while the others worked"
+    );
+}
+
+#[test]
+fn memory_repo_gc_runs_alongside_an_importer_without_losing_pinned_dags() {
+    gc_alongside_an_importer(Arc::new(MemoryRepo::new()), 40);
+}
+
+/// GC in a loop while an importer adds and pins DAGs and a reader reads a pinned one; returns
+/// how many packs the runs compacted away.
+fn gc_alongside_an_importer(store: Arc<dyn Repo>, dags: u64) -> u64 {
     let done = Arc::new(AtomicBool::new(false));
 
     // A DAG pinned from the start, read over and over while GC moves its records around.
@@ -278,7 +316,7 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
         std::thread::spawn(move || {
             let mut reads = 0u64;
             while !done.load(Ordering::SeqCst) {
-                assert_complete(&store, &root);
+                assert_complete(&*store, &root);
                 reads += 1;
             }
             reads
@@ -295,7 +333,7 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
         std::thread::spawn(move || {
             let mut pinned = Vec::new();
             let mut unpinned = Vec::new();
-            for i in 0..DAGS {
+            for i in 0..dags {
                 // Leaves shared between neighbouring DAGs exercise re-puts of existing blocks.
                 let (root, mut leaves) = dag(1000 + i / 2, 3);
                 leaves.push(raw_block(5000 + i, 20_000));
@@ -346,13 +384,9 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
     let (mut pinned, unpinned) = importer.join().unwrap();
     assert!(reader.join().unwrap() > 0);
     assert!(runs > 0);
-    assert!(
-        packs_removed > 0,
-        "GC compacted packs while the others worked"
-    );
     pinned.push(*steady_root.cid());
     for root in &pinned {
-        assert_complete(&store, root);
+        assert_complete(&*store, root);
     }
 
     // A final GC leaves exactly the pinned DAGs.
@@ -369,11 +403,45 @@ fn gc_runs_alongside_an_importer_without_losing_pinned_dags() {
             }
         }
     }
-    assert_eq!(stored(&store), live);
+    assert_eq!(stored(&*store), live);
     for root in &unpinned {
         assert!(!store.has(root.hash()).unwrap());
     }
     let report = store.verify().unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.checked, live.len() as u64);
+    packs_removed
+}
+
+#[test]
+fn pin_sets_follow_one_contract() {
+    on_both_repos(|repo| {
+        let pins = repo.pins();
+        let a = raw_block(40, 10);
+        let b = raw_block(41, 10);
+        assert!(pins.is_empty());
+        assert!(pins.add(a.cid(), PinMode::Direct).unwrap());
+        assert!(!pins.add(a.cid(), PinMode::Direct).unwrap(), "unchanged");
+        // Recursive replaces direct; direct on a recursive pin is refused.
+        assert_eq!(
+            pins.set(a.cid(), PinMode::Recursive).unwrap(),
+            Some(PinMode::Direct)
+        );
+        assert!(matches!(
+            pins.add(a.cid(), PinMode::Direct),
+            Err(crate::PinError::AlreadyPinnedRecursively { .. })
+        ));
+        pins.add(b.cid(), PinMode::Direct).unwrap();
+        assert_eq!(pins.len(), 2);
+        let direct: Vec<Cid> = pins
+            .ls(Some(PinMode::Direct))
+            .map(|p| p.unwrap().0)
+            .collect();
+        assert_eq!(direct, vec![*b.cid()]);
+        assert_eq!(pins.get(a.cid()).unwrap(), Some(PinMode::Recursive));
+        assert_eq!(pins.rm(a.cid()).unwrap(), Some(PinMode::Recursive));
+        assert_eq!(pins.rm(a.cid()).unwrap(), None);
+        assert!(!pins.is_pinned(a.cid()).unwrap());
+        assert_eq!(pins.len(), 1);
+    });
 }
