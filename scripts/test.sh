@@ -45,8 +45,12 @@ status=0
 cargo test --workspace --locked --no-fail-fast "$@" || status=$?
 # The operator kit: the systemd unit verifies, the alert rules check and pass their unit tests,
 # and every alert expression runs against a live node scraped by a real Prometheus.
+# The container image (deploy/Dockerfile) is built around the binary just tested and run;
+# deploy/compose.yaml is checked and its three-node community started from its init step.
 if [ $# -eq 0 ]; then
   bash scripts/check-deploy.sh target/debug/chorus || status=$?
+  bash scripts/check-image.sh target/debug/chorus || status=$?
+  bash scripts/check-compose.sh target/debug/chorus || status=$?
 fi
 # Every fuzz target for a short smoke run on its seed corpus (the 10-minute campaigns are
 # `scripts/fuzz.sh 600`, results in the README). Skipped when arguments narrow the run.
