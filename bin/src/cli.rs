@@ -77,6 +77,9 @@ pub enum Command {
     /// Audio tracks: transcode to HLS and store as one UnixFS directory.
     #[command(subcommand)]
     Track(TrackCommand),
+    /// Replication within the community of nodes, through the running daemon.
+    #[command(subcommand)]
+    Replication(ReplicationCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell.
@@ -144,6 +147,20 @@ pub enum ConfigCommand {
     Replace {
         /// The new config file.
         file: PathBuf,
+    },
+}
+
+/// `chorus replication ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReplicationCommand {
+    /// Where a root is held (its ranked nodes, which hold it, whether it is under-replicated),
+    /// or, without a CID, this node's view: nodes and their health, content set, repair.
+    Status {
+        /// The root.
+        cid: Option<String>,
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
     },
 }
 

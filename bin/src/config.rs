@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 mod env;
 #[path = "config/limits.rs"]
 mod limits;
+#[path = "config/replication.rs"]
+mod replication;
 
 pub use limits::LimitsConfig;
+pub use replication::ReplicationSection;
 
 /// kubo's default chunk size (boxo `chunk.DefaultBlockSize`).
 pub const DEFAULT_CHUNKER: &str = "size-262144";
@@ -52,6 +55,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Logging of the daemon and the CLI.
     pub log: LogConfig,
+    /// Replication within a community of nodes.
+    pub replication: ReplicationSection,
 }
 
 /// How log lines are written.
@@ -451,6 +456,7 @@ max_memory_bytes = {transcode_max_memory}
 renditions = {transcode_renditions}
 
 {limits}
+{replication}
 [log]
 # Log lines on stderr: "text", or "json" (one object per line, for log shippers).
 # `--log-format` on the command line wins.
@@ -494,6 +500,7 @@ level = {log_level}
             transcode_max_secs = self.transcode.max_duration_secs,
             transcode_max_memory = self.transcode.max_memory_bytes,
             limits = self.limits.commented_toml(),
+            replication = self.replication.commented_toml(),
             log_format = q(match self.log.format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",

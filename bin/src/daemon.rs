@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 use crate::track::{DaemonTracks, TrackPipeline};
+use chorus_node::replication::{Replication, ReplicationConfig, ReplicationMetrics};
 
 /// How long in-flight requests may run after a shutdown signal before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -97,10 +98,15 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     // Parse the network settings before anything binds, so a typo fails fast.
+    let replication = config.replication.to_config()?;
+    if replication.is_some() && args.offline {
+        bail!("replication.enabled needs the network: drop --offline or turn replication off");
+    }
+    let local = key.public().to_peer_id();
     let network = if args.offline {
         None
     } else {
-        Some(network_config(&config, &args.swarm_addrs)?)
+        Some(network_config(&config, &args.swarm_addrs, local)?)
     };
     let auto_gc = auto_gc(&config, args.enable_gc)?;
     let result = runtime.block_on(serve(
@@ -110,6 +116,7 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         store.clone(),
         addrs,
         network,
+        replication,
         auto_gc,
     ));
     // Whatever happened, leave the store durable and the api file gone.
@@ -126,16 +133,32 @@ async fn serve(
     store: chorus_storage::SledStore,
     addrs: Addrs,
     network_config: Option<NetworkConfig>,
+    replication: Option<ReplicationConfig>,
     auto_gc: Option<AutoGc>,
 ) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
+    // Replication's families, and the channel its requests arrive on, before the network.
+    let replication = replication.map(|c| {
+        let (wire, inbound) = chorus_node::replication::wire(&c);
+        (
+            c,
+            wire,
+            inbound,
+            ReplicationMetrics::register(&mut registry),
+        )
+    });
     // Every family (ours and the network's) is registered before the registry is shared.
     // Queued provider records survive a restart in the repo.
     let network_config = network_config.map(|c| {
-        c.with_metrics(NetworkMetrics::register(&mut registry))
+        let c = c
+            .with_metrics(NetworkMetrics::register(&mut registry))
             .with_provide_queue_dir(paths.root().join("provide-queue"))
-            .with_reprovide_pins(store.pins().clone())
+            .with_reprovide_pins(store.pins().clone());
+        match &replication {
+            Some((_, wire, _, _)) => c.with_replication(wire.clone()),
+            None => c,
+        }
     });
     let track_work = paths.root().join(TRACK_WORK_DIR);
     if let Err(e) = std::fs::remove_dir_all(&track_work)
@@ -167,6 +190,7 @@ async fn serve(
         .list_limits(config.limits.list())
         .track_service(Arc::new(DaemonTracks::new(tracks, track_work)))
         .config_service(Arc::new(ConfigFile::new(paths.config())));
+    let mut replicating = None;
     let (core, network, swarm) = if let Some(net_config) = network_config {
         let network = Network::start(key.clone(), core.store(), net_config)
             .await
@@ -179,12 +203,27 @@ async fn serve(
         for addr in &info.addresses {
             println!("Swarm listening on {addr}");
         }
-        let core = core.network(Arc::new(network.fetcher()), network.handle());
+        let mut core = core.network(Arc::new(network.fetcher()), network.handle());
+        if let Some((config, _, inbound, metrics)) = replication {
+            let r = Replication::open(
+                config,
+                key.clone(),
+                &paths.root().join("replication"),
+                network.handle(),
+                metrics,
+            )
+            .context("cannot start replication")?;
+            core = core.replication(r.clone());
+            replicating = Some((r, inbound));
+        }
         (core, Some(network), info)
     } else {
         (core, None, SwarmInfo::default())
     };
     let ctx = NodeContext::from_core(core.build(), identity, registry, swarm);
+    // The replication worker lives as long as this function.
+    let _replication_worker =
+        replicating.map(|(r, inbound)| AbortOnDrop(r.spawn_worker(ctx.core().clone(), inbound)));
 
     let mut api_config = rpc::ApiConfig::default()
         .with_allow_get(config.api.allow_get)
@@ -300,8 +339,13 @@ async fn serve(
     Ok(())
 }
 
-/// The network settings: `[swarm]` of the config, `--swarm-addr` replacing its listen list.
-fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConfig> {
+/// The network settings: `[swarm]` of the config, `--swarm-addr` replacing its listen list;
+/// the community nodes of `[replication]` join the peering peers (kept connected).
+fn network_config(
+    config: &Config,
+    swarm_addrs: &[String],
+    local: libp2p::PeerId,
+) -> Result<NetworkConfig> {
     let parse = |list: &[String], what: &str| -> Result<Vec<Multiaddr>> {
         list.iter()
             .map(|a| {
@@ -327,7 +371,11 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
         .with_listen(listen)
         .with_bootstrap(parse(&config.swarm.bootstrap, "swarm.bootstrap")?)
         .with_peering(
-            parse(&config.swarm.peering, "swarm.peering")?,
+            peering(
+                config,
+                local,
+                parse(&config.swarm.peering, "swarm.peering")?,
+            )?,
             chorus_node::network::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
         )
         .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)))
@@ -343,6 +391,29 @@ fn network_config(config: &Config, swarm_addrs: &[String]) -> Result<NetworkConf
         .with_autonat(AutonatConfig::default().with_enabled(config.swarm.autonat))
         .with_kad_mode(kad_mode);
     Ok(net)
+}
+
+/// `swarm.peering` plus every other community node of `[replication]` when it is on.
+fn peering(
+    config: &Config,
+    local: libp2p::PeerId,
+    mut peers: Vec<Multiaddr>,
+) -> Result<Vec<Multiaddr>> {
+    if !config.replication.enabled {
+        return Ok(peers);
+    }
+    for addr in &config.replication.nodes {
+        let (peer, dial) = chorus_node::replication::config::parse_node(addr)
+            .context("invalid replication.nodes")?;
+        let Some(dial) = dial.into_iter().next() else {
+            continue;
+        };
+        let full = dial.with(libp2p::multiaddr::Protocol::P2p(peer));
+        if peer != local && !peers.contains(&full) {
+            peers.push(full);
+        }
+    }
+    Ok(peers)
 }
 
 /// The gateway's per-address rate, when `gateway.rate_limit_per_ip` is not 0.

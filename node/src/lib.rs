@@ -35,6 +35,7 @@ mod metered_store;
 mod metrics;
 mod prefetch_queue;
 mod process_metrics;
+pub mod replication;
 mod server;
 mod status;
 mod track;

@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Id => net::id_offline(&paths),
         Command::Bootstrap(cmd) => net::bootstrap(&paths, cmd),
         Command::Config(args) => config::run(&paths, args),
-        Command::Swarm(_) | Command::Routing(_) | Command::Stats(_) => {
+        Command::Swarm(_) | Command::Routing(_) | Command::Stats(_) | Command::Replication(_) => {
             paths.ensure_initialized()?;
             anyhow::bail!("{}", net::NEEDS_DAEMON)
         }

@@ -36,6 +36,7 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Swarm(c) => swarm(&remote, c).await,
             Command::Routing(c) => routing(&remote, c).await,
             Command::Stats(c) => stats(&remote, c).await,
+            Command::Replication(c) => super::replication::run(&remote, c).await,
             Command::Init
             | Command::Daemon(_)
             | Command::Track(_)

@@ -3,6 +3,7 @@
 //! the same output as the local commands.
 
 mod commands;
+mod replication;
 mod track;
 
 use std::net::{SocketAddr, TcpStream};

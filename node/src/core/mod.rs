@@ -47,6 +47,7 @@ use crate::fetch::{BlockFetcher, LocalFetcher};
 use crate::metered_store::MeteredBlockstore;
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
+use crate::replication::{Replicas, ReplicateError, Replication};
 use crate::track::TrackService;
 use pin_counts::PinCounts;
 
@@ -63,6 +64,7 @@ struct Inner {
     network: Option<NetworkHandle>,
     track: Option<Arc<dyn TrackService>>,
     config: Option<Arc<dyn ConfigService>>,
+    replication: Option<Replication>,
     metrics: NodeMetrics,
     pin_counts: PinCounts,
     list_limits: ListLimits,
@@ -78,6 +80,7 @@ pub struct CoreBuilder {
     network: Option<NetworkHandle>,
     track: Option<Arc<dyn TrackService>>,
     config: Option<Arc<dyn ConfigService>>,
+    replication: Option<Replication>,
     list_limits: ListLimits,
 }
 
@@ -99,6 +102,7 @@ impl CoreBuilder {
             network: None,
             track: None,
             config: None,
+            replication: None,
             list_limits: ListLimits::default(),
         })
     }
@@ -134,6 +138,13 @@ impl CoreBuilder {
         self
     }
 
+    /// Community replication: uploads acknowledged through [`Core::replicate`] wait for W
+    /// copies.
+    pub fn replication(mut self, replication: Replication) -> Self {
+        self.replication = Some(replication);
+        self
+    }
+
     /// Bounds on every directory listing read through the core (gateway, `ls`, `get`, CAR
     /// export); [`ListLimits::default`] unless set.
     pub fn list_limits(mut self, limits: ListLimits) -> Self {
@@ -156,6 +167,7 @@ impl CoreBuilder {
                 network: self.network,
                 track: self.track,
                 config: self.config,
+                replication: self.replication,
                 metrics: self.metrics,
                 pin_counts,
                 list_limits: self.list_limits,
@@ -198,6 +210,25 @@ impl Core {
     /// The node's config file, if the binary provided it.
     pub fn config_service(&self) -> Option<Arc<dyn ConfigService>> {
         self.inner.config.clone()
+    }
+
+    /// Community replication, when enabled.
+    pub fn replication(&self) -> Option<&Replication> {
+        self.inner.replication.as_ref()
+    }
+
+    /// The upload's last step with replication on: `root` (durable here already, `size`
+    /// bytes) is offered to its holders and this returns once W of them hold it durably.
+    /// `None` when replication is off: the local write was the acknowledgement.
+    pub async fn replicate(
+        &self,
+        root: Cid,
+        size: u64,
+    ) -> Result<Option<Replicas>, ReplicateError> {
+        match &self.inner.replication {
+            Some(r) => r.replicate(self, root, size).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Metric families.

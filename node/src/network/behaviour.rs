@@ -6,9 +6,11 @@ use libp2p::autonat::v1 as autonat;
 use libp2p::{
     StreamProtocol, connection_limits, identify,
     identity::Keypair,
-    kad, ping,
+    kad, ping, request_response,
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
+
+use crate::replication::wire::{self, Request, Response};
 
 use super::config::{KadMode, NetworkConfig};
 use super::kad_wire::{KAD_PROTOCOL, LAN_KAD_PROTOCOL, MAX_MESSAGE_BYTES, REPLICATION};
@@ -38,6 +40,8 @@ pub(crate) struct ChorusBehaviour {
     /// Outbound streams of our own on the DHT protocols (the reprovider's ADD_PROVIDER
     /// batches); accepts nothing inbound.
     pub(crate) stream: libp2p_stream::Behaviour,
+    /// `/chorus/replicate/1.0.0`; on only when the node replicates.
+    pub(crate) replication: Toggle<request_response::cbor::Behaviour<Request, Response>>,
 }
 
 impl ChorusBehaviour {
@@ -79,6 +83,17 @@ impl ChorusBehaviour {
                 .then(|| config.autonat.behaviour(peer_id))
                 .into(),
             stream: libp2p_stream::Behaviour::new(),
+            replication: config
+                .replication
+                .as_ref()
+                .map(|r| {
+                    request_response::Behaviour::with_codec(
+                        wire::codec(),
+                        [(wire::PROTOCOL, request_response::ProtocolSupport::Full)],
+                        request_response::Config::default().with_request_timeout(r.request_timeout),
+                    )
+                })
+                .into(),
         }
     }
 
@@ -97,6 +112,9 @@ impl ChorusBehaviour {
         }
         if self.autonat.is_enabled() {
             protocols.push(autonat::DEFAULT_PROTOCOL_NAME.to_string());
+        }
+        if self.replication.is_enabled() {
+            protocols.push(wire::PROTOCOL.to_string());
         }
         protocols.push(identify::PROTOCOL_NAME.to_string());
         protocols.push(identify::PUSH_PROTOCOL_NAME.to_string());

@@ -117,6 +117,8 @@ pub struct NetworkConfig {
     pub reprovide: ReprovideConfig,
     /// AutoNAT client and server (default: on, global addresses only).
     pub autonat: AutonatConfig,
+    /// The replication protocol and where its requests go (default: off).
+    pub replication: Option<super::replication_wire::ReplicationWire>,
 }
 
 impl Default for NetworkConfig {
@@ -149,11 +151,18 @@ impl Default for NetworkConfig {
             metrics: None,
             reprovide: ReprovideConfig::default(),
             autonat: AutonatConfig::default(),
+            replication: None,
         }
     }
 }
 
 impl NetworkConfig {
+    /// Speaks `/chorus/replicate/1.0.0`, handing inbound requests to `wire.inbound`.
+    pub fn with_replication(mut self, wire: super::replication_wire::ReplicationWire) -> Self {
+        self.replication = Some(wire);
+        self
+    }
+
     /// Listens on `addrs` instead of the defaults.
     pub fn with_listen(mut self, addrs: Vec<Multiaddr>) -> Self {
         self.listen = addrs;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::bandwidth::Bandwidth;
 use super::error::CommandError;
 use super::event::NetworkEvent;
+use super::replication_wire::{RequestError, Responder};
 use crate::fetch::FetchError;
 
 /// What the network reports about itself through `/api/v0/id` (empty while offline).
@@ -77,6 +78,15 @@ pub(crate) enum Command {
     Wantlist {
         peer: Option<PeerId>,
         reply: oneshot::Sender<Vec<Cid>>,
+    },
+    ReplicationRequest {
+        peer: PeerId,
+        request: crate::replication::wire::Request,
+        reply: oneshot::Sender<Result<crate::replication::wire::Response, RequestError>>,
+    },
+    ReplicationRespond {
+        channel: libp2p::request_response::ResponseChannel<crate::replication::wire::Response>,
+        response: crate::replication::wire::Response,
     },
     Shutdown,
 }
@@ -254,6 +264,41 @@ impl NetworkHandle {
             guard.disarm();
             result.map_err(|_| FetchError::NotFoundOffline { cid })?
         })
+    }
+
+    /// Sends a replication request to `peer` and waits for its answer (bounded by the
+    /// protocol's request timeout).
+    pub async fn replication_request(
+        &self,
+        peer: PeerId,
+        request: crate::replication::wire::Request,
+    ) -> Result<crate::replication::wire::Response, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::ReplicationRequest {
+                peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        rx.await.map_err(|_| RequestError::Stopped)?
+    }
+
+    /// Answers an inbound replication request.
+    pub async fn respond(
+        &self,
+        responder: Responder,
+        response: crate::replication::wire::Response,
+    ) {
+        // A stopped network has closed the stream already.
+        let _ = self
+            .tx
+            .send(Command::ReplicationRespond {
+                channel: responder.0,
+                response,
+            })
+            .await;
     }
 
     /// Stops the network: connections close, pending fetches fail. Returns once the actor

@@ -55,6 +55,7 @@ mod metrics;
 pub mod peering;
 mod prefetch_pump;
 mod provide_queue;
+pub mod replication_wire;
 pub mod reprovide;
 mod serve;
 
@@ -228,6 +229,7 @@ impl Network {
             listeners,
             ready,
             reprovide: reprovide_rx,
+            replication: config.replication.as_ref().map(|r| r.inbound.clone()),
         });
         let task = tokio::spawn(actor.run());
         let sampler = tokio::spawn(sample_bandwidth(Arc::downgrade(&bandwidth)));

@@ -62,6 +62,11 @@ impl Peering {
             .collect()
     }
 
+    /// A peering peer's addresses (`None` for any other peer).
+    pub(crate) fn addresses(&self, peer: &PeerId) -> Option<Vec<Multiaddr>> {
+        self.peers.get(peer).map(|s| s.addrs.clone())
+    }
+
     /// `peer` is connected: its backoff starts over.
     pub(crate) fn connected(&mut self, peer: &PeerId) {
         if let Some(s) = self.peers.get_mut(peer) {

@@ -5,11 +5,12 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chorus_protocol::unixfs::{ImportOptions, Layout};
-use chorus_storage::HashAlg;
+use chorus_storage::{Cid, HashAlg};
 use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
+use super::replication::replicate;
 use super::respond::{body_error, decode_file_name, multipart, ndjson};
 use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
@@ -37,6 +38,9 @@ enum AddLine {
         /// kubo sends the cumulative DAG size as a string.
         #[serde(rename = "Size")]
         size: String,
+        /// With replication on, the nodes holding this root durably (kubo clients ignore it).
+        #[serde(rename = "Holders", skip_serializing_if = "Option::is_none")]
+        holders: Option<Vec<String>>,
     },
     Progress {
         #[serde(rename = "Name")]
@@ -166,6 +170,24 @@ pub(crate) async fn add(
         let dirs = outcome.entries.iter().skip(files);
         lines.extend(dirs.map(|dir| entry_line(dir, false)));
     }
+    // With replication on, nothing is answered before W nodes hold each pinned root; each
+    // root's line names its holders.
+    if pin && !only_hash {
+        let roots: Vec<(Cid, u64)> = outcome.roots.iter().map(|r| (r.cid, r.tsize)).collect();
+        let mut holders = replicate(&ctx, &roots).await?;
+        for line in lines.iter_mut().rev() {
+            if let AddLine::Entry {
+                hash, holders: h, ..
+            } = line
+                && let Some(found) = roots
+                    .iter()
+                    .find(|(c, _)| c.to_string() == *hash)
+                    .and_then(|(c, _)| holders.remove(c))
+            {
+                *h = Some(found);
+            }
+        }
+    }
     ndjson(&lines)
 }
 
@@ -176,6 +198,7 @@ fn entry_line(added: &Added, file: bool) -> AddLine {
         name: added.shown_name(file),
         hash: added.cid.to_string(),
         size: added.tsize.to_string(),
+        holders: None,
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
+use super::replication::replicate;
 use super::respond::{body_error, byte_stream, multipart, ndjson};
 use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
@@ -72,8 +73,15 @@ pub(crate) async fn put(
         })
         .collect();
     // Durable when it returns; kubo's block/put announces nothing by itself.
+    let pinned: Vec<(Cid, u64)> = if pin {
+        blocks.iter().map(|b| (*b.cid(), b.len() as u64)).collect()
+    } else {
+        Vec::new()
+    };
     let pin = pin.then_some(PinMode::Recursive);
     ctx.core().put_blocks(blocks, pin).await?;
+    // With replication on, a pinned block is answered once W nodes hold it.
+    replicate(&ctx, &pinned).await?;
     ndjson(&out)
 }
 

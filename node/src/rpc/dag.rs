@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::args::Args;
 use super::error::ApiError;
+use super::replication::replicate;
 use super::respond::{body_error, byte_stream, multipart, ndjson, resolve_arg};
 use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
@@ -39,6 +40,9 @@ struct CidLink {
 struct RootOut {
     cid: CidLink,
     pin_error_msg: String,
+    /// With replication on, the nodes holding the root durably (kubo clients ignore it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holders: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +80,18 @@ pub(crate) async fn import(
     drop(parts);
     rest.drain().await;
     let imported = importer.finish(pin_roots).await?;
+    // With replication on, nothing is answered before W nodes hold each pinned root.
+    let pinned: Vec<(chorus_storage::Cid, u64)> = if pin_roots {
+        imported
+            .roots
+            .iter()
+            .filter(|r| r.pin_error.is_none())
+            .map(|r| (r.cid, 0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut holders = replicate(&ctx, &pinned).await?;
     let mut lines: Vec<ImportLine> = imported
         .roots
         .iter()
@@ -85,6 +101,7 @@ pub(crate) async fn import(
                     cid: root.cid.to_string(),
                 },
                 pin_error_msg: root.pin_error.clone().unwrap_or_default(),
+                holders: holders.remove(&root.cid),
             })
         })
         .collect();

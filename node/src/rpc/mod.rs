@@ -18,6 +18,7 @@ mod line_stream;
 mod ls;
 mod network;
 mod pin;
+mod replication;
 mod repo;
 mod respond;
 mod settings;
@@ -75,6 +76,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/repo/stat", any(repo::stat))
         .route("/repo/gc", any(repo::gc))
         .route("/repo/verify", any(repo::verify))
+        .route("/replication/status", any(replication::status))
         .route("/swarm/peers", any(network::swarm_peers))
         .route("/swarm/addrs", any(network::swarm_addrs))
         .route("/swarm/addrs/listen", any(network::swarm_addrs_listen))

@@ -17,6 +17,7 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use super::args::Args;
 use super::error::{ApiError, ErrorBody};
 use super::line_stream::{encode_line, error_frames, streamed};
+use super::replication::replicate;
 use super::respond::{ndjson, resolve_arg};
 use crate::context::NodeContext;
 use crate::core::{PinFilter, PinLsError, UnpinError};
@@ -103,6 +104,11 @@ async fn pin_all(
     visited: &AtomicU64,
 ) -> Result<Vec<String>, ApiError> {
     ctx.core().pin(cids, recursive, visited).await?;
+    // With replication on, a recursive pin is answered once W nodes hold each root.
+    if recursive {
+        let roots: Vec<(Cid, u64)> = cids.iter().map(|c| (*c, 0)).collect();
+        replicate(ctx, &roots).await?;
+    }
     Ok(cids.iter().map(Cid::to_string).collect())
 }
 

@@ -67,6 +67,9 @@ enum TrackLine {
         size: String,
         #[serde(rename = "Duration")]
         duration: f64,
+        /// With replication on, the nodes holding the track durably.
+        #[serde(rename = "Holders", skip_serializing_if = "Option::is_none")]
+        holders: Option<Vec<String>>,
     },
 }
 
@@ -357,12 +360,13 @@ async fn run_job(
     drop(job);
     drop(upload.dir);
     let event = match result {
-        Ok(added) => match finish(writer, &added, pin).await {
-            Ok(()) => Event::Line(TrackLine::Done {
+        Ok(added) => match finish(&ctx, writer, &added, pin).await {
+            Ok(holders) => Event::Line(TrackLine::Done {
                 name: upload.name,
                 cid: added.root.to_string(),
                 size: added.tsize.to_string(),
                 duration: added.duration,
+                holders,
             }),
             Err(e) => Event::Failed(e),
         },
@@ -372,8 +376,14 @@ async fn run_job(
 }
 
 /// Pins the stored track through the writer that protected its blocks and makes it durable
-/// (the final line goes out only after this), then announces it.
-async fn finish(writer: Writer, added: &TrackAdded, pin: bool) -> Result<(), TrackError> {
+/// (the final line goes out only after this), then announces it; with replication on, waits
+/// for W nodes to hold a pinned track and returns them.
+async fn finish(
+    ctx: &NodeContext,
+    writer: Writer,
+    added: &TrackAdded,
+    pin: bool,
+) -> Result<Option<Vec<String>>, TrackError> {
     let root: Cid = added.root;
     let commit = if pin {
         Commit::pin_and_announce(&[root])
@@ -385,7 +395,14 @@ async fn finish(writer: Writer, added: &TrackAdded, pin: bool) -> Result<(), Tra
             TrackErrorKind::Internal,
             format!("cannot store track {root}: {e}"),
         )
-    })
+    })?;
+    if !pin {
+        return Ok(None);
+    }
+    match ctx.core().replicate(root, added.tsize).await {
+        Ok(replicas) => Ok(replicas.map(|r| r.holders.iter().map(|p| p.to_string()).collect())),
+        Err(e) => Err(TrackError::new(TrackErrorKind::Internal, e.to_string())),
+    }
 }
 
 pub(crate) async fn add(

@@ -99,6 +99,11 @@ impl Connections {
         addrs.dedup();
         Some(addrs)
     }
+
+    /// A peering peer's addresses, to dial it for another protocol's request.
+    pub(super) fn peering_addresses(&self, peer: &PeerId) -> Option<Vec<Multiaddr>> {
+        self.peering.addresses(peer)
+    }
 }
 
 impl Actor {

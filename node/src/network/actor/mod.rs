@@ -15,6 +15,7 @@ mod dht;
 mod fetching;
 mod providing;
 mod reachability;
+mod replicating;
 mod serving;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub(crate) struct Actor {
     providing: providing::Providing,
     connections: connections::Connections,
     reachability: reachability::Reachability,
+    replicating: replicating::Replicating,
     /// The reprovider's requests (see [`ActorRequest`]); closed when it does not run.
     reprovide: mpsc::Receiver<ActorRequest>,
     reprovide_open: bool,
@@ -75,6 +77,7 @@ pub(crate) struct ActorParts {
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) ready: oneshot::Sender<Result<(), StartError>>,
     pub(crate) reprovide: mpsc::Receiver<ActorRequest>,
+    pub(crate) replication: Option<mpsc::Sender<super::replication_wire::InboundRequest>>,
 }
 
 impl Actor {
@@ -98,6 +101,7 @@ impl Actor {
                 parts.ready,
             ),
             reachability: reachability::Reachability::new(parts.kad_mode),
+            replicating: replicating::Replicating::new(parts.replication),
             reprovide: parts.reprovide,
             reprovide_open: true,
         };
@@ -185,6 +189,14 @@ impl Actor {
             Command::FindPeer { peer, reply } => self.find_peer(peer, reply),
             Command::Fetch { cid, reply } => self.fetch(cid, reply),
             Command::Release { cid } => self.release(&cid),
+            Command::ReplicationRequest {
+                peer,
+                request,
+                reply,
+            } => self.replication_request(peer, request, reply),
+            Command::ReplicationRespond { channel, response } => {
+                self.replication_respond(channel, response)
+            }
             Command::Wantlist { peer, reply } => {
                 let bitswap = &self.swarm.behaviour().bitswap;
                 let mut cids: Vec<cid::Cid> = match peer {
@@ -215,6 +227,7 @@ impl Actor {
             }
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::Behaviour(ChorusBehaviourEvent::Autonat(e)) => self.on_autonat(e),
+            SwarmEvent::Behaviour(ChorusBehaviourEvent::Replication(e)) => self.on_replication(e),
             SwarmEvent::NewListenAddr {
                 listener_id,
                 address,

@@ -1,0 +1,174 @@
+//! The upload's write path after local durability: sign a log entry for the root, offer it to
+//! the holders placement names, and return once W of them hold it durably (the uploader
+//! counts only if it is a holder). Offers still running when the quorum is reached go on in
+//! the background; holders that failed are left to repair.
+
+use std::time::Instant;
+
+use chorus_storage::{Cid, PinMode};
+use libp2p::PeerId;
+use tokio::task::JoinSet;
+
+use super::entry::LogEntry;
+use super::wire::{Request, Response};
+use super::{Replication, unix_now};
+use crate::core::{Core, CoreError};
+
+/// Where an upload is held once acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replicas {
+    /// The nodes holding it durably (pinned), this node first if it is one.
+    pub holders: Vec<PeerId>,
+    /// The nodes placement assigned it to.
+    pub assigned: Vec<PeerId>,
+}
+
+/// Why an upload was not acknowledged by W nodes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicateError {
+    /// Fewer than W durable copies within the acknowledgement timeout; the content is kept
+    /// and repair goes on.
+    #[error(
+        "replication: {have} of {need} durable copies within {timeout_secs} s (held by [{held}]; {reasons}); the content is kept and repair continues"
+    )]
+    Quorum {
+        /// Copies made.
+        have: usize,
+        /// W.
+        need: usize,
+        /// The timeout.
+        timeout_secs: u64,
+        /// Who holds it, comma-separated.
+        held: String,
+        /// Why the others did not, `peer: reason` separated by `; `.
+        reasons: String,
+    },
+    /// The local log or pin failed.
+    #[error("replication: {0}")]
+    Local(String),
+}
+
+impl Replication {
+    /// Replicates `root` (durable locally already), `size` bytes.
+    pub async fn replicate(
+        &self,
+        core: &Core,
+        root: Cid,
+        size: u64,
+    ) -> Result<Replicas, ReplicateError> {
+        let started = Instant::now();
+        let config = &self.inner.config;
+        let entry = LogEntry::sign(&self.inner.key, &root, size, unix_now(), false)
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        self.append(vec![entry.clone()])
+            .await
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        let (_, assigned) = self.holders(&root);
+
+        let mut held = Vec::new();
+        let mut reasons = Vec::new();
+        if assigned.contains(&self.inner.local) {
+            match pin_local(core, root).await {
+                Ok(()) => held.push(self.inner.local),
+                Err(e) => reasons.push(format!("{}: {e}", self.inner.local)),
+            }
+        }
+        let mut offers = JoinSet::new();
+        for peer in assigned.iter().filter(|p| **p != self.inner.local) {
+            let network = self.inner.network.clone();
+            let request = Request::Offer {
+                entry: entry.entry.clone(),
+            };
+            let peer = *peer;
+            offers.spawn(async move { (peer, network.replication_request(peer, request).await) });
+        }
+        let deadline = tokio::time::Instant::now() + config.ack_timeout;
+        while held.len() < config.write_quorum && !offers.is_empty() {
+            let next = tokio::time::timeout_at(deadline, offers.join_next()).await;
+            let Ok(Some(done)) = next else {
+                if next.is_err() {
+                    reasons.push("the rest did not answer in time".to_owned());
+                }
+                break;
+            };
+            let Ok((peer, answer)) = done else {
+                continue;
+            };
+            match answer {
+                Ok(Response::Held) => {
+                    self.inner.metrics.request("offer", "outbound", "ok");
+                    held.push(peer);
+                }
+                Ok(Response::Refused { reason }) => {
+                    self.inner.metrics.request("offer", "outbound", "refused");
+                    reasons.push(format!("{peer}: refused: {reason}"));
+                }
+                Ok(other) => {
+                    self.inner.metrics.request("offer", "outbound", "failed");
+                    reasons.push(format!("{peer}: unexpected answer {other:?}"));
+                }
+                Err(e) => {
+                    self.inner.metrics.request("offer", "outbound", "failed");
+                    reasons.push(format!("{peer}: {e}"));
+                }
+            }
+        }
+        // Offers still running finish in the background (the holders keep what they fetch).
+        let metrics = self.inner.metrics.clone();
+        tokio::spawn(async move {
+            while let Some(done) = offers.join_next().await {
+                let outcome = match done {
+                    Ok((_, Ok(Response::Held))) => "ok",
+                    Ok((_, Ok(Response::Refused { .. }))) => "refused",
+                    _ => "failed",
+                };
+                metrics.request("offer", "outbound", outcome);
+            }
+        });
+        if held.len() >= config.write_quorum {
+            self.inner
+                .metrics
+                .ack
+                .observe(started.elapsed().as_secs_f64());
+            return Ok(Replicas {
+                holders: held,
+                assigned,
+            });
+        }
+        Err(ReplicateError::Quorum {
+            have: held.len(),
+            need: config.write_quorum,
+            timeout_secs: config.ack_timeout.as_secs(),
+            held: held
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reasons: if reasons.is_empty() {
+                format!("only {} nodes are up", assigned.len())
+            } else {
+                reasons.join("; ")
+            },
+        })
+    }
+}
+
+/// Pins `root` recursively here (its blocks are local: it was just written), unless it is
+/// already.
+pub(super) async fn pin_local(core: &Core, root: Cid) -> Result<(), CoreError> {
+    if is_held(core, root).await? {
+        return Ok(());
+    }
+    core.pin(&[root], true, &std::sync::atomic::AtomicU64::new(0))
+        .await
+}
+
+/// Whether `root` is pinned recursively here (a durable copy).
+pub(super) async fn is_held(core: &Core, root: Cid) -> Result<bool, CoreError> {
+    let core = core.clone();
+    crate::core::blocking("reading a pin", move || {
+        Ok(core.repo().pins().get(&root).map_err(CoreError::from)? == Some(PinMode::Recursive))
+    })
+    .await
+}
