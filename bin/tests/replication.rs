@@ -4,218 +4,16 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use common::community::*;
 use common::*;
-use serde_json::{Value, json};
-
-/// Seconds between repair passes in these tests (the default is an hour).
-const REPAIR_SECS: u64 = 1;
-/// Seconds a node must be unreachable before the others take over its share.
-const DOWN_AFTER_SECS: u64 = 3;
-/// Seconds an extra copy is kept.
-const GRACE_SECS: u64 = 4;
-
-struct Node {
-    repo: Repo,
-    id: String,
-    port: u16,
-    daemon: Option<Daemon>,
-}
-
-/// A community of `n` nodes, each listing all of them.
-struct Community {
-    nodes: Vec<Node>,
-}
-
-impl Community {
-    fn new(n: usize, factor: usize, quorum: usize) -> Community {
-        let mut nodes: Vec<Node> = (0..n)
-            .map(|_| {
-                let repo = Repo::init();
-                let id = peer_id(&repo);
-                Node {
-                    repo,
-                    id,
-                    port: free_port(),
-                    daemon: None,
-                }
-            })
-            .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", n.port, n.id))
-            .collect();
-        for node in &mut nodes {
-            let section = json!({
-                "enabled": true,
-                "nodes": addrs,
-                "factor": factor,
-                "write_quorum": quorum,
-                "ack_timeout_secs": 30,
-                "repair_interval": format!("{REPAIR_SECS}s"),
-                "down_after": format!("{DOWN_AFTER_SECS}s"),
-                "cleanup_grace": format!("{GRACE_SECS}s"),
-                "repair_bytes_per_sec": 0,
-            });
-            node.repo
-                .ok(&["config", "--json", "replication", &section.to_string()]);
-            node.repo.ok(&["config", "swarm.routing", "none"]);
-            node.repo
-                .ok(&["config", "--json", "swarm.autonat", "false"]);
-            node.repo
-                .ok(&["config", "--json", "swarm.fetch_timeout_secs", "5"]);
-        }
-        Community { nodes }
-    }
-
-    fn start(&mut self, i: usize) {
-        let listen = format!("/ip4/127.0.0.1/tcp/{}", self.nodes[i].port);
-        let daemon = Daemon::start(&self.nodes[i].repo, &["--swarm-addr", &listen]);
-        self.nodes[i].daemon = Some(daemon);
-    }
-
-    fn start_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.start(i);
-        }
-    }
-
-    fn kill9(&mut self, i: usize) {
-        self.nodes[i].daemon.take().unwrap().kill9();
-    }
-
-    fn daemon(&self, i: usize) -> &Daemon {
-        self.nodes[i].daemon.as_ref().unwrap()
-    }
-
-    fn live(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|i| self.nodes[*i].daemon.is_some())
-            .collect()
-    }
-
-    fn index_of(&self, id: &str) -> usize {
-        self.nodes.iter().position(|n| n.id == id).unwrap()
-    }
-
-    /// Adds `data` through node `i`'s RPC; the root and the holders its last line names.
-    fn add(&self, i: usize, data: &[u8], name: &str) -> (String, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
-        let file = write_file(dir.path(), name, data);
-        let (status, body) = curl_upload(&self.daemon(i).api, "add", &file);
-        assert_eq!(status, 200, "add on node {i}: {body}");
-        let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
-        let holders = last["Holders"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no Holders in {last}"))
-            .iter()
-            .map(|h| h.as_str().unwrap().to_owned())
-            .collect();
-        (last["Hash"].as_str().unwrap().to_owned(), holders)
-    }
-
-    /// Roots pinned recursively on node `i` (through its daemon).
-    fn pins(&self, i: usize) -> BTreeSet<String> {
-        self.nodes[i]
-            .repo
-            .ok(&["pin", "ls", "--type", "recursive"])
-            .lines()
-            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-            .collect()
-    }
-
-    fn status(&self, i: usize, cid: &str) -> Value {
-        let out = self.nodes[i]
-            .repo
-            .ok(&["replication", "status", "--json", cid]);
-        serde_json::from_str(&out).unwrap()
-    }
-
-    fn overview(&self, i: usize) -> Value {
-        serde_json::from_str(&self.nodes[i].repo.ok(&["replication", "status", "--json"])).unwrap()
-    }
-
-    /// For each root, the nodes (indices) holding it now.
-    fn holders(&self, roots: &[String]) -> HashMap<String, BTreeSet<usize>> {
-        let mut out: HashMap<String, BTreeSet<usize>> = HashMap::new();
-        for i in self.live() {
-            let pins = self.pins(i);
-            for r in roots {
-                if pins.contains(r) {
-                    out.entry(r.clone()).or_default().insert(i);
-                }
-            }
-        }
-        out
-    }
-
-    /// The first `r` of `cid`'s ranking that are running.
-    fn expected(&self, ranked: &[String], r: usize) -> BTreeSet<usize> {
-        ranked
-            .iter()
-            .map(|id| self.index_of(id))
-            .filter(|i| self.nodes[*i].daemon.is_some())
-            .take(r)
-            .collect()
-    }
-}
-
-/// Polls `check` until it returns `None` (done) or `secs` pass; the last complaint is the
-/// failure message.
-fn eventually(secs: u64, mut check: impl FnMut() -> Option<String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let Some(complaint) = check() else {
-            return;
-        };
-        assert!(Instant::now() < deadline, "after {secs} s: {complaint}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn ranked(status: &Value) -> Vec<String> {
-    status["Ranked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Waits until every root is pinned on exactly its first `r` live ranked nodes.
-fn wait_placed(
-    c: &Community,
-    roots: &[String],
-    rankings: &HashMap<String, Vec<String>>,
-    r: usize,
-    secs: u64,
-) {
-    eventually(secs, || {
-        let held = c.holders(roots);
-        for root in roots {
-            let want = c.expected(&rankings[root], r);
-            let have = held.get(root).cloned().unwrap_or_default();
-            if have != want {
-                return Some(format!("{root} held by {have:?}, placement says {want:?}"));
-            }
-        }
-        None
-    });
-}
 
 #[test]
 fn uploads_land_on_their_ranked_nodes_survive_two_kills_and_rebalance_after_restart() {
+    let _serial = serial();
     let mut c = Community::new(5, 3, 2);
     c.start_all();
-    for i in 0..5 {
-        for j in 0..5 {
-            if i != j {
-                wait_connected(&c.nodes[i].repo, &c.nodes[j].id);
-            }
-        }
-    }
+    c.wait_meshed();
 
     // 30 uploads to pseudo-randomly chosen nodes; each acknowledged by at least W = 2.
     let mut roots = Vec::new();
@@ -301,5 +99,167 @@ fn uploads_land_on_their_ranked_nodes_survive_two_kills_and_rebalance_after_rest
         (n < entries).then(|| format!("node 1 has {n} of {entries} log entries"))
     });
     wait_placed(&c, &roots, &rankings, 3, GRACE_SECS + 60);
-    let _ = PathBuf::new();
+}
+
+#[test]
+fn an_upload_short_of_its_quorum_fails_naming_its_copies_and_an_acknowledged_one_survives_its_uploader()
+ {
+    let _serial = serial();
+    let mut c = Community::new(3, 2, 2);
+    c.start_all();
+    c.wait_meshed();
+
+    // Acknowledged, then the uploader is killed at once: the other copy serves it.
+    let data = pseudo_random(400_000, 7);
+    let (root, holders) = c.add(0, &data, "kept.bin");
+    assert_eq!(holders.len(), 2, "W = 2: {holders:?}");
+    c.kill9(0);
+    let other = holders
+        .iter()
+        .map(|h| c.index_of(h))
+        .find(|i| *i != 0)
+        .unwrap();
+    let got = gateway_bytes(&c.daemon(other).gateway, &root).expect("read after the kill");
+    assert!(got == data, "the surviving copy differs");
+    c.start(0);
+    c.wait_meshed();
+
+    // Both other nodes gone: one copy (the uploader's own, if it is ranked) cannot make W.
+    c.kill9(1);
+    c.kill9(2);
+    let lonely = pseudo_random(100_000, 8);
+    let (status, body) = c.try_add(0, &lonely, "lonely.bin");
+    assert_eq!(status, 500, "{body}");
+    let error: serde_json::Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    let message = error["Message"].as_str().unwrap();
+    assert!(message.contains("of 2 durable copies"), "{message}");
+    assert!(message.contains("repair continues"), "{message}");
+    // The content is kept where it was uploaded; once the others are back, repair places it.
+    let lonely_root = c.nodes[0]
+        .repo
+        .ok(&[
+            "add",
+            "-Q",
+            "--only-hash",
+            &write_file(c.nodes[0].repo.dir.path(), "l.bin", &lonely).to_string_lossy(),
+        ])
+        .trim()
+        .to_owned();
+    assert!(
+        c.pins(0).contains(&lonely_root),
+        "the failed upload is kept"
+    );
+    c.start(1);
+    c.start(2);
+    let rankings = rankings(&c, 0, std::slice::from_ref(&lonely_root));
+    wait_placed(
+        &c,
+        std::slice::from_ref(&lonely_root),
+        &rankings,
+        2,
+        GRACE_SECS + 60,
+    );
+}
+
+#[test]
+fn no_acknowledged_upload_is_lost_while_nodes_are_killed_and_restarted() {
+    let _serial = serial();
+    let mut c = Community::new(5, 3, 2);
+    c.start_all();
+    c.wait_meshed();
+
+    // 100 uploads through node 0 in one thread, while the others are killed with kill -9 and
+    // restarted, one at a time, in this one.
+    let api = c.daemon(0).api.clone();
+    let uploads = std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut acknowledged = Vec::new();
+        let mut failed = 0;
+        for k in 0..100u64 {
+            let data = pseudo_random(20_000 + (k as usize % 7) * 10_000, 5000 + k);
+            let file = write_file(dir.path(), &format!("u{k}.bin"), &data);
+            let (status, body) = curl_upload(&api, "add", &file);
+            if status == 200 {
+                let last: serde_json::Value =
+                    serde_json::from_str(body.lines().last().unwrap()).unwrap();
+                acknowledged.push((last["Hash"].as_str().unwrap().to_owned(), data));
+            } else {
+                failed += 1;
+            }
+        }
+        (acknowledged, failed)
+    });
+    let mut seed = 42u64;
+    while !uploads.is_finished() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let victim = 1 + (seed >> 33) as usize % 4;
+        c.kill9(victim);
+        // Chaos schedule, not synchronisation: the node stays dead for a moment.
+        std::thread::sleep(std::time::Duration::from_millis(300 + (seed >> 40) % 700));
+        c.start(victim);
+    }
+    let (acknowledged, failed) = uploads.join().unwrap();
+    eprintln!(
+        "campaign: {} of 100 uploads acknowledged, {failed} refused",
+        acknowledged.len()
+    );
+    assert!(
+        acknowledged.len() >= 90,
+        "{} of 100 acknowledged ({failed} failed)",
+        acknowledged.len()
+    );
+
+    // Every acknowledged upload: placed on exactly R nodes after repair, and byte-equal
+    // through another node's gateway.
+    c.wait_meshed();
+    let roots: Vec<String> = acknowledged.iter().map(|(r, _)| r.clone()).collect();
+    let rankings = rankings(&c, 0, &roots);
+    wait_placed(&c, &roots, &rankings, 3, GRACE_SECS + 90);
+    let gateway = c.daemon(4).gateway.clone();
+    for (root, data) in &acknowledged {
+        let got = gateway_bytes(&gateway, root).unwrap_or_else(|| panic!("{root} lost"));
+        assert!(got == *data, "{root} reads back different bytes");
+    }
+}
+
+#[test]
+fn a_node_added_later_receives_its_share() {
+    let _serial = serial();
+    let mut c = Community::new(4, 2, 2);
+    c.start_all();
+    c.wait_meshed();
+    let mut roots = Vec::new();
+    for k in 0..12u64 {
+        let (root, _) = c.add(
+            k as usize % 4,
+            &pseudo_random(30_000, 900 + k),
+            &format!("a{k}.bin"),
+        );
+        roots.push(root);
+    }
+    // A fifth node joins: every config lists it; the nodes restart one by one, then it starts.
+    let new = c.grow();
+    for i in 0..4 {
+        c.stop(i);
+        c.start(i);
+    }
+    c.start(new);
+    c.wait_meshed();
+    let rankings = rankings(&c, 0, &roots);
+    let share: Vec<&String> = roots
+        .iter()
+        .filter(|r| rankings[*r][..2].contains(&c.nodes[new].id))
+        .collect();
+    assert!(
+        !share.is_empty(),
+        "the new node ranks first or second for some root"
+    );
+    wait_placed(&c, &roots, &rankings, 2, GRACE_SECS + 60);
+    let pins = c.pins(new);
+    assert!(
+        share.iter().all(|r| pins.contains(*r)),
+        "the new node holds its share"
+    );
 }

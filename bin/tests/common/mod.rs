@@ -1,6 +1,8 @@
 //! Helpers for driving the real `chorus` binary in tests.
 #![allow(dead_code)]
 
+pub mod community;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

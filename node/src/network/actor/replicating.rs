@@ -75,13 +75,10 @@ impl Actor {
                 }
             },
             request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
+                request_id, error, ..
             } => {
                 if let Some(reply) = self.replicating.pending.remove(&request_id) {
-                    let _ = reply.send(Err(RequestError::Failed(format!("{peer}: {error}"))));
+                    let _ = reply.send(Err(RequestError::Failed(error.to_string())));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
