@@ -4,9 +4,10 @@
 #   - the file: every service the README names, every file it mounts exists, Prometheus scrapes
 #     exactly the chorus nodes, Grafana's provisioning points at Prometheus and at the mounted
 #     dashboard, the init step covers every node's volume, every CHORUS_* variable is a setting;
-#   - the community: deploy/image/community-init.sh initialises three repos and peers them (by
-#     /dns4 names, as in compose), is idempotent, and the three daemons started on those repos
-#     with the compose file's environment connect to each other and fetch each other's blocks.
+#   - the community: deploy/image/community-init.sh initialises three repos as one replication
+#     community, peered (by /dns4 names, as in compose), is idempotent, and the three daemons
+#     started on those repos with the compose file's environment connect to each other, fetch
+#     each other's blocks and hold an upload on all three nodes (R = 3).
 #
 #   scripts/check-compose.sh [path/to/chorus]     (default: target/debug/chorus)
 set -euo pipefail
@@ -132,4 +133,19 @@ done
 cid=$(head -c 4096 /dev/urandom | "$chorus" --repo "$work/n0" block put)
 "$chorus" --repo "$work/n2" block get "$cid" | cmp -s - <("$chorus" --repo "$work/n0" block get "$cid") \
   || { echo "node 2 could not fetch $cid from node 0" >&2; exit 1; }
+# They form a replication community: an upload is acknowledged with its holders (all three:
+# R = 3 by default), and node 2 reports the same.
+api=$(awk '/API server listening on/ {print $NF}' "$work/daemon0.log" | awk -F/ '{print $3":"$5}')
+head -c 100000 /dev/urandom >"$work/upload.bin"
+last=$(curl -sf -X POST -F "file=@$work/upload.bin" "http://$api/api/v0/add" | tail -1)
+root=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Hash"])' "$last")
+holders=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1]).get("Holders", [])))' "$last")
+[ "$holders" -ge 2 ] || { echo "the upload was acknowledged by $holders nodes: $last" >&2; exit 1; }
+for _ in $(seq 300); do
+  held=$("$chorus" --repo "$work/n2" replication status --json "$root" \
+    | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["Holders"]))')
+  [ "$held" = 3 ] && break
+  sleep 0.1
+done
+[ "$held" = 3 ] || { echo "node 2 sees $held holders of $root, not 3" >&2; exit 1; }
 echo "compose: ok"

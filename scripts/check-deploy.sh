@@ -36,6 +36,12 @@ promtool check rules deploy/prometheus/alerts.yml >/dev/null
 echo "deploy: alert expressions against a live node and Prometheus"
 "$chorus" --repo "$work/node" init >/dev/null
 "$chorus" --repo "$work/node" config swarm.routing dhtserver
+# A replication community of this node and an absent one, so the replication families have
+# series: the upload below is held here (W = 1) and offered to the absent node in vain.
+"$chorus" --repo "$work/absent" init >/dev/null
+absent=$("$chorus" --repo "$work/absent" config identity.peer_id)
+"$chorus" --repo "$work/node" config --json replication \
+  "{\"enabled\": true, \"factor\": 2, \"write_quorum\": 1, \"nodes\": [\"/ip4/127.0.0.1/tcp/1/p2p/$absent\"]}"
 "$chorus" --repo "$work/node" daemon --api-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
   --metrics-addr 127.0.0.1:0 --swarm-addr /ip4/127.0.0.1/tcp/0 >"$work/daemon.log" 2>&1 &
 pids+=($!)
@@ -48,6 +54,9 @@ metrics=$(awk '/Metrics server listening on/ {print $NF}' "$work/daemon.log" | a
 gateway=$(awk '/Gateway server listening on/ {print $NF}' "$work/daemon.log" | awk -F/ '{print $3":"$5}')
 # Per-request families have series once a request was answered: make one on each listener.
 curl -s "http://$gateway/ipfs/bafkqaaa" >/dev/null || true
+api=$(awk '/API server listening on/ {print $NF}' "$work/daemon.log" | awk -F/ '{print $3":"$5}')
+echo "replicated" >"$work/upload.txt"
+curl -sf -X POST -F "file=@$work/upload.txt" "http://$api/api/v0/add" >/dev/null
 curl -sf "http://$metrics/metrics" >/dev/null
 curl -sf "http://$metrics/metrics" >"$work/metrics.txt"
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Initialises the repos of a chorus community and peers every node with all the others
+# Initialises the repos of a chorus community: every node replicates within the community
+# (replication.enabled, replication.nodes) and is peered with all the others
 # (deploy/compose.yaml runs it once before the nodes start; the image has it as
 # /usr/local/bin/chorus-community-init):
 #
@@ -7,8 +8,9 @@
 #
 # REPO is a node's repo directory; ADDRESS is the multiaddr the other nodes reach its swarm at,
 # without /p2p (e.g. /dns4/chorus1/tcp/4001). A repo that exists keeps its identity and its
-# settings; only swarm.peering is rewritten, to the others' ADDRESS/p2p/<peer id>, so running
-# it again (or with a node added) is safe. With OWNER=uid:gid set, the repos are handed to that
+# settings; only replication.enabled, replication.nodes (every node's ADDRESS/p2p/<peer id>)
+# and swarm.peering (the others') are rewritten, so running it again (or with a node added)
+# is safe. The other [replication] keys keep their values (R = 3, W = 2 by default). With OWNER=uid:gid set, the repos are handed to that
 # user afterwards (compose runs this step as root on fresh volumes).
 set -eu
 chorus=${CHORUS_BIN:-/usr/local/bin/chorus}
@@ -23,6 +25,13 @@ for node in "$@"; do
   fi
 done
 
+# The community: every node's address with its peer id.
+all=""
+for node in "$@"; do
+  id=$("$chorus" --repo "${node%%=*}" config identity.peer_id)
+  all="$all${all:+,}\"${node#*=}/p2p/$id\""
+done
+
 # Each node's peering list: every other node's address with its peer id, as a JSON list.
 for node in "$@"; do
   repo=${node%%=*}
@@ -33,6 +42,8 @@ for node in "$@"; do
     list="$list${list:+,}\"${other#*=}/p2p/$id\""
   done
   "$chorus" --repo "$repo" config --json swarm.peering "[$list]"
+  "$chorus" --repo "$repo" config --json replication.nodes "[$all]"
+  "$chorus" --repo "$repo" config --json replication.enabled true
   echo "$repo peers with [$list]" >&2
 done
 
