@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 use crate::track::{DaemonTracks, TrackPipeline};
-use chorus_node::replication::{Replication, ReplicationConfig, ReplicationMetrics};
+use chorus_node::replication::{Replication, ReplicationMetrics};
 
 /// How long in-flight requests may run after a shutdown signal before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -98,8 +98,8 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     // Parse the network settings before anything binds, so a typo fails fast.
-    let replication = config.replication.to_config()?;
-    if replication.is_some() && args.offline {
+    // Checked here too, so a bad [replication] fails before anything binds.
+    if config.replication.to_config()?.is_some() && args.offline {
         bail!("replication.enabled needs the network: drop --offline or turn replication off");
     }
     let local = key.public().to_peer_id();
@@ -116,7 +116,6 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         store.clone(),
         addrs,
         network,
-        replication,
         auto_gc,
     ));
     // Whatever happened, leave the store durable and the api file gone.
@@ -133,13 +132,12 @@ async fn serve(
     store: chorus_storage::SledStore,
     addrs: Addrs,
     network_config: Option<NetworkConfig>,
-    replication: Option<ReplicationConfig>,
     auto_gc: Option<AutoGc>,
 ) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
     // Replication's families, and the channel its requests arrive on, before the network.
-    let replication = replication.map(|c| {
+    let replication = config.replication.to_config()?.map(|c| {
         let (wire, inbound) = chorus_node::replication::wire(&c);
         (
             c,

@@ -28,3 +28,21 @@ pub fn multipart_upload(boundary: &str, body: &[u8], chunk: usize, limits: Uploa
         }
     });
 }
+
+/// A replication protocol stream: the first byte picks a request (even) or a response (odd),
+/// the rest is decoded as the protocol reads it; every log entry found is verified.
+pub fn replication_message(data: &[u8]) {
+    use crate::replication::wire::{Request, Response, decode_request, decode_response};
+    let Some((&kind, bytes)) = data.split_first() else {
+        return;
+    };
+    if kind % 2 == 0 {
+        if let Ok(Request::Offer { entry }) = decode_request(bytes) {
+            let _ = entry.verify();
+        }
+    } else if let Ok(Response::Entries { entries, .. }) = decode_response(bytes) {
+        for entry in entries {
+            let _ = entry.verify();
+        }
+    }
+}

@@ -94,9 +94,139 @@ pub(crate) fn codec() -> libp2p::request_response::cbor::codec::Codec<Request, R
         .set_response_size_maximum(MAX_RESPONSE_BYTES)
 }
 
+/// Decodes a request stream's bytes exactly as the protocol reads them (through the codec,
+/// with its size bound); for the fuzz target and the seed corpus.
+pub fn decode_request(bytes: &[u8]) -> std::io::Result<Request> {
+    use libp2p::request_response::Codec as _;
+    futures::executor::block_on(
+        codec().read_request(&PROTOCOL, &mut futures::io::Cursor::new(bytes)),
+    )
+}
+
+/// Decodes a response stream's bytes as the protocol reads them.
+pub fn decode_response(bytes: &[u8]) -> std::io::Result<Response> {
+    use libp2p::request_response::Codec as _;
+    futures::executor::block_on(
+        codec().read_response(&PROTOCOL, &mut futures::io::Cursor::new(bytes)),
+    )
+}
+
+/// A request's bytes on the stream.
+pub fn encode_request(request: Request) -> std::io::Result<Vec<u8>> {
+    use libp2p::request_response::Codec as _;
+    let mut out = futures::io::Cursor::new(Vec::new());
+    futures::executor::block_on(codec().write_request(&PROTOCOL, &mut out, request))?;
+    Ok(out.into_inner())
+}
+
+/// A response's bytes on the stream.
+pub fn encode_response(response: Response) -> std::io::Result<Vec<u8>> {
+    use libp2p::request_response::Codec as _;
+    let mut out = futures::io::Cursor::new(Vec::new());
+    futures::executor::block_on(codec().write_response(&PROTOCOL, &mut out, response))?;
+    Ok(out.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replication::entry::LogEntry;
+    use libp2p::identity::Keypair;
+
+    /// One of each message, as the seed corpus of the `replication_message` fuzz target
+    /// holds them (`fuzz/corpus/replication_message/`: a first byte of 0 for a request, 1 for
+    /// a response, then the stream's bytes). `CHORUS_WRITE_SEEDS=1` rewrites the files.
+    fn seeds() -> Vec<(String, Vec<u8>)> {
+        let key = Keypair::ed25519_from_bytes([7u8; 32]).unwrap();
+        let root: chorus_storage::Cid =
+            "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+                .parse()
+                .unwrap();
+        let entry = LogEntry::sign(&key, &root, 1234, 1_700_000_000, false)
+            .unwrap()
+            .entry;
+        let requests = [
+            (
+                "offer",
+                Request::Offer {
+                    entry: entry.clone(),
+                },
+            ),
+            (
+                "holds",
+                Request::Holds {
+                    roots: vec![root.to_bytes()],
+                },
+            ),
+            ("log", Request::Log { since: 42 }),
+        ];
+        let responses = [
+            ("held", Response::Held),
+            ("refused", Response::refused("busy")),
+            (
+                "holding",
+                Response::Holding {
+                    held: vec![true, false],
+                },
+            ),
+            (
+                "entries",
+                Response::Entries {
+                    entries: vec![entry],
+                    next: 1,
+                },
+            ),
+        ];
+        let mut out = Vec::new();
+        for (name, r) in requests {
+            out.push((
+                format!("request-{name}"),
+                [vec![0], encode_request(r).unwrap()].concat(),
+            ));
+        }
+        for (name, r) in responses {
+            out.push((
+                format!("response-{name}"),
+                [vec![1], encode_response(r).unwrap()].concat(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn messages_round_trip_and_the_seed_corpus_is_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/replication_message");
+        if std::env::var_os("CHORUS_WRITE_SEEDS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in seeds() {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+        for (name, bytes) in seeds() {
+            let decoded = if bytes[0] == 0 {
+                format!("{:?}", decode_request(&bytes[1..]).unwrap())
+            } else {
+                format!("{:?}", decode_response(&bytes[1..]).unwrap())
+            };
+            assert!(!decoded.is_empty());
+            let stored = std::fs::read(dir.join(&name)).unwrap_or_default();
+            assert_eq!(
+                stored, bytes,
+                "seed {name} is stale: CHORUS_WRITE_SEEDS=1 rewrites it"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_over_the_bound_does_not_decode() {
+        let big = Request::Holds {
+            roots: vec![vec![0u8; 1024]; 100],
+        };
+        let bytes = encode_request(big).unwrap();
+        assert!(bytes.len() as u64 > MAX_REQUEST_BYTES);
+        assert!(decode_request(&bytes).is_err());
+    }
 
     #[test]
     fn a_refusal_reason_is_cut_on_a_character_boundary() {
