@@ -58,7 +58,7 @@ pub use repo::Repo;
 pub use session::Session;
 pub use sled_store::{
     Config, DEFAULT_CACHE_CAPACITY, DEFAULT_INLINE_MAX, DEFAULT_PACK_TARGET, FORMAT_VERSION,
-    SledStore,
+    SledStore, open_sled,
 };
 pub use store::{Blockstore, PutReport, StoreError, StoreStat};
 pub use verify::VerifyReport;

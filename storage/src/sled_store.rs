@@ -213,7 +213,7 @@ impl SledStore {
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let lock = RepoLock::acquire(&dir)?;
-        let db = open_index(&dir.join(INDEX_DIR), config.cache_capacity)?;
+        let db = open_sled(&dir.join(INDEX_DIR), config.cache_capacity)?;
         let found = db.get(FORMAT_KEY)?;
         let upgrade = match found.as_deref() {
             Some(v) if v == FORMAT_VERSION.to_string().as_bytes() => false,
@@ -465,11 +465,13 @@ const SLED_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Pause between attempts to take sled's lock.
 const SLED_LOCK_RETRY: Duration = Duration::from_millis(10);
 
-/// Opens the sled index. The repo lock is already held, so if sled's own lock on its files is
-/// taken it can only be by this process's previous handle on the same store: sled's I/O
-/// threads may outlive the handle's drop by a moment (seen when a store is reopened at once
-/// in the same process). That is waited out, briefly; sled offers no event to await.
-pub(crate) fn open_index(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+/// Opens a sled database inside a repo: the index, or the node's own small databases (the
+/// provide queue, the replication log). The repo lock is already held, so if sled's own lock
+/// on its files is taken it can only be by this process's previous handle on the same
+/// database: sled's I/O threads may outlive the handle's drop by a moment (seen when a
+/// database is reopened at once in the same process). That is waited out, briefly; sled
+/// offers no event to await.
+pub fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + SLED_LOCK_WAIT;
     loop {
         match sled::Config::new()

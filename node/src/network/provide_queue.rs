@@ -19,10 +19,13 @@ use tracing::warn;
 pub struct QueueOpenError {
     /// The database directory.
     pub path: String,
-    /// sled's error.
+    /// The store's error (sled's, or its lock held too long).
     #[source]
-    pub source: sled::Error,
+    pub source: chorus_storage::StoreError,
 }
+
+/// sled's page cache for the queue: small records, read once at open; 8 MiB.
+const QUEUE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The queue. Entries are `(sequence number, CID)`; the sequence orders them on disk.
 pub(crate) struct ProvideQueue {
@@ -48,10 +51,11 @@ impl ProvideQueue {
     /// A queue persisted in the sled database at `dir`, loaded with what a previous run left
     /// (entries that do not parse are dropped from disk).
     pub(crate) fn open(dir: &Path, capacity: usize) -> Result<Self, QueueOpenError> {
-        let db = sled::open(dir).map_err(|source| QueueOpenError {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        let db =
+            chorus_storage::open_sled(dir, QUEUE_CACHE_BYTES).map_err(|source| QueueOpenError {
+                path: dir.display().to_string(),
+                source,
+            })?;
         let mut queue = ProvideQueue::in_memory(capacity);
         let mut bad = Vec::new();
         for item in db.iter() {

@@ -19,6 +19,9 @@ use libp2p::PeerId;
 
 use super::entry::{LogEntry, VerifiedEntry};
 
+/// sled's page cache for the log: entries are read once at open and then written; 8 MiB.
+const LOG_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// What the log says about one root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootState {
@@ -39,6 +42,9 @@ pub enum LogError {
     /// sled failed.
     #[error("content log: {0}")]
     Db(#[from] sled::Error),
+    /// The database could not be opened.
+    #[error("content log: {0}")]
+    Open(#[from] chorus_storage::StoreError),
     /// A stored entry does not decode (a damaged database).
     #[error("content log entry {0} does not decode")]
     Corrupt(u64),
@@ -71,7 +77,7 @@ impl ContentLog {
     /// Opens (or creates) the log at `dir` and rebuilds the view. Entries were verified
     /// before they were stored; they are decoded again, not re-verified.
     pub fn open(dir: &Path) -> Result<Self, LogError> {
-        Self::from_db(sled::open(dir)?)
+        Self::from_db(chorus_storage::open_sled(dir, LOG_CACHE_BYTES)?)
     }
 
     /// A log that lives in memory only (tests and tools).

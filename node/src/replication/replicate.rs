@@ -81,7 +81,8 @@ impl Replication {
                 entry: entry.entry.clone(),
             };
             let peer = *peer;
-            offers.spawn(async move { (peer, network.replication_request(peer, request).await) });
+            let metrics = self.inner.metrics.clone();
+            offers.spawn(async move { (peer, offer(&network, &metrics, peer, request).await) });
         }
         let deadline = tokio::time::Instant::now() + config.ack_timeout;
         while held.len() < config.write_quorum && !offers.is_empty() {
@@ -96,36 +97,13 @@ impl Replication {
                 continue;
             };
             match answer {
-                Ok(Response::Held) => {
-                    self.inner.metrics.request("offer", "outbound", "ok");
-                    held.push(peer);
-                }
-                Ok(Response::Refused { reason }) => {
-                    self.inner.metrics.request("offer", "outbound", "refused");
-                    reasons.push(format!("{peer}: refused: {reason}"));
-                }
-                Ok(other) => {
-                    self.inner.metrics.request("offer", "outbound", "failed");
-                    reasons.push(format!("{peer}: unexpected answer {other:?}"));
-                }
-                Err(e) => {
-                    self.inner.metrics.request("offer", "outbound", "failed");
-                    reasons.push(format!("{peer}: {e}"));
-                }
+                Ok(()) => held.push(peer),
+                Err(reason) => reasons.push(format!("{peer}: {reason}")),
             }
         }
-        // Offers still running finish in the background (the holders keep what they fetch).
-        let metrics = self.inner.metrics.clone();
-        tokio::spawn(async move {
-            while let Some(done) = offers.join_next().await {
-                let outcome = match done {
-                    Ok((_, Ok(Response::Held))) => "ok",
-                    Ok((_, Ok(Response::Refused { .. }))) => "refused",
-                    _ => "failed",
-                };
-                metrics.request("offer", "outbound", outcome);
-            }
-        });
+        // Offers still running (and retrying) finish in the background: the holders keep
+        // what they fetch, and repair covers the rest.
+        tokio::spawn(async move { while offers.join_next().await.is_some() {} });
         if held.len() >= config.write_quorum {
             self.inner
                 .metrics
@@ -152,6 +130,48 @@ impl Replication {
             },
         })
     }
+}
+
+/// Attempts one offer makes before it is left to repair.
+const OFFER_ATTEMPTS: u32 = 5;
+/// Wait before the first retry; doubled after each (1, 2, 4, 8 s: 15 s in all).
+const OFFER_FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Offers a root to `peer`, retrying with backoff a holder that fails to confirm; the last
+/// reason when it never does.
+async fn offer(
+    network: &crate::network::NetworkHandle,
+    metrics: &super::ReplicationMetrics,
+    peer: PeerId,
+    request: Request,
+) -> Result<(), String> {
+    let mut backoff = OFFER_FIRST_BACKOFF;
+    let mut reason = String::new();
+    for attempt in 1..=OFFER_ATTEMPTS {
+        match network.replication_request(peer, request.clone()).await {
+            Ok(Response::Held) => {
+                metrics.request("offer", "outbound", "ok");
+                return Ok(());
+            }
+            Ok(Response::Refused { reason: why }) => {
+                metrics.request("offer", "outbound", "refused");
+                reason = format!("refused: {why}");
+            }
+            Ok(other) => {
+                metrics.request("offer", "outbound", "failed");
+                reason = format!("unexpected answer {other:?}");
+            }
+            Err(e) => {
+                metrics.request("offer", "outbound", "failed");
+                reason = e.to_string();
+            }
+        }
+        if attempt < OFFER_ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    Err(reason)
 }
 
 /// Pins `root` recursively here (its blocks are local: it was just written), unless it is

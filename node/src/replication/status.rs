@@ -79,12 +79,22 @@ pub struct Overview {
 }
 
 impl Replication {
-    /// Where `cid` is held: this node's pins and each other node's answer to a holdings query
-    /// (unanswered within the request timeout: not counted).
+    /// Where `cid` is held: this node's pins and each connected node's answer to a holdings
+    /// query (a node not connected, or not answering within the request timeout, is not
+    /// counted: it cannot confirm a copy).
     pub async fn status(&self, core: &Core, cid: Cid) -> CidStatus {
         let (ranked, _) = self.holders(&cid);
+        let connected: Vec<PeerId> = {
+            let health = self.health();
+            let now = Instant::now();
+            ranked
+                .iter()
+                .filter(|p| **p != self.inner.local && health.state(p, now).connected)
+                .copied()
+                .collect()
+        };
         let mut asks = JoinSet::new();
-        for peer in ranked.iter().filter(|p| **p != self.inner.local) {
+        for peer in connected.iter() {
             let network = self.inner.network.clone();
             let peer = *peer;
             asks.spawn(async move {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::util::{raw_block, spawn_test_child, wait_for_marker};
 use crate::index::{self, STAT_KEY};
-use crate::sled_store::{DEFAULT_CACHE_CAPACITY, open_index};
+use crate::sled_store::{DEFAULT_CACHE_CAPACITY, open_sled};
 use crate::{Block, Blockstore, SledStore};
 
 const CHILD_ENV: &str = "CHORUS_STORAGE_CRASH_CHILD_DIR";
@@ -169,7 +169,7 @@ fn clean_close_records_the_counters() {
     let recorded = |dir: &Path| {
         // Waits out sled's own file lock, which the closed store's I/O threads may hold for
         // a moment after the close.
-        let db = open_index(&dir.join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
+        let db = open_sled(&dir.join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
         let v = db.open_tree("blocks").unwrap().get(STAT_KEY).unwrap();
         v.and_then(|v| index::decode_stat(&v))
     };

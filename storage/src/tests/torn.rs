@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use super::util::raw_block;
 use crate::index::STAT_KEY;
 use crate::recover::SYNC_MARK_KEY;
-use crate::sled_store::{DEFAULT_CACHE_CAPACITY, open_index};
+use crate::sled_store::{DEFAULT_CACHE_CAPACITY, open_sled};
 use crate::{Blockstore, SledStore};
 
 /// Pack records (larger than the inline limit).
@@ -31,7 +31,7 @@ fn records_torn_after_the_mark_are_dropped_on_open() {
     // Stage a power loss after sled persisted `lost`'s entry but before the fsync of its
     // record: the mark from before it, no clean-close counters, and its record zeroed.
     {
-        let db = open_index(&dir.path().join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
+        let db = open_sled(&dir.path().join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
         db.insert(SYNC_MARK_KEY, mark_after_acked).unwrap();
         db.open_tree("blocks").unwrap().remove(STAT_KEY).unwrap();
         db.flush().unwrap();
@@ -70,7 +70,7 @@ fn a_clean_close_leaves_nothing_to_check() {
         store.put_many(&blocks).unwrap();
     }
     let packs = crate::pack::PackDir::open(dir.path().join("packs"), u64::MAX, false).unwrap();
-    let db = open_index(&dir.path().join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
+    let db = open_sled(&dir.path().join("index"), DEFAULT_CACHE_CAPACITY).unwrap();
     let mark = db
         .get(SYNC_MARK_KEY)
         .unwrap()
