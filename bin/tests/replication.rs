@@ -190,21 +190,24 @@ fn no_acknowledged_upload_is_lost_while_nodes_are_killed_and_restarted() {
         (acknowledged, failed)
     });
     let mut seed = 42u64;
+    let mut kills = 0;
     while !uploads.is_finished() {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let victim = 1 + (seed >> 33) as usize % 4;
         c.kill9(victim);
+        kills += 1;
         // Chaos schedule, not synchronisation: the node stays dead for a moment.
         std::thread::sleep(std::time::Duration::from_millis(300 + (seed >> 40) % 700));
         c.start(victim);
     }
     let (acknowledged, failed) = uploads.join().unwrap();
     eprintln!(
-        "campaign: {} of 100 uploads acknowledged, {failed} refused",
+        "campaign: {} of 100 uploads acknowledged, {failed} refused, {kills} kill -9s",
         acknowledged.len()
     );
+    assert!(kills >= 3, "only {kills} kills happened during the uploads");
     assert!(
         acknowledged.len() >= 90,
         "{} of 100 acknowledged ({failed} failed)",
