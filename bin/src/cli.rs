@@ -162,6 +162,12 @@ pub enum ReplicationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a root from the community's content set (a signed tombstone in the log): no
+    /// node repairs it any more; copies stay pinned until each operator unpins them.
+    Remove {
+        /// The root.
+        cid: String,
+    },
 }
 
 /// `chorus stats ...`.

@@ -159,6 +159,56 @@ fn an_upload_short_of_its_quorum_fails_naming_its_copies_and_an_acknowledged_one
         2,
         GRACE_SECS + 60,
     );
+
+    // A removal is a tombstone in the log: the other nodes learn it and drop the root from
+    // the content set; no copy is unpinned by it.
+    let before = c.overview(1)["ContentRoots"].as_u64().unwrap();
+    assert_eq!(c.status(1, &lonely_root)["InContentSet"], true);
+    let out = c.nodes[0].repo.ok(&["replication", "remove", &lonely_root]);
+    assert_eq!(out.trim(), format!("removed {lonely_root}"));
+    eventually(30, || {
+        let now = c.overview(1)["ContentRoots"].as_u64().unwrap();
+        (now != before - 1)
+            .then(|| format!("node 1 counts {now} roots, {before} before the removal"))
+    });
+    assert_eq!(c.status(1, &lonely_root)["InContentSet"], false);
+    let held = c.holders(std::slice::from_ref(&lonely_root));
+    assert_eq!(held[&lonely_root].len(), 2, "the copies stay pinned");
+}
+
+#[test]
+fn a_track_upload_is_acknowledged_with_its_holders() {
+    let _serial = serial();
+    let mut c = Community::new(3, 2, 2);
+    c.start_all();
+    c.wait_meshed();
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tone.wav");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:duration=3")
+        .args(["-ac", "2", "-ar", "44100"])
+        .arg(&wav)
+        .status()
+        .expect("ffmpeg (Debian ffmpeg) missing");
+    assert!(status.success());
+    let (code, body) = curl_upload(&c.daemon(0).api, "track/add?progress=false", &wav);
+    assert_eq!(code, 200, "{body}");
+    let last: serde_json::Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    let root = last["Cid"].as_str().unwrap().to_owned();
+    let holders: Vec<usize> = last["Holders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Holders in {last}"))
+        .iter()
+        .map(|h| c.index_of(h.as_str().unwrap()))
+        .collect();
+    assert_eq!(holders.len(), 2, "{last}");
+    for i in holders {
+        assert!(
+            c.pins(i).contains(&root),
+            "node {i} was named a holder of the track"
+        );
+    }
 }
 
 #[test]

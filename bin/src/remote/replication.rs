@@ -9,7 +9,14 @@ use super::Remote;
 use crate::cli::ReplicationCommand;
 
 pub(super) async fn run(remote: &Remote, cmd: ReplicationCommand) -> Result<()> {
-    let ReplicationCommand::Status { cid, json } = cmd;
+    let (cid, json) = match cmd {
+        ReplicationCommand::Status { cid, json } => (cid, json),
+        ReplicationCommand::Remove { cid } => {
+            let v = remote.json("replication/remove", &[("arg", cid)]).await?;
+            writeln!(std::io::stdout().lock(), "removed {}", text(&v, "Removed"))?;
+            return Ok(());
+        }
+    };
     let args: Vec<(&str, String)> = cid.iter().map(|c| ("arg", c.clone())).collect();
     let v = remote.json("replication/status", &args).await?;
     let mut out = std::io::stdout().lock();
@@ -50,13 +57,19 @@ fn root(out: &mut impl Write, v: &Value) -> Result<()> {
         .get("UnderReplicated")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let removed = v.get("InContentSet").and_then(Value::as_bool) == Some(false);
     writeln!(
         out,
-        "{}: {} of {} copies{}",
+        "{}: {} of {} copies{}{}",
         text(v, "Cid"),
         holders.len(),
         factor,
-        if under { " (under-replicated)" } else { "" }
+        if under { " (under-replicated)" } else { "" },
+        if removed {
+            " (not in the content set)"
+        } else {
+            ""
+        }
     )?;
     for (rank, peer) in strings(v, "Ranked").iter().enumerate() {
         let mark = if holders.contains(peer) { "holds" } else { "-" };

@@ -132,6 +132,22 @@ impl Replication {
     }
 }
 
+impl Replication {
+    /// Removes `root` from the content set: a signed tombstone in the log, which spreads by
+    /// anti-entropy. No node repairs or counts the root any more; copies stay pinned where
+    /// they are (each operator unpins its own; deciding removal for everyone is the chain's,
+    /// issue 16). Adding the root again brings it back.
+    pub async fn remove(&self, root: Cid) -> Result<(), ReplicateError> {
+        let size = self.log().root(&root).map_or(0, |s| s.size);
+        let entry = LogEntry::sign(&self.inner.key, &root, size, unix_now(), true)
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        self.append(vec![entry])
+            .await
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        Ok(())
+    }
+}
+
 /// Attempts one offer makes before it is left to repair.
 const OFFER_ATTEMPTS: u32 = 5;
 /// Wait before the first retry; doubled after each (1, 2, 4, 8 s: 15 s in all).

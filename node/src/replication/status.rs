@@ -25,6 +25,8 @@ pub struct CidStatus {
     pub factor: usize,
     /// Fewer holders than R.
     pub under_replicated: bool,
+    /// In the content set (logged and not removed), as this node's log says.
+    pub in_content_set: bool,
 }
 
 /// One community node as this node sees it.
@@ -127,8 +129,10 @@ impl Replication {
             .copied()
             .collect();
         let factor = self.inner.config.factor;
+        let in_content_set = self.log().root(&cid).is_some_and(|s| !s.removed);
         CidStatus {
             cid,
+            in_content_set,
             under_replicated: holders.len() < factor,
             ranked,
             holders,

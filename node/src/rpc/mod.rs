@@ -77,6 +77,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/repo/gc", any(repo::gc))
         .route("/repo/verify", any(repo::verify))
         .route("/replication/status", any(replication::status))
+        .route("/replication/remove", any(replication::remove))
         .route("/swarm/peers", any(network::swarm_peers))
         .route("/swarm/addrs", any(network::swarm_addrs))
         .route("/swarm/addrs/listen", any(network::swarm_addrs_listen))

@@ -50,6 +50,8 @@ struct StatusOut {
     factor: usize,
     #[serde(rename = "UnderReplicated")]
     under_replicated: bool,
+    #[serde(rename = "InContentSet")]
+    in_content_set: bool,
 }
 
 impl From<CidStatus> for StatusOut {
@@ -60,6 +62,7 @@ impl From<CidStatus> for StatusOut {
             holders: s.holders.iter().map(|p| p.to_string()).collect(),
             factor: s.factor,
             under_replicated: s.under_replicated,
+            in_content_set: s.in_content_set,
         }
     }
 }
@@ -144,15 +147,41 @@ impl From<Overview> for OverviewOut {
     }
 }
 
+#[derive(Debug, Serialize)]
+struct RemovedOut {
+    #[serde(rename = "Removed")]
+    removed: String,
+}
+
+/// `replication/remove?arg=<cid>`: a signed tombstone for the root in the content log.
+pub(crate) async fn remove(
+    State(ctx): State<NodeContext>,
+    args: Args,
+) -> Result<Response, ApiError> {
+    let Some(replication) = ctx.core().replication() else {
+        return Err(ApiError::Failed(NOT_ENABLED.to_owned()));
+    };
+    let arg = args.required("cid")?;
+    let cid = resolve_arg(&ctx, "cid", arg).await?;
+    replication
+        .remove(cid)
+        .await
+        .map_err(|e| ApiError::Failed(e.to_string()))?;
+    ndjson(&[RemovedOut {
+        removed: cid.to_string(),
+    }])
+}
+
+/// What the replication commands answer on a node that does not replicate.
+const NOT_ENABLED: &str = "replication is not enabled on this node (replication.enabled)";
+
 /// `replication/status[?arg=<cid>]`: one root's placement and holders, or this node's view.
 pub(crate) async fn status(
     State(ctx): State<NodeContext>,
     args: Args,
 ) -> Result<Response, ApiError> {
     let Some(replication) = ctx.core().replication() else {
-        return Err(ApiError::Failed(
-            "replication is not enabled on this node (replication.enabled)".to_owned(),
-        ));
+        return Err(ApiError::Failed(NOT_ENABLED.to_owned()));
     };
     match args.positional().first() {
         Some(arg) => {
