@@ -177,7 +177,7 @@ fn an_upload_short_of_its_quorum_fails_naming_its_copies_and_an_acknowledged_one
 }
 
 #[test]
-fn a_track_upload_is_acknowledged_with_its_holders() {
+fn every_upload_path_answers_with_its_holders() {
     let _serial = serial();
     let mut c = Community::new(3, 2, 2);
     c.start_all();
@@ -209,6 +209,59 @@ fn a_track_upload_is_acknowledged_with_its_holders() {
             "node {i} was named a holder of the track"
         );
     }
+
+    // Every named holder pins the root; `check` asserts it for one answer's holder list.
+    let check = |root: &str, holders: &serde_json::Value, what: &str| {
+        let holders = holders
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: no holders"));
+        assert_eq!(holders.len(), 2, "{what}: {holders:?}");
+        for h in holders {
+            let i = c.index_of(h.as_str().unwrap());
+            assert!(
+                c.pins(i).contains(root),
+                "{what}: node {i} named but not pinning"
+            );
+        }
+    };
+    let api = c.daemon(0).api.clone();
+    // block/put with a pin: each block's line.
+    let block = write_file(dir.path(), "block.bin", &pseudo_random(5_000, 77));
+    let (code, body) = curl_upload(&api, "block/put?pin=true", &block);
+    assert_eq!(code, 200, "{body}");
+    let line: serde_json::Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    check(line["Key"].as_str().unwrap(), &line["Holders"], "block/put");
+    // pin/add of content added unpinned: the Holders of each root.
+    let file = write_file(dir.path(), "later.bin", &pseudo_random(200_000, 78));
+    let (code, body) = curl_upload(&api, "add?pin=false", &file);
+    assert_eq!(code, 200, "{body}");
+    let added: serde_json::Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert!(
+        added.get("Holders").is_none(),
+        "an unpinned add is not replicated"
+    );
+    let root = added["Hash"].as_str().unwrap().to_owned();
+    let (code, body) = curl_post(&api, &format!("pin/add?arg={root}"));
+    assert_eq!(code, 200, "{body}");
+    let line: serde_json::Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    check(&root, &line["Holders"][&root], "pin/add");
+    // dag/import of a CAR exported elsewhere: each root's line.
+    let other = Repo::init();
+    let file = write_file(other.dir.path(), "car-src.bin", &pseudo_random(120_000, 79));
+    let root = other
+        .ok(&["add", "-Q", file.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let car = write_file(
+        dir.path(),
+        "import.car",
+        &other.ok_bytes(&["dag", "export", &root]),
+    );
+    let (code, body) = curl_upload(&api, "dag/import", &car);
+    assert_eq!(code, 200, "{body}");
+    let line: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(line["Root"]["Cid"]["/"], root.as_str(), "{line}");
+    check(&root, &line["Root"]["Holders"], "dag/import");
 }
 
 #[test]

@@ -23,6 +23,9 @@ struct BlockStat {
     key: String,
     #[serde(rename = "Size")]
     size: u64,
+    /// With replication on, the nodes holding a pinned block durably (kubo clients ignore it).
+    #[serde(rename = "Holders", skip_serializing_if = "Option::is_none")]
+    holders: Option<Vec<String>>,
 }
 
 /// The codec and CID version asked for with `cid-codec`/`format`/`mhtype`/`version`.
@@ -65,11 +68,12 @@ pub(crate) async fn put(
             reason: "no block data in the request (expected a multipart file)".to_owned(),
         });
     }
-    let out: Vec<BlockStat> = blocks
+    let mut out: Vec<BlockStat> = blocks
         .iter()
         .map(|b| BlockStat {
             key: b.cid().to_string(),
             size: b.len() as u64,
+            holders: None,
         })
         .collect();
     // Durable when it returns; kubo's block/put announces nothing by itself.
@@ -81,7 +85,10 @@ pub(crate) async fn put(
     let pin = pin.then_some(PinMode::Recursive);
     ctx.core().put_blocks(blocks, pin).await?;
     // With replication on, a pinned block is answered once W nodes hold it.
-    replicate(&ctx, &pinned).await?;
+    let mut holders = replicate(&ctx, &pinned).await?;
+    for (line, (cid, _)) in out.iter_mut().zip(&pinned) {
+        line.holders = holders.remove(cid);
+    }
     ndjson(&out)
 }
 
@@ -104,6 +111,7 @@ pub(crate) async fn stat(State(ctx): State<NodeContext>, args: Args) -> Result<R
     ndjson(&[BlockStat {
         key: block.cid().to_string(),
         size: block.len() as u64,
+        holders: None,
     }])
 }
 

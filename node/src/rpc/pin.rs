@@ -47,6 +47,9 @@ struct AddPinOut {
     pins: Vec<String>,
     #[serde(rename = "Progress", skip_serializing_if = "is_zero")]
     progress: u64,
+    /// With replication on, the nodes holding each root durably (kubo clients ignore it).
+    #[serde(rename = "Holders", skip_serializing_if = "BTreeMap::is_empty")]
+    holders: BTreeMap<String, Vec<String>>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -61,17 +64,14 @@ impl AddPinOut {
         }
     }
 
-    /// kubo's last lines: the final count (when any), then the pins.
-    fn finished(pins: Vec<String>, visited: &AtomicU64) -> Vec<Self> {
+    /// kubo's last lines: the final count (when any), then the pins (`done`).
+    fn finished(done: Self, visited: &AtomicU64) -> Vec<Self> {
         let last = Self::progress(visited);
         let mut lines = Vec::with_capacity(2);
         if last.progress != 0 {
             lines.push(last);
         }
-        lines.push(Self {
-            pins,
-            ..Self::default()
-        });
+        lines.push(done);
         lines
     }
 }
@@ -89,27 +89,31 @@ pub(crate) async fn add(State(ctx): State<NodeContext>, args: Args) -> Result<Re
     if progress {
         return add_with_progress(ctx, cids, recursive).await;
     }
-    let pins = pin_all(&ctx, &cids, recursive, &AtomicU64::new(0)).await?;
-    ndjson(&[AddPinOut {
-        pins,
-        ..AddPinOut::default()
-    }])
+    ndjson(&[pin_all(&ctx, &cids, recursive, &AtomicU64::new(0)).await?])
 }
 
-/// Fetches (when online) and pins `cids`, counting the blocks walked into `visited`.
+/// Fetches (when online) and pins `cids`, counting the blocks walked into `visited`; the
+/// final line.
 async fn pin_all(
     ctx: &NodeContext,
     cids: &[Cid],
     recursive: bool,
     visited: &AtomicU64,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<AddPinOut, ApiError> {
     ctx.core().pin(cids, recursive, visited).await?;
     // With replication on, a recursive pin is answered once W nodes hold each root.
+    let mut holders = BTreeMap::new();
     if recursive {
         let roots: Vec<(Cid, u64)> = cids.iter().map(|c| (*c, 0)).collect();
-        replicate(ctx, &roots).await?;
+        for (cid, peers) in replicate(ctx, &roots).await? {
+            holders.insert(cid.to_string(), peers);
+        }
     }
-    Ok(cids.iter().map(Cid::to_string).collect())
+    Ok(AddPinOut {
+        pins: cids.iter().map(Cid::to_string).collect(),
+        holders,
+        ..AddPinOut::default()
+    })
 }
 
 /// `pin add --progress`, as kubo streams it: a `{"Progress":N}` line every 500 ms while the
@@ -137,7 +141,7 @@ async fn add_with_progress(
             tokio::select! {
                 result = &mut job => {
                     let frames: Vec<Frame<Bytes>> = match result {
-                        Ok(pins) => AddPinOut::finished(pins, &visited)
+                        Ok(done) => AddPinOut::finished(done, &visited)
                             .iter()
                             .map(|line| Frame::data(encode_line(line)))
                             .collect(),
