@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 use crate::track::{DaemonTracks, TrackPipeline};
-use chorus_node::replication::{Replication, ReplicationMetrics};
+use chorus_node::replication::{Replication, ReplicationConfig, ReplicationMetrics};
 
 /// How long in-flight requests may run after a shutdown signal before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -97,16 +97,19 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .thread_name("chorus")
         .build()
         .context("cannot start the async runtime")?;
-    // Parse the network settings before anything binds, so a typo fails fast.
-    // Checked here too, so a bad [replication] fails before anything binds.
-    if config.replication.to_config()?.is_some() && args.offline {
+    // Parse the network and replication settings before anything binds, so a typo fails fast.
+    let replication = config.replication.to_config()?;
+    if replication.is_some() && args.offline {
         bail!("replication.enabled needs the network: drop --offline or turn replication off");
     }
     let local = key.public().to_peer_id();
     let network = if args.offline {
         None
     } else {
-        Some(network_config(&config, &args.swarm_addrs, local)?)
+        Some(Online {
+            network: network_config(&config, &args.swarm_addrs, local, replication.as_ref())?,
+            replication,
+        })
     };
     let auto_gc = auto_gc(&config, args.enable_gc)?;
     let result = runtime.block_on(serve(
@@ -125,19 +128,29 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
     result.and(flushed)
 }
 
+/// What runs when the daemon is online: the network, and replication on it when enabled.
+struct Online {
+    network: NetworkConfig,
+    replication: Option<ReplicationConfig>,
+}
+
 async fn serve(
     paths: &RepoPaths,
     config: &Config,
     key: libp2p::identity::Keypair,
     store: chorus_storage::SledStore,
     addrs: Addrs,
-    network_config: Option<NetworkConfig>,
+    online: Option<Online>,
     auto_gc: Option<AutoGc>,
 ) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
+    let (network_config, replication) = match online {
+        Some(online) => (Some(online.network), online.replication),
+        None => (None, None),
+    };
     // Replication's families, and the channel its requests arrive on, before the network.
-    let replication = config.replication.to_config()?.map(|c| {
+    let replication = replication.map(|c| {
         let (wire, inbound) = chorus_node::replication::wire(&c);
         (
             c,
@@ -343,6 +356,7 @@ fn network_config(
     config: &Config,
     swarm_addrs: &[String],
     local: libp2p::PeerId,
+    replication: Option<&ReplicationConfig>,
 ) -> Result<NetworkConfig> {
     let parse = |list: &[String], what: &str| -> Result<Vec<Multiaddr>> {
         list.iter()
@@ -370,10 +384,10 @@ fn network_config(
         .with_bootstrap(parse(&config.swarm.bootstrap, "swarm.bootstrap")?)
         .with_peering(
             peering(
-                config,
+                replication,
                 local,
                 parse(&config.swarm.peering, "swarm.peering")?,
-            )?,
+            ),
             chorus_node::network::peering::DEFAULT_PEERING_INITIAL_BACKOFF,
         )
         .with_fetch_timeout(Duration::from_secs(config.swarm.fetch_timeout_secs.max(1)))
@@ -393,25 +407,21 @@ fn network_config(
 
 /// `swarm.peering` plus every other community node of `[replication]` when it is on.
 fn peering(
-    config: &Config,
+    replication: Option<&ReplicationConfig>,
     local: libp2p::PeerId,
     mut peers: Vec<Multiaddr>,
-) -> Result<Vec<Multiaddr>> {
-    if !config.replication.enabled {
-        return Ok(peers);
-    }
-    for addr in &config.replication.nodes {
-        let (peer, dial) = chorus_node::replication::config::parse_node(addr)
-            .context("invalid replication.nodes")?;
-        let Some(dial) = dial.into_iter().next() else {
+) -> Vec<Multiaddr> {
+    let nodes = replication.map_or(&[][..], |r| &r.nodes[..]);
+    for (peer, dial) in nodes {
+        let Some(dial) = dial.first() else {
             continue;
         };
-        let full = dial.with(libp2p::multiaddr::Protocol::P2p(peer));
-        if peer != local && !peers.contains(&full) {
+        let full = dial.clone().with(libp2p::multiaddr::Protocol::P2p(*peer));
+        if *peer != local && !peers.contains(&full) {
             peers.push(full);
         }
     }
-    Ok(peers)
+    peers
 }
 
 /// The gateway's per-address rate, when `gateway.rate_limit_per_ip` is not 0.

@@ -81,6 +81,21 @@ pub struct Overview {
 }
 
 impl Replication {
+    /// Whether `peer` answers that it holds `root` durably (no answer counts as no).
+    pub(super) async fn peer_holds(&self, peer: PeerId, root: &Cid) -> bool {
+        let answer = self
+            .inner
+            .network
+            .replication_request(
+                peer,
+                Request::Holds {
+                    roots: vec![root.to_bytes()],
+                },
+            )
+            .await;
+        matches!(answer, Ok(Response::Holding { held }) if held == [true])
+    }
+
     /// Where `cid` is held: this node's pins and each connected node's answer to a holdings
     /// query (a node not connected, or not answering within the request timeout, is not
     /// counted: it cannot confirm a copy).
@@ -96,23 +111,9 @@ impl Replication {
                 .collect()
         };
         let mut asks = JoinSet::new();
-        for peer in connected.iter() {
-            let network = self.inner.network.clone();
-            let peer = *peer;
-            asks.spawn(async move {
-                let answer = network
-                    .replication_request(
-                        peer,
-                        Request::Holds {
-                            roots: vec![cid.to_bytes()],
-                        },
-                    )
-                    .await;
-                (
-                    peer,
-                    matches!(answer, Ok(Response::Holding { held }) if held == [true]),
-                )
-            });
+        for peer in connected {
+            let this = self.clone();
+            asks.spawn(async move { (peer, this.peer_holds(peer, &cid).await) });
         }
         let mut holding = Vec::new();
         if is_held(core, cid).await.unwrap_or(false) {

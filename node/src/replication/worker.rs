@@ -371,19 +371,8 @@ async fn pull(r: &Replication, peer: PeerId) {
 /// Whether every node of `holders` says it holds `root` durably.
 async fn confirmed_by_all(r: &Replication, root: &Cid, holders: &[PeerId]) -> bool {
     for peer in holders {
-        let answer = r
-            .inner
-            .network
-            .replication_request(
-                *peer,
-                Request::Holds {
-                    roots: vec![root.to_bytes()],
-                },
-            )
-            .await;
-        match answer {
-            Ok(Response::Holding { held }) if held == [true] => {}
-            _ => return false,
+        if !r.peer_holds(*peer, root).await {
+            return false;
         }
     }
     true

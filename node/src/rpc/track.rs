@@ -399,10 +399,10 @@ async fn finish(
     if !pin {
         return Ok(None);
     }
-    match ctx.core().replicate(root, added.tsize).await {
-        Ok(replicas) => Ok(replicas.map(|r| r.holders.iter().map(|p| p.to_string()).collect())),
-        Err(e) => Err(TrackError::new(TrackErrorKind::Internal, e.to_string())),
-    }
+    super::replication::replicate(ctx, &[(root, added.tsize)])
+        .await
+        .map(|mut holders| holders.remove(&root))
+        .map_err(|e| TrackError::new(TrackErrorKind::Internal, e.to_string()))
 }
 
 pub(crate) async fn add(
