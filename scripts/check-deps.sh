@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The workspace's dependency direction, checked from `cargo metadata`:
-#   storage ← protocol ← node ← bin, and the transcoder depends on no chorus crate.
+#   storage ← protocol ← node ← bin, storage ← chain ← node (the Ethereum half), and the
+#   transcoder depends on no chorus crate.
 # A library crate that reached up (storage → protocol, protocol → node, anything → bin)
 # would tie the layers together; this fails the test run when one does.
 set -euo pipefail
@@ -10,9 +11,10 @@ import json, sys
 allowed = {
     "chorus-storage": set(),
     "chorus-protocol": {"chorus-storage"},
-    "chorus-node": {"chorus-storage", "chorus-protocol"},
+    "chorus-chain": {"chorus-storage"},
+    "chorus-node": {"chorus-storage", "chorus-protocol", "chorus-chain"},
     "chorus-transcoder": set(),
-    "chorus": {"chorus-storage", "chorus-protocol", "chorus-node", "chorus-transcoder"},
+    "chorus": {"chorus-storage", "chorus-protocol", "chorus-chain", "chorus-node", "chorus-transcoder"},
 }
 meta = json.load(sys.stdin)
 members = {p["name"] for p in meta["packages"]}

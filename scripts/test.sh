@@ -52,6 +52,14 @@ if [ $# -eq 0 ]; then
   bash scripts/check-image.sh target/debug/chorus || status=$?
   bash scripts/check-compose.sh target/debug/chorus || status=$?
 fi
+# The Ethereum contracts: the checked-in deploy/contracts/out/*.json (which the node binds) are what
+# the pinned solc-js makes of the sources, and the contracts behave on a real local chain (anvil,
+# found through CHORUS_TEST_CACHE) driven and signed by ethers as a wallet and a relay would.
+# (A file glob rather than the directory: Node 22's --test takes globs, Node 20's either.)
+if [ $# -eq 0 ]; then
+  node deploy/contracts/compile.mjs --check || status=$?
+  node --test deploy/contracts/test/*.test.mjs || status=$?
+fi
 # Every fuzz target for a short smoke run on its seed corpus (the 10-minute campaigns are
 # `scripts/fuzz.sh 600`, results in the README). Skipped when arguments narrow the run.
 if [ $# -eq 0 ]; then

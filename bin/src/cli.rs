@@ -80,6 +80,13 @@ pub enum Command {
     /// Replication within the community of nodes, through the running daemon.
     #[command(subcommand)]
     Replication(ReplicationCommand),
+    /// The operator's Ethereum wallet, kept in the repo: the daemon registers uploads on
+    /// chain with it (an artist's key never needs to touch a node).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Ownership on Ethereum: deploy the registries, look up owners, follow the chain.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell.
@@ -170,6 +177,63 @@ pub enum ReplicationCommand {
     },
 }
 
+/// `chorus wallet ...`.
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create a new key in the repo (`keystore/operator`, mode 0600) and print its address.
+    New,
+    /// Take an existing key into the repo: FILE holds a 0x-hex private key or an Ethereum JSON
+    /// keystore (v3), whose password is asked for (or read from --password-file).
+    Import {
+        /// The key file.
+        file: PathBuf,
+        /// Read the keystore's password from this file (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Print the wallet's address.
+    Address,
+}
+
+/// `chorus chain ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Deploy ContentRegistry and NodeRegistry to a chain (devnets, the compose file) from the
+    /// repo's wallet or --key-file, and print their addresses.
+    Deploy {
+        /// The chain's JSON-RPC endpoint (http://).
+        #[arg(long)]
+        rpc_url: String,
+        /// Sign with this key file (0x-hex or JSON keystore) instead of the repo's wallet.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The keystore's password, from this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Print `{"ContentRegistry":"0x…","NodeRegistry":"0x…","ChainId":N}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who owns a CID on chain, with the proof (block, transaction), as the daemon's follower
+    /// applied it.
+    Owner {
+        /// The CID.
+        cid: String,
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The follower (endpoint, chain id, head, cursor, lag) and the relay queue; with a CID,
+    /// the relay of that CID's registration (state, transaction once mined).
+    Status {
+        /// A CID this node relayed.
+        cid: Option<String>,
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `chorus stats ...`.
 #[derive(Debug, Subcommand)]
 pub enum StatsCommand {
@@ -244,6 +308,10 @@ pub enum TrackCommand {
         #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
               default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
         progress: Option<bool>,
+        /// Sign the upload (the source audio's CID) with the key in KEY_FILE as its owner; the
+        /// daemon registers the track and its source on chain.
+        #[arg(long, value_name = "KEY_FILE")]
+        sign: Option<PathBuf>,
     },
     /// Print a track's `track.json`.
     Info {
@@ -327,6 +395,10 @@ pub struct AddArgs {
     #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1,
           default_missing_value = "true", require_equals = true, value_parser = parse_bool)]
     pub progress: Option<bool>,
+    /// Sign the upload with the key in KEY_FILE (0x-hex) as its owner, as a wallet would
+    /// (EIP-712): the daemon verifies it and registers the upload on chain.
+    #[arg(long, value_name = "KEY_FILE")]
+    pub sign: Option<PathBuf>,
 }
 
 impl AddArgs {
@@ -348,6 +420,7 @@ impl AddArgs {
             hash: None,
             stdin_name: String::new(),
             progress: Some(false),
+            sign: None,
         }
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 // An explicit path: the config fuzz target (fuzz/fuzz_targets/config_file.rs) includes this
 // file by path, where the default lookup of a submodule would miss it.
+#[path = "config/chain.rs"]
+mod chain;
 #[path = "config/env.rs"]
 mod env;
 #[path = "config/limits.rs"]
@@ -17,6 +19,7 @@ mod limits;
 #[path = "config/replication.rs"]
 mod replication;
 
+pub use chain::ChainSection;
 pub use limits::LimitsConfig;
 pub use replication::ReplicationSection;
 
@@ -57,6 +60,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Replication within a community of nodes.
     pub replication: ReplicationSection,
+    /// Ownership on Ethereum.
+    pub chain: ChainSection,
 }
 
 /// How log lines are written.
@@ -457,6 +462,7 @@ renditions = {transcode_renditions}
 
 {limits}
 {replication}
+{chain}
 [log]
 # Log lines on stderr: "text", or "json" (one object per line, for log shippers).
 # `--log-format` on the command line wins.
@@ -501,6 +507,7 @@ level = {log_level}
             transcode_max_memory = self.transcode.max_memory_bytes,
             limits = self.limits.commented_toml(),
             replication = self.replication.commented_toml(),
+            chain = self.chain.commented_toml(),
             log_format = q(match self.log.format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",

@@ -31,6 +31,8 @@ use crate::config::Config;
 use crate::config_edit::ConfigFile;
 use crate::repo::RepoPaths;
 use crate::track::{DaemonTracks, TrackPipeline};
+use chorus_chain::PrivateKeySigner;
+use chorus_node::onchain::OnChain;
 use chorus_node::replication::{Replication, ReplicationConfig, ReplicationMetrics};
 
 /// How long in-flight requests may run after a shutdown signal before they are cut.
@@ -112,20 +114,44 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         })
     };
     let auto_gc = auto_gc(&config, args.enable_gc)?;
-    let result = runtime.block_on(serve(
-        paths,
-        &config,
-        key,
-        store.clone(),
-        addrs,
-        network,
+    let chain = chain_service(paths, &config)?;
+    let services = Services {
+        online: network,
         auto_gc,
-    ));
+        chain,
+    };
+    let result = runtime.block_on(serve(paths, &config, key, store.clone(), addrs, services));
     // Whatever happened, leave the store durable and the api file gone.
     let flushed = store.flush().context("cannot flush the store on shutdown");
     let _ = std::fs::remove_file(paths.api_file());
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result.and(flushed)
+}
+
+/// The chain service: `[chain]`, the chain database in the repo and the operator wallet
+/// (none yet: signed uploads are verified and queued, not relayed).
+fn chain_service(
+    paths: &RepoPaths,
+    config: &Config,
+) -> Result<(OnChain, Option<PrivateKeySigner>)> {
+    let settings = config.chain.to_config()?;
+    let chain = OnChain::open(paths.root(), settings).context("cannot open the chain database")?;
+    let operator = match chorus_chain::wallet::load(paths.root()) {
+        Ok(key) => Some(key),
+        Err(chorus_chain::wallet::WalletError::Missing(_)) => None,
+        Err(e) => return Err(e).context("cannot read the operator wallet"),
+    };
+    Ok((chain, operator))
+}
+
+/// What the daemon runs besides its store and listeners, parsed before anything binds.
+struct Services {
+    /// The network (and replication on it), unless `--offline`.
+    online: Option<Online>,
+    /// Automatic GC, when enabled.
+    auto_gc: Option<AutoGc>,
+    /// The chain service and the operator wallet it relays with.
+    chain: (OnChain, Option<PrivateKeySigner>),
 }
 
 /// What runs when the daemon is online: the network, and replication on it when enabled.
@@ -140,11 +166,16 @@ async fn serve(
     key: libp2p::identity::Keypair,
     store: chorus_storage::SledStore,
     addrs: Addrs,
-    online: Option<Online>,
-    auto_gc: Option<AutoGc>,
+    services: Services,
 ) -> Result<()> {
+    let Services {
+        online,
+        auto_gc,
+        chain: (chain, operator),
+    } = services;
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
+    chain.metrics().register(&mut registry);
     let (network_config, replication) = match online {
         Some(online) => (Some(online.network), online.replication),
         None => (None, None),
@@ -200,7 +231,8 @@ async fn serve(
         .context("cannot read the store's statistics")?
         .list_limits(config.limits.list())
         .track_service(Arc::new(DaemonTracks::new(tracks, track_work)))
-        .config_service(Arc::new(ConfigFile::new(paths.config())));
+        .config_service(Arc::new(ConfigFile::new(paths.config())))
+        .chain(chain.clone());
     let mut replicating = None;
     let (core, network, swarm) = if let Some(net_config) = network_config {
         let network = Network::start(key.clone(), core.store(), net_config)
@@ -232,6 +264,10 @@ async fn serve(
         (core, None, SwarmInfo::default())
     };
     let ctx = NodeContext::from_core(core.build(), identity, registry, swarm);
+    chain
+        .start(ctx.core().clone(), operator)
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the chain service")?;
     // The replication worker lives as long as this function.
     let _replication_worker =
         replicating.map(|(r, inbound)| AbortOnDrop(r.spawn_worker(ctx.core().clone(), inbound)));

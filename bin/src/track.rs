@@ -134,23 +134,27 @@ impl TrackPipeline {
         let name = name.to_owned();
         // Reading and hashing the files blocks: the whole step runs on the blocking pool.
         let runtime = tokio::runtime::Handle::current();
-        let stored = tokio::task::spawn_blocking(move || -> Result<(chorus_storage::Cid, u64)> {
-            // The source goes in as `source.<ext>`; track.json names its CID, computed as the
-            // directory import below stores it, so the two agree.
-            let copy = out.join(format!("source.{}", source_extension(&name)));
-            if std::fs::hard_link(&source, &copy).is_err() {
-                std::fs::copy(&source, &copy)
-                    .with_context(|| format!("cannot copy {name} into the track"))?;
-            }
-            runtime.block_on(async {
-                let source_cid = crate::commands::hash_file(&import, &copy).await?;
-                done.track
-                    .with_source_cid(source_cid.to_string())
-                    .write_to(&out)
-                    .context("cannot write track.json")?;
-                crate::commands::add_directory(&import, &out, store).await
-            })
-        })
+        let stored = tokio::task::spawn_blocking(
+            move || -> Result<(chorus_storage::Cid, u64, chorus_storage::Cid)> {
+                // The source goes in as `source.<ext>`; track.json names its CID, computed as the
+                // directory import below stores it, so the two agree.
+                let copy = out.join(format!("source.{}", source_extension(&name)));
+                if std::fs::hard_link(&source, &copy).is_err() {
+                    std::fs::copy(&source, &copy)
+                        .with_context(|| format!("cannot copy {name} into the track"))?;
+                }
+                runtime.block_on(async {
+                    let source_cid = crate::commands::hash_file(&import, &copy).await?;
+                    done.track
+                        .with_source_cid(source_cid.to_string())
+                        .write_to(&out)
+                        .context("cannot write track.json")?;
+                    let (root, tsize) =
+                        crate::commands::add_directory(&import, &out, store).await?;
+                    Ok((root, tsize, source_cid))
+                })
+            },
+        )
         .await
         .map_err(|e| internal("the storing task failed", &e))?
         .map_err(|e| internal("cannot store the track", &format!("{e:#}")))?;
@@ -159,6 +163,7 @@ impl TrackPipeline {
             root: stored.0,
             tsize: stored.1,
             duration,
+            source: Some(stored.2),
         })
     }
 }

@@ -33,6 +33,7 @@ pub mod go_duration;
 mod http_metrics;
 mod metered_store;
 mod metrics;
+pub mod onchain;
 mod prefetch_queue;
 mod process_metrics;
 pub mod replication;

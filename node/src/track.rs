@@ -68,6 +68,9 @@ pub struct TrackAdded {
     pub tsize: u64,
     /// Playing time of the source in seconds.
     pub duration: f64,
+    /// The source audio's CID (as `add` with the node's import settings computes it): what an
+    /// artist signs for a track.
+    pub source: Option<Cid>,
 }
 
 /// Why a track was not stored, in categories a client can act on.
@@ -92,6 +95,8 @@ pub enum TrackErrorKind {
     TimedOut,
     /// Too many jobs are waiting for a worker.
     Busy,
+    /// The upload's signature was refused (see `chain/upload-request`): nothing was stored.
+    Refused,
     /// Anything else (storage failure, a bug).
     Internal,
 }
@@ -109,6 +114,7 @@ impl TrackErrorKind {
             Self::WorkerCrashed => "worker_crashed",
             Self::TimedOut => "timed_out",
             Self::Busy => "busy",
+            Self::Refused => "refused",
             Self::Internal => "internal",
         }
     }

@@ -25,6 +25,11 @@ const READ_BUFFER: usize = 1 << 20;
 
 pub fn run(paths: &RepoPaths, args: AddArgs) -> Result<()> {
     paths.ensure_initialized()?;
+    if args.sign.is_some() {
+        anyhow::bail!(
+            "a signed upload goes through a running daemon (it verifies and registers it on chain): start `chorus daemon`"
+        );
+    }
     let config = paths.load_config()?;
     let settings = Settings::new(&config.import, &args)?;
     let entries = add_inputs::walk(&args)?;

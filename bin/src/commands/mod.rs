@@ -2,6 +2,7 @@
 
 mod add;
 mod block;
+mod chain;
 mod config;
 mod dag;
 mod net;
@@ -9,11 +10,13 @@ mod pin;
 mod read;
 mod repo;
 mod track;
+mod wallet;
 
 use anyhow::Result;
 
 pub(crate) use add::{add_directory, hash_file};
 pub(crate) use read::get_destination;
+pub(crate) use wallet::read_key;
 
 use crate::cli::{Cli, Command};
 use crate::repo::{RepoPaths, resolve_path};
@@ -68,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Id => net::id_offline(&paths),
         Command::Bootstrap(cmd) => net::bootstrap(&paths, cmd),
         Command::Config(args) => config::run(&paths, args),
+        Command::Wallet(cmd) => wallet::run(&paths, cmd),
+        Command::Chain(cmd) => chain::run(&paths, cmd),
         Command::Swarm(_) | Command::Routing(_) | Command::Stats(_) | Command::Replication(_) => {
             paths.ensure_initialized()?;
             anyhow::bail!("{}", net::NEEDS_DAEMON)

@@ -24,7 +24,14 @@ pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> 
             file,
             renditions,
             progress: show,
-        } => add(paths, &file, &renditions, progress::enabled(show)),
+            sign,
+        } => add(
+            paths,
+            &file,
+            &renditions,
+            progress::enabled(show),
+            sign.as_deref(),
+        ),
         TrackCommand::Info { cid } => {
             // `cat <cid>/track.json`: through the daemon when one runs, else from the repo.
             let cid = cid.trim_start_matches("/ipfs/").trim_end_matches('/');
@@ -42,7 +49,13 @@ pub fn run(repo_flag: Option<PathBuf>, paths: &RepoPaths, cmd: TrackCommand) -> 
     }
 }
 
-fn add(paths: &RepoPaths, file: &Path, extra: &[u32], show: bool) -> Result<()> {
+fn add(
+    paths: &RepoPaths,
+    file: &Path,
+    extra: &[u32],
+    show: bool,
+    sign: Option<&Path>,
+) -> Result<()> {
     paths.ensure_initialized()?;
     let md = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if !md.is_file() {
@@ -62,7 +75,12 @@ fn add(paths: &RepoPaths, file: &Path, extra: &[u32], show: bool) -> Result<()> 
         );
     }
     if let Some(remote) = crate::remote::Remote::connect(paths)? {
-        return crate::remote::track_add(&remote, file, &name, extra, show);
+        return crate::remote::track_add(&remote, file, &name, extra, show, sign);
+    }
+    if sign.is_some() {
+        bail!(
+            "a signed upload goes through a running daemon (it verifies and registers it on chain): start `chorus daemon`"
+        );
     }
 
     // The same writer and commit as the daemon's `track/add`: blocks through a GC session,

@@ -37,6 +37,7 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             Command::Routing(c) => routing(&remote, c).await,
             Command::Stats(c) => stats(&remote, c).await,
             Command::Replication(c) => super::replication::run(&remote, c).await,
+            Command::Chain(c) => super::chain::run(&remote, c).await,
             Command::Init
             | Command::Daemon(_)
             | Command::Track(_)
@@ -44,6 +45,7 @@ pub fn run(remote: Remote, command: Command) -> Result<()> {
             | Command::Completions { .. }
             | Command::Man
             | Command::Bootstrap(_)
+            | Command::Wallet(_)
             | Command::Config(_) => {
                 bail!("this command does not run through the daemon")
             }
@@ -166,6 +168,22 @@ async fn add(remote: &Remote, args: AddArgs) -> Result<()> {
         ("quieter", bool_arg(args.quieter)),
     ];
     q.extend(settings.query());
+    if let Some(key_file) = &args.sign {
+        // The root the daemon will compute, then the owner's signature over it.
+        let mut hashing: Vec<(&str, String)> = q
+            .iter()
+            .filter(|(k, _)| !matches!(*k, "only-hash" | "quieter"))
+            .cloned()
+            .collect();
+        hashing.push(("only-hash", "true".into()));
+        hashing.push(("quieter", "true".into()));
+        let mut form = Form::new();
+        for entry in &entries {
+            form = form.part("file", entry_part(entry).await?);
+        }
+        let root = last_hash(remote.post("add", &hashing, Some(form)).await?).await?;
+        q.extend(signed_options(remote, key_file, &root).await?);
+    }
     let mut form = Form::new();
     for entry in &entries {
         form = form.part("file", entry_part(entry).await?);
@@ -183,6 +201,39 @@ async fn add(remote: &Remote, args: AddArgs) -> Result<()> {
     })
     .await?;
     add_inputs::print(&lines, &args)
+}
+
+/// The last `Hash` of an `add` answer (its root with `quieter`).
+pub(super) async fn last_hash(resp: reqwest::Response) -> Result<String> {
+    let mut root = None;
+    ndjson(resp, |v| {
+        if let Some(h) = v.get("Hash").and_then(Value::as_str) {
+            root = Some(h.to_owned());
+        }
+        Ok(())
+    })
+    .await?;
+    root.context("the daemon's answer named no root")
+}
+
+/// The four options of an upload signed by the key in `key_file` for `root`: the daemon's
+/// `chain/upload-request` typed data, signed here as a wallet would.
+pub(super) async fn signed_options(
+    remote: &Remote,
+    key_file: &Path,
+    root: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let key = crate::commands::read_key(key_file, None)?;
+    let owner = key.address().to_checksum(None);
+    let typed = remote
+        .json(
+            "chain/upload-request",
+            &[("arg", root.to_owned()), ("owner", owner)],
+        )
+        .await?;
+    let signed = chorus_chain::sign::sign_upload_request(&typed, &key)
+        .map_err(|e| anyhow::anyhow!("cannot sign the upload request: {e}"))?;
+    Ok(signed.query())
 }
 
 /// Streams a response body to stdout.

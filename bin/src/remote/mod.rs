@@ -2,6 +2,7 @@
 //! `<repo>/api`), commands are sent to its `/api/v0` RPC instead of opening the store, and print
 //! the same output as the local commands.
 
+mod chain;
 mod commands;
 mod replication;
 mod track;
@@ -125,5 +126,7 @@ pub fn applies_to(command: &Command) -> bool {
             | Command::Man
             | Command::Bootstrap(_)
             | Command::Config(_)
+            | Command::Wallet(_)
+            | Command::Chain(crate::cli::ChainCommand::Deploy { .. })
     )
 }

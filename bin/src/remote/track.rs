@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use reqwest::multipart::Form;
 
 use super::Remote;
-use super::commands::{file_part, ndjson};
+use super::commands::{file_part, last_hash, ndjson, signed_options};
+use crate::add_inputs::Settings;
 use crate::track::percent_bar;
 
 /// Uploads `file` (named `name`) with extra renditions `extra_kbps`; the daemon transcodes,
@@ -19,6 +20,7 @@ pub fn track_add(
     name: &str,
     extra_kbps: &[u32],
     show: bool,
+    sign: Option<&Path>,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -28,6 +30,19 @@ pub fn track_add(
     query.extend(extra_kbps.iter().map(|k| ("rendition", k.to_string())));
     let bar = percent_bar(show);
     let result = rt.block_on(async {
+        if let Some(key_file) = sign {
+            // The artist signs the source audio's CID, as the daemon's import settings make it.
+            let settings = Settings::new(
+                &remote.import_config()?,
+                &crate::cli::AddArgs::for_directory(file.to_path_buf()),
+            )?;
+            let mut hashing: Vec<(&str, String)> =
+                vec![("only-hash", "true".into()), ("quieter", "true".into())];
+            hashing.extend(settings.query());
+            let form = Form::new().part("file", file_part(file, name).await?);
+            let source = last_hash(remote.post("add", &hashing, Some(form)).await?).await?;
+            query.extend(signed_options(remote, key_file, &source).await?);
+        }
         let form = Form::new().part("file", file_part(file, name).await?);
         let resp = remote.post("track/add", &query, Some(form)).await?;
         let mut cid = None;

@@ -1,6 +1,7 @@
 //! Helpers for driving the real `chorus` binary in tests.
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod community;
 
 use std::path::{Path, PathBuf};

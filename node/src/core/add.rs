@@ -19,7 +19,8 @@ use thiserror::Error;
 
 use super::Core;
 use super::error::{CoreError, blocking};
-use super::writer::{Commit, Writer};
+use super::writer::{Commit, Consent, Writer};
+use chorus_chain::relay::Registration;
 
 /// Blocks buffered before one batched write (at 256 KiB chunks: 16 MiB).
 const PUT_BATCH: usize = 64;
@@ -110,6 +111,8 @@ pub struct Adder {
     /// what the add pins and reports as roots.
     tops: Vec<Top>,
     nested: bool,
+    /// Set for an upload (RPC `add`): its consent, checked at the commit.
+    consent: Option<Consent>,
 }
 
 /// A top-level entry.
@@ -156,7 +159,15 @@ impl Adder {
             files: Vec::new(),
             tops: Vec::new(),
             nested: false,
+            consent: None,
         })
+    }
+
+    /// Makes this add an upload with `consent` (RPC `add`): the chain's gate decides at the
+    /// commit, on the upload's root, before anything is pinned.
+    pub fn with_consent(mut self, consent: Consent) -> Self {
+        self.consent = Some(consent);
+        self
     }
 
     /// Starts a file at `name` (`""`: an unnamed stream, shown by its CID); feed it with
@@ -259,11 +270,28 @@ impl Adder {
         self.flush().await?;
         if let Sink::Writer(writer) = std::mem::replace(&mut self.sink, Sink::Nowhere) {
             let cids: Vec<Cid> = roots.iter().map(|r| r.cid).collect();
-            let commit = if pin {
+            let mut commit = if pin {
                 Commit::pin_and_announce(&cids)
             } else {
                 Commit::announce_only(&cids)
             };
+            if let Some(consent) = self.consent.take() {
+                // A signature covers one CID: the upload's single root (wrap several files).
+                if consent.proof.is_some() && cids.len() != 1 {
+                    return Err(AddError::Core(CoreError::Refused(
+                        chorus_chain::Refusal::Malformed(format!(
+                            "a signed upload has one root; this one has {} (add with wrap-with-directory)",
+                            cids.len()
+                        )),
+                    )));
+                }
+                if let Some(root) = cids.last() {
+                    let registration = Registration::File {
+                        cid: root.to_string(),
+                    };
+                    commit = commit.upload(consent, registration);
+                }
+            }
             // The durability point: the caller reports the entries only after this.
             writer.commit(commit).await?;
         }

@@ -7,7 +7,8 @@ use thiserror::Error;
 
 use super::error::{CoreError, blocking};
 use super::walk::links;
-use super::{Commit, Core};
+use super::{Commit, Consent, Core};
+use chorus_chain::relay::Registration;
 
 /// Largest block `block put` accepts: kubo's 1 MiB soft limit plus headroom for its 2 MiB hard
 /// limit (Bitswap peers refuse larger blocks).
@@ -111,12 +112,23 @@ impl Core {
             Some(mode) => blocks.iter().map(|b| (*b.cid(), mode)).collect(),
             None => Vec::new(),
         };
+        // Raw blocks carry no signature: with `chain.require_signatures` they are refused like
+        // any unsigned upload (the gate decides on the first block's CID).
+        let upload = blocks.first().map(|b| {
+            (
+                Consent::default(),
+                Registration::File {
+                    cid: b.cid().to_string(),
+                },
+            )
+        });
         let writer = self.writer();
         writer.put_many(blocks).await?;
         writer
             .commit(Commit {
                 pins,
                 announce: Vec::new(),
+                upload,
             })
             .await
     }

@@ -9,7 +9,9 @@ use futures::Stream;
 
 use super::error::CoreError;
 use super::walk::walk;
-use super::{Commit, Core, Writer};
+use super::{Commit, Consent, Core, Writer};
+use chorus_chain::Refusal;
+use chorus_chain::relay::Registration;
 
 /// One imported root.
 #[derive(Debug, Clone)]
@@ -70,6 +72,17 @@ impl CarImporter {
     /// Pins each root whose DAG is complete (with `pin_roots`), makes the import durable and
     /// announces the roots.
     pub async fn finish(self, pin_roots: bool) -> Result<CarImport, CoreError> {
+        self.finish_upload(pin_roots, None).await
+    }
+
+    /// [`CarImporter::finish`] for an upload with `consent` (RPC `dag/import`): the chain's
+    /// gate decides on the root before anything is pinned. A signed import has exactly one
+    /// root, and its DAG must be complete in what was received.
+    pub async fn finish_upload(
+        self,
+        pin_roots: bool,
+        consent: Option<Consent>,
+    ) -> Result<CarImport, CoreError> {
         let CarImporter {
             core,
             writer,
@@ -91,6 +104,27 @@ impl CarImporter {
                 }
             }
             out.push(ImportedRoot { cid, pin_error });
+        }
+        if let Some(consent) = consent {
+            if consent.proof.is_some() {
+                let complete = out.len() == 1 && out[0].pin_error.is_none() && pin_roots;
+                if !complete {
+                    return Err(CoreError::Refused(Refusal::Malformed(format!(
+                        "a signed import has one root whose whole DAG is in the CAR, pinned; this one has {} root(s){}",
+                        out.len(),
+                        out.first()
+                            .and_then(|r| r.pin_error.as_ref())
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ))));
+                }
+            }
+            if let Some(root) = out.last() {
+                let registration = Registration::File {
+                    cid: root.cid.to_string(),
+                };
+                commit = commit.upload(consent, registration);
+            }
         }
         // The durability point: blocks and pins are on disk before any root is reported.
         writer.commit(commit).await?;

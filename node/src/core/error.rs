@@ -42,6 +42,12 @@ pub enum CoreError {
     /// A block could not be obtained.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The upload's signature (or its absence) was refused: nothing was committed.
+    #[error(transparent)]
+    Refused(#[from] chorus_chain::Refusal),
+    /// The chain database failed.
+    #[error("chain database: {0}")]
+    Chain(String),
     /// A blocking task died before answering (a panic, or the runtime shutting down).
     #[error("internal error while {context}")]
     TaskFailed {

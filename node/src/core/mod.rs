@@ -40,15 +40,17 @@ pub(crate) use error::blocking;
 pub use get_tar::{tar_name, tar_stream};
 pub use pins::{PinFilter, PinLsError};
 pub use repo_stat::{REPO_VERSION, RepoStat};
-pub use writer::{Commit, Writer};
+pub use writer::{Commit, Consent, Writer};
 
 use crate::config_service::ConfigService;
 use crate::fetch::{BlockFetcher, LocalFetcher};
 use crate::metered_store::MeteredBlockstore;
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
+use crate::onchain::OnChain;
 use crate::replication::{Replicas, ReplicateError, Replication};
 use crate::track::TrackService;
+use chorus_chain::{Refusal, UploadProof};
 use pin_counts::PinCounts;
 
 /// The core of a running node; cheap to clone (one shared state).
@@ -65,6 +67,7 @@ struct Inner {
     track: Option<Arc<dyn TrackService>>,
     config: Option<Arc<dyn ConfigService>>,
     replication: Option<Replication>,
+    chain: Option<OnChain>,
     metrics: NodeMetrics,
     pin_counts: PinCounts,
     list_limits: ListLimits,
@@ -81,6 +84,7 @@ pub struct CoreBuilder {
     track: Option<Arc<dyn TrackService>>,
     config: Option<Arc<dyn ConfigService>>,
     replication: Option<Replication>,
+    chain: Option<OnChain>,
     list_limits: ListLimits,
 }
 
@@ -103,6 +107,7 @@ impl CoreBuilder {
             track: None,
             config: None,
             replication: None,
+            chain: None,
             list_limits: ListLimits::default(),
         })
     }
@@ -138,6 +143,13 @@ impl CoreBuilder {
         self
     }
 
+    /// The chain service: every upload's commit runs its gate; admitted signed uploads are
+    /// relayed; delistings are acted on.
+    pub fn chain(mut self, chain: OnChain) -> Self {
+        self.chain = Some(chain);
+        self
+    }
+
     /// Community replication: uploads acknowledged through [`Core::replicate`] wait for W
     /// copies.
     pub fn replication(mut self, replication: Replication) -> Self {
@@ -168,6 +180,7 @@ impl CoreBuilder {
                 track: self.track,
                 config: self.config,
                 replication: self.replication,
+                chain: self.chain,
                 metrics: self.metrics,
                 pin_counts,
                 list_limits: self.list_limits,
@@ -210,6 +223,23 @@ impl Core {
     /// The node's config file, if the binary provided it.
     pub fn config_service(&self) -> Option<Arc<dyn ConfigService>> {
         self.inner.config.clone()
+    }
+
+    /// The chain service, when the node has one.
+    pub fn chain(&self) -> Option<&OnChain> {
+        self.inner.chain.as_ref()
+    }
+
+    /// What an upload carrying `proof` (or none) can be refused for before its bytes are read.
+    /// Without a chain service an unsigned upload passes and a signed one is refused.
+    pub fn precheck_upload(&self, proof: Option<&UploadProof>) -> Result<(), CoreError> {
+        match (self.chain(), proof) {
+            (Some(chain), _) => chain.precheck(proof),
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(CoreError::Refused(Refusal::NotConfigured(
+                "this node has no [chain] settings".into(),
+            ))),
+        }
     }
 
     /// Community replication, when enabled.

@@ -98,6 +98,7 @@ impl Core {
             .commit(Commit {
                 pins: cids.iter().map(|c| (*c, mode)).collect(),
                 announce: cids.to_vec(),
+                upload: None,
             })
             .await
     }

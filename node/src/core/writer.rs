@@ -12,9 +12,22 @@ use std::sync::Arc;
 
 use chorus_storage::{Block, Blockstore, Cid, IdStore, PinMode, PutReport, Session};
 
+use chorus_chain::relay::{Registration, RelayJob};
+use chorus_chain::{Admission, UploadProof};
+
 use super::Core;
 use super::error::{CoreError, blocking};
 use crate::metered_store::MeteredBlockstore;
+
+/// An upload's consent as it arrived with the upload: the artist's signed proof (or none)
+/// and the description registered with it on chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consent {
+    /// `owner`, `timestamp`, `nonce` and `signature`, parsed; `None` for an unsigned upload.
+    pub proof: Option<UploadProof>,
+    /// The registration's `meta` (e.g. the file name).
+    pub meta: String,
+}
 
 /// What a [`Writer::commit`] pins and announces.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +36,9 @@ pub struct Commit {
     pub pins: Vec<(Cid, PinMode)>,
     /// Roots to announce to the DHT once durable (empty: announce nothing).
     pub announce: Vec<Cid>,
+    /// For an upload (as opposed to a pin of fetched content): its consent and what it would
+    /// register. The chain's gate decides before anything is pinned.
+    pub upload: Option<(Consent, Registration)>,
 }
 
 impl Commit {
@@ -31,6 +47,7 @@ impl Commit {
         Commit {
             pins: roots.iter().map(|c| (*c, PinMode::Recursive)).collect(),
             announce: roots.to_vec(),
+            upload: None,
         }
     }
 
@@ -39,7 +56,15 @@ impl Commit {
         Commit {
             pins: Vec::new(),
             announce: roots.to_vec(),
+            upload: None,
         }
+    }
+
+    /// Marks this commit as an upload: `consent` is checked for `registration`'s signed CID
+    /// before anything is pinned, and a signed upload is queued for registration once durable.
+    pub fn upload(mut self, consent: Consent, registration: Registration) -> Self {
+        self.upload = Some((consent, registration));
+        self
     }
 }
 
@@ -121,9 +146,23 @@ impl Writer {
             session,
             store: _,
         } = self;
+        // The upload's admission, before anything is pinned: a refused upload pins nothing
+        // (its blocks go with the next GC) and is never relayed or announced.
+        let admitted = match (commit.upload, core.chain()) {
+            (None, _) => None,
+            (Some((consent, registration)), Some(chain)) => {
+                let admission = chain.admit(consent.proof.as_ref(), registration.signed_cid())?;
+                Some((chain.clone(), admission, consent.meta, registration))
+            }
+            (Some((consent, _)), None) => {
+                core.precheck_upload(consent.proof.as_ref())?;
+                None
+            }
+        };
         let pinning = core.clone();
-        blocking("committing a write", move || {
-            for (cid, mode) in &commit.pins {
+        let pins = commit.pins;
+        let written = blocking("committing a write", move || {
+            for (cid, mode) in &pins {
                 pinning.pin_now(cid, *mode)?;
             }
             pinning.make_durable()?;
@@ -131,7 +170,18 @@ impl Writer {
             drop(session);
             Ok::<_, CoreError>(())
         })
-        .await?;
+        .await;
+        if let Some((chain, admission, meta, registration)) = admitted {
+            if let Err(e) = written {
+                chain.release(&admission);
+                return Err(e);
+            }
+            // The registration is queued durably before the caller may acknowledge.
+            if let Admission::Signed(proof) = &admission {
+                chain.enqueue(&RelayJob::new(proof, registration, meta))?;
+            }
+        }
+        written?;
         core.announce(commit.announce).await;
         Ok(())
     }

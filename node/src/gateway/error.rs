@@ -31,6 +31,9 @@ pub enum GatewayError {
     /// This node failed (store I/O, dead task).
     #[error("{0}")]
     Internal(String),
+    /// The chain delisted this content (its owner took it down): 451, as a denylist answers.
+    #[error("{0}")]
+    Delisted(String),
     /// A `Range` that starts past the end.
     #[error("range not satisfiable for {size} bytes")]
     RangeNotSatisfiable {
@@ -89,6 +92,7 @@ impl GatewayError {
             GatewayError::BadContent(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            GatewayError::Delisted(_) => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
         }
     }
 }

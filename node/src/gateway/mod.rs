@@ -259,6 +259,19 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| if_none_match_matches(v, etag))
 }
 
+/// 451 when the chain delisted any of `cids`.
+fn delisted(state: &GatewayState, cids: &[Cid]) -> Result<(), GatewayError> {
+    let Some(chain) = state.ctx.core().chain() else {
+        return Ok(());
+    };
+    match cids.iter().find(|c| chain.is_delisted(&c.to_string())) {
+        Some(cid) => Err(GatewayError::Delisted(format!(
+            "{cid} was delisted by its owner on chain"
+        ))),
+        None => Ok(()),
+    }
+}
+
 async fn serve_ipfs(
     State(state): State<GatewayState>,
     method: Method,
@@ -290,6 +303,8 @@ async fn respond(
              (Accept: {RAW_MEDIA_TYPE} or {CAR_MEDIA_TYPE})"
         )));
     }
+    // Content its owner delisted on chain is refused before anything is fetched.
+    delisted(&state, &[path.root])?;
     let source = FetcherSource::new(state.ctx.fetcher().clone());
     let recorder = Recorder::new(source.clone());
     let mut roots = vec![path.root];
@@ -300,6 +315,8 @@ async fn respond(
             .map_err(GatewayError::from_read)?;
         roots.push(terminal);
     }
+    // And through a path: a delisted CID is refused under any directory that holds it.
+    delisted(&state, &roots[1..])?;
     let (filename, download) = download_params(uri.query());
     let resolved = Resolved {
         path,

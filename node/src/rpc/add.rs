@@ -93,6 +93,11 @@ pub(crate) async fn add(
     let quieter = args.bool("quieter", false)?;
 
     let mut adder = Adder::new(ctx.core(), opts, only_hash).map_err(add_error)?;
+    // An upload's signed consent (nothing to consent to with --only-hash, which stores
+    // nothing): refused here, before a byte is read, when it cannot pass.
+    if !only_hash {
+        adder = adder.with_consent(super::chain::consent(&ctx, &args)?);
+    }
     let (mut parts, rest) = multipart(&headers, body, upload)?;
     let mut lines = Vec::new();
     let mut files = 0;

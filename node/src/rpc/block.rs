@@ -47,6 +47,8 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     let format = put_target(&args)?;
     let pin = args.bool("pin", false)?;
+    // Raw blocks carry no signature: refused up front where the node requires them.
+    ctx.core().precheck_upload(None)?;
     let (mut parts, rest) = multipart(&headers, body, upload)?;
     let mut blocks = Vec::new();
     while let Some(mut field) = parts.next_field().await.map_err(body_error)? {

