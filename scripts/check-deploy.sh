@@ -57,6 +57,10 @@ curl -s "http://$gateway/ipfs/bafkqaaa" >/dev/null || true
 api=$(awk '/API server listening on/ {print $NF}' "$work/daemon.log" | awk -F/ '{print $3":"$5}')
 echo "replicated" >"$work/upload.txt"
 curl -sf -X POST -F "file=@$work/upload.txt" "http://$api/api/v0/add" >/dev/null
+# Signature refusals have series once one was refused: a well-formed signed upload to this
+# node, which has no [chain] settings, is refused (reason "not_configured") and stores nothing.
+signature=0x$(printf '1%.0s' $(seq 64))$(printf '%064x' 1)1b
+curl -s -X POST -F "file=@$work/upload.txt" "http://$api/api/v0/add?owner=0x0000000000000000000000000000000000000001&timestamp=$(date +%s)&nonce=1&signature=$signature" >/dev/null
 curl -sf "http://$metrics/metrics" >/dev/null
 curl -sf "http://$metrics/metrics" >"$work/metrics.txt"
 

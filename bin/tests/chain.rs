@@ -111,7 +111,7 @@ fn signed_uploads_are_registered_followed_refused_and_delisted() {
     let mut tx = String::new();
     eventually(60, || {
         let s = relay_state(&da.api, &cid);
-        if s["State"] == "mined" {
+        if s["State"] == "mined" || s["State"] == "confirmed" {
             tx = s["Tx"].as_str().unwrap().to_owned();
             None
         } else {
@@ -232,4 +232,242 @@ fn delist(anvil: &Anvil, r: &Registries, key: &str, cid: &str) {
             .unwrap();
         assert!(receipt.status());
     });
+}
+
+/// `ContentRegistered` events of the registry so far, as (cid, owner topic).
+fn registered_events(anvil: &Anvil, r: &Registries) -> Vec<String> {
+    use chorus_chain::SolEvent as _;
+    let topic = chorus_chain::contracts::ContentRegistry::ContentRegistered::SIGNATURE_HASH;
+    let logs = anvil.rpc(
+        "eth_getLogs",
+        json!([{"address": r.content, "fromBlock": "0x0", "toBlock": "latest", "topics": [topic.to_string()]}]),
+    );
+    logs.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["transactionHash"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn queued_registrations_survive_the_chain_going_down_and_kill_9_and_a_reorg_is_rolled_back() {
+    let mut anvil = Anvil::start();
+    let a = Repo::init();
+    let b = Repo::init();
+    let registries = deploy(&anvil, &a);
+    follow(&a, &anvil, &registries);
+    follow(&b, &anvil, &registries);
+    // The relaying node waits 2 blocks before it counts a registration as done.
+    a.ok(&["config", "chain.confirmations", "2", "--json"]);
+    let da = Daemon::start(&a, &["--offline"]);
+    let db = Daemon::start(&b, &["--offline"]);
+    let dir = tempfile::tempdir().unwrap();
+    let artist = new_key();
+
+    // The chain goes down: uploads are still verified, stored and acknowledged; their
+    // registrations wait in the queue; serving goes on.
+    anvil.stop();
+    let mut cids = Vec::new();
+    for i in 0..3 {
+        let file = write_file(
+            dir.path(),
+            &format!("t{i}"),
+            &pseudo_random(80_000, 200 + i),
+        );
+        cids.push(signed_add(&da.api, &file, &artist).0);
+    }
+    // kill -9 right after the last acknowledgement.
+    da.kill9();
+    let da = Daemon::start(&a, &["--offline"]);
+    for cid in &cids {
+        assert_eq!(relay_state(&da.api, cid)["State"], "queued");
+        assert!(pinned(&da.api, cid));
+        assert_eq!(gateway_status(&da.gateway, cid), 200);
+    }
+    eventually(30, || {
+        let (_, body) = curl_post(&da.api, "chain/status");
+        let s = json_line(&body);
+        (s["Reachable"] != false || s["RelayQueue"] != 3).then(|| format!("status: {s}"))
+    });
+
+    // The chain comes back: the queue drains, the follower catches up; nothing twice.
+    anvil.resume();
+    for cid in &cids {
+        eventually(90, || {
+            let s = relay_state(&da.api, cid);
+            (s["State"] != "mined" && s["State"] != "confirmed")
+                .then(|| format!("relay of {cid}: {s}"))
+        });
+        eventually(60, || match owner_record(&db.api, cid) {
+            Some(r) if r["Owner"] == artist.1.as_str() => None,
+            other => Some(format!("owner of {cid} on B: {other:?}")),
+        });
+    }
+    assert_eq!(registered_events(&anvil, &registries).len(), 3);
+
+    // A reorg drops a registration: the follower rolls back what it had applied, and the
+    // relay, whose transaction is gone before it was 2 blocks deep, registers it again.
+    let snapshot = anvil.rpc("evm_snapshot", json!([]));
+    let file = write_file(dir.path(), "reorged", &pseudo_random(60_000, 300));
+    let (cid, _) = signed_add(&da.api, &file, &artist);
+    let mut first_tx = String::new();
+    eventually(60, || match owner_record(&db.api, &cid) {
+        Some(r) => {
+            first_tx = r["Tx"].as_str().unwrap().to_owned();
+            None
+        }
+        None => Some("not applied yet".to_owned()),
+    });
+    assert_eq!(anvil.rpc("evm_revert", json!([snapshot])), true);
+    anvil.rpc("anvil_mine", json!(["0x3"]));
+    eventually(90, || {
+        let reorgs = sample(
+            &http_get(&db.metrics, "/metrics"),
+            "chorus_chain_reorgs_total",
+        );
+        match owner_record(&db.api, &cid) {
+            Some(r) if reorgs >= 1.0 && r["Tx"] != first_tx.as_str() => None,
+            other => Some(format!("reorgs {reorgs}, record {other:?}")),
+        }
+    });
+    // Deep enough now: the relay's job is done, and only one registration stands.
+    anvil.rpc("anvil_mine", json!(["0x3"]));
+    eventually(30, || {
+        let s = relay_state(&da.api, &cid);
+        (s["State"] != "confirmed").then(|| format!("relay: {s}"))
+    });
+    assert_eq!(registered_events(&anvil, &registries).len(), 4);
+    // What the reorg did not touch stays.
+    for cid in &cids {
+        assert!(owner_record(&db.api, cid).is_some());
+    }
+}
+
+#[test]
+fn cli_signs_tracks_and_files_and_a_node_can_require_signatures() {
+    let anvil = Anvil::start();
+    let a = Repo::init();
+    let registries = deploy(&anvil, &a);
+    follow(&a, &anvil, &registries);
+    a.ok(&["config", "chain.require_signatures", "true", "--json"]);
+    let daemon = Daemon::start(&a, &["--offline"]);
+    let dir = tempfile::tempdir().unwrap();
+    let artist = new_key();
+    let key = key_file(dir.path(), "artist.key", &artist.0);
+
+    // Unsigned uploads are refused (403) on every upload path, before anything is stored.
+    let file = write_file(dir.path(), "plain", &pseudo_random(40_000, 400));
+    for command in ["add", "dag/import", "block/put", "track/add"] {
+        let (status, body) = curl_upload(&daemon.api, command, &file);
+        assert_eq!(status, 403, "{command}: {body}");
+        assert!(body.contains("require_signatures"), "{command}: {body}");
+    }
+
+    // `chorus add --sign` and `chorus track add --sign` sign as the artist and are registered.
+    let out = a.ok(&[
+        "add",
+        "-Q",
+        "--sign",
+        key.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let file_cid = out.trim().to_owned();
+    let wav = dir.path().join("tune.wav");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=3",
+        ])
+        .arg(&wav)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let track = a
+        .ok(&[
+            "track",
+            "add",
+            "--sign",
+            key.to_str().unwrap(),
+            wav.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned();
+    let info: Value = serde_json::from_str(&a.ok(&["track", "info", &track])).unwrap();
+    let source = info["source_cid"]
+        .as_str()
+        .or_else(|| info["SourceCid"].as_str())
+        .unwrap_or_else(|| panic!("no source CID in track.json: {info}"))
+        .to_owned();
+    for (cid, kind) in [
+        (&file_cid, "file"),
+        (&track, "track"),
+        (&source, "track-source"),
+    ] {
+        eventually(60, || match owner_record(&daemon.api, cid) {
+            Some(r) if r["Owner"] == artist.1.as_str() && r["Kind"] == kind => None,
+            other => Some(format!("owner of {cid} ({kind}): {other:?}")),
+        });
+    }
+    let out = a.ok(&["chain", "owner", &track]);
+    assert!(out.contains(&artist.1), "{out}");
+    eventually(30, || {
+        let out = a.ok(&["chain", "status"]);
+        (!out.contains("relay queue 0")).then_some(out)
+    });
+}
+
+#[test]
+fn wallet_imports_a_keystore_made_by_ethers() {
+    let repo = Repo::init();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, address) = new_key();
+    // ethers' encrypted JSON keystore (v3, scrypt), as MetaMask or geth export one.
+    let script = format!(
+        "import {{ Wallet }} from 'ethers'; const w = new Wallet('{key}'); process.stdout.write(await w.encrypt('hunter2'))"
+    );
+    let cache = test_cache().join("npm");
+    let out = std::process::Command::new(node_bin())
+        .args(["--input-type=module", "-e", &script])
+        .current_dir(&cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keystore = write_file(dir.path(), "keystore.json", &out.stdout);
+    let wrong = write_file(dir.path(), "wrong", b"nope\n");
+    let err = repo.fails(&[
+        "wallet",
+        "import",
+        keystore.to_str().unwrap(),
+        "--password-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert!(err.contains("keystore"), "{err}");
+    let password = write_file(dir.path(), "password", b"hunter2\n");
+    let printed = repo.ok(&[
+        "wallet",
+        "import",
+        keystore.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(printed.trim(), address);
+    assert_eq!(repo.ok(&["wallet", "address"]).trim(), address);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(repo.path().join("keystore/operator"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Never replaced.
+    let err = repo.fails(&["wallet", "new"]);
+    assert!(err.contains("already has"), "{err}");
 }

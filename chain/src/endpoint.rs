@@ -14,10 +14,17 @@ pub fn reader(url: &str) -> Result<DynProvider, DeployError> {
         .erased())
 }
 
-/// A provider that signs and sends from `signer` (gas, nonce and chain id filled by alloy's
-/// recommended fillers).
+/// A provider that signs and sends from `signer`: gas estimated, chain id fetched, and the
+/// account's nonce read from the chain (pending) for every transaction. Not alloy's cached
+/// nonce manager: after a reorg drops a transaction, or another process sent from the same
+/// wallet, a cached nonce runs ahead of the chain and every later transaction waits forever
+/// behind the gap. The relay sends one transaction at a time, so one read per send is cheap.
 pub fn writer(url: &str, signer: PrivateKeySigner) -> Result<DynProvider, DeployError> {
     Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(signer))
         .connect_http(parse_rpc_url(url)?)
         .erased())

@@ -33,6 +33,7 @@ pub mod wallet;
 
 pub use alloy::primitives::{Address, B256, U256};
 pub use alloy::signers::local::PrivateKeySigner;
+pub use alloy::sol_types::SolEvent;
 pub use config::ChainConfig;
 pub use gate::{Admission, UploadGate};
 pub use proof::{Refusal, UploadProof};

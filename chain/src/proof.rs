@@ -179,25 +179,26 @@ impl UploadProof {
     }
 }
 
-/// A 0x-hex address (checksummed or all one case).
+/// A 0x-prefixed hex address, checksummed (EIP-55) or all one case.
 pub fn parse_address(s: &str) -> Result<Address, Refusal> {
     let s = s.trim();
-    let lower_or_upper = s[2.min(s.len())..]
-        .chars()
-        .all(|c| !c.is_ascii_alphabetic() || c.is_ascii_lowercase())
-        || s[2.min(s.len())..]
-            .chars()
-            .all(|c| !c.is_ascii_alphabetic() || c.is_ascii_uppercase());
-    let parsed = if lower_or_upper {
+    let malformed = || {
+        Refusal::Malformed(format!(
+            "owner {s:?} is not a 0x-prefixed 20-byte address (or its checksum is wrong)"
+        ))
+    };
+    let digits = s.strip_prefix("0x").ok_or_else(malformed)?;
+    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(malformed());
+    }
+    let one_case = !digits.bytes().any(|b| b.is_ascii_uppercase())
+        || !digits.bytes().any(|b| b.is_ascii_lowercase());
+    let parsed = if one_case {
         Address::from_str(s).ok()
     } else {
         Address::parse_checksummed(s, None).ok()
     };
-    parsed.ok_or_else(|| {
-        Refusal::Malformed(format!(
-            "owner {s:?} is not a 0x-prefixed 20-byte address (or its checksum is wrong)"
-        ))
-    })
+    parsed.ok_or_else(malformed)
 }
 
 /// A 0x-prefixed 65-byte signature with `v` 27/28 (or 0/1) and a low `s` (EIP-2: the high-s
@@ -325,6 +326,21 @@ mod tests {
         let bad: String = bad.into_iter().collect();
         if bad != owner.to_lowercase() && bad[2..] != owner[2..].to_uppercase() {
             assert!(parse_address(&bad).is_err());
+        }
+    }
+
+    #[test]
+    fn odd_text_is_malformed_not_a_panic() {
+        // Found by the upload_proof fuzz target: a multi-byte character where "0x" would be.
+        for s in [
+            "\u{e9}\u{e9}",
+            "0",
+            "",
+            "0x",
+            "0x\u{e9}1",
+            &format!("0x{}", "g".repeat(40)),
+        ] {
+            assert!(parse_address(s).unwrap_err().is_malformed(), "{s:?}");
         }
     }
 

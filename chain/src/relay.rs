@@ -77,8 +77,16 @@ pub enum JobState {
         /// The transaction.
         tx: B256,
     },
-    /// Mined and successful (`tx` unknown when the CID turned out registered already).
+    /// Mined and successful, not yet `confirmations` deep: checked again until it is (a reorg
+    /// that drops the transaction sends the job back to the queue).
     Mined {
+        /// The transaction, if this node's.
+        tx: Option<B256>,
+        /// Its block.
+        block: Option<u64>,
+    },
+    /// Mined and `confirmations` deep (or found registered to the owner already): done.
+    Confirmed {
         /// The transaction, if this node's.
         tx: Option<B256>,
         /// Its block.
@@ -134,6 +142,14 @@ impl RelayJob {
     }
 
     fn pending(&self) -> bool {
+        matches!(
+            self.state,
+            JobState::Queued | JobState::Sent { .. } | JobState::Mined { .. }
+        )
+    }
+
+    /// Not yet on chain: jobs behind it wait (in order).
+    fn unsent(&self) -> bool {
         matches!(self.state, JobState::Queued | JobState::Sent { .. })
     }
 }
@@ -241,6 +257,7 @@ impl NextId for sled::Tree {
 /// The relay worker.
 pub struct Relay {
     registry: ContentRegistry::ContentRegistryInstance<DynProvider>,
+    confirmations: u64,
     store: ChainStore,
     state: Arc<RelayState>,
     wake: Arc<Notify>,
@@ -250,17 +267,18 @@ impl Relay {
     /// A worker sending through `provider` (which signs with the operator wallet).
     pub fn new(
         provider: DynProvider,
-        registry: Address,
+        config: &crate::ChainConfig,
         store: ChainStore,
         state: Arc<RelayState>,
         wake: Arc<Notify>,
-    ) -> Self {
-        Relay {
-            registry: ContentRegistry::new(registry, provider),
+    ) -> Option<Self> {
+        Some(Relay {
+            registry: ContentRegistry::new(config.content_registry?, provider),
+            confirmations: config.confirmations,
             store,
             state,
             wake,
-        }
+        })
     }
 
     /// Works the queue until the task is dropped; woken by new jobs, else every few seconds.
@@ -308,9 +326,16 @@ impl Relay {
                 }
             }
             self.store.save_job(seq, &job)?;
+            if let JobState::Mined { .. } = job.state {
+                // Checked again soon, until deep enough.
+                job.not_before = unix_now() + 1;
+                self.store.save_job(seq, &job)?;
+                next_due = Some(1);
+                continue;
+            }
             // In order: a job that failed transiently holds the ones behind it (the chain is
             // most likely down for all of them).
-            if job.pending() {
+            if job.unsent() {
                 break;
             }
         }
@@ -321,6 +346,39 @@ impl Relay {
 
     /// One step for one job; `Err` is transient (retry later), the job's state says the rest.
     async fn attempt(&self, seq: u64, job: &mut RelayJob) -> Result<(), String> {
+        match job.state {
+            JobState::Mined {
+                tx: Some(tx),
+                block,
+            } => match self.receipt(tx).await? {
+                Some(done) if done.ok => {
+                    use alloy::providers::Provider;
+                    let head = self
+                        .registry
+                        .provider()
+                        .get_block_number()
+                        .await
+                        .map_err(|e| format!("head: {e}"))?;
+                    let block = done.block.or(block).unwrap_or(head);
+                    if head >= block + self.confirmations {
+                        job.state = JobState::Confirmed {
+                            tx: Some(tx),
+                            block: Some(block),
+                        };
+                    }
+                    return Ok(());
+                }
+                _ => {
+                    tracing::warn!(%tx, "relay: a reorg dropped the registration; sending it again");
+                    job.state = JobState::Queued;
+                }
+            },
+            JobState::Mined { tx: None, block } => {
+                job.state = JobState::Confirmed { tx: None, block };
+                return Ok(());
+            }
+            _ => {}
+        }
         if let JobState::Sent { tx } = job.state {
             // Sent before (this run or before a restart): mined meanwhile?
             if let Some(done) = self.receipt(tx).await? {
@@ -338,11 +396,17 @@ impl Relay {
         if owner != Address::ZERO {
             if owner == job.owner {
                 self.state.already.fetch_add(1, Ordering::Relaxed);
-                let tx = match job.state {
-                    JobState::Sent { tx } => Some(tx),
-                    _ => None,
+                job.state = match job.state {
+                    // Ours, sent before a restart: confirmed like any mined one.
+                    JobState::Sent { tx } => JobState::Mined {
+                        tx: Some(tx),
+                        block: None,
+                    },
+                    _ => JobState::Confirmed {
+                        tx: None,
+                        block: None,
+                    },
                 };
-                job.state = JobState::Mined { tx, block: None };
             } else {
                 self.state.failed.fetch_add(1, Ordering::Relaxed);
                 job.state = JobState::Failed {

@@ -72,8 +72,40 @@ pub fn read_key_file(
     let text = fs::read_to_string(path).map_err(io(path))?;
     if text.trim_start().starts_with('{') {
         let password = password()?;
-        PrivateKeySigner::decrypt_keystore(path, password.trim_end_matches(['\r', '\n']))
-            .map_err(|e| WalletError::Invalid(format!("{}: keystore: {e}", path.display())))
+        let invalid = |e: &dyn std::fmt::Display| {
+            WalletError::Invalid(format!("{}: keystore: {e}", path.display()))
+        };
+        // ethers and MyEtherWallet write the v3 `crypto` object as `Crypto` (geth reads
+        // both): hand the decrypter a copy with the spec's spelling.
+        let mut json: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&e))?;
+        let normalized = match json.as_object_mut() {
+            Some(o) if !o.contains_key("crypto") && o.contains_key("Crypto") => {
+                let c = o.remove("Crypto").expect("checked");
+                o.insert("crypto".into(), c);
+                true
+            }
+            _ => false,
+        };
+        let password = password.trim_end_matches(['\r', '\n']);
+        if !normalized {
+            return PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| invalid(&e));
+        }
+        let copy = std::env::temp_dir().join(format!(
+            "chorus-keystore-{}-{}.json",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .and_then(|mut f| f.write_all(json.to_string().as_bytes()));
+        let result = written.map_err(|e| invalid(&e)).and_then(|()| {
+            PrivateKeySigner::decrypt_keystore(&copy, password).map_err(|e| invalid(&e))
+        });
+        let _ = fs::remove_file(&copy);
+        result
     } else {
         parse_hex_key(&text).map_err(|e| WalletError::Invalid(format!("{}: {e}", path.display())))
     }

@@ -15,6 +15,7 @@ mod status;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chorus_chain::follower::{Follower, FollowerState};
 use chorus_chain::gate::{GateError, unix_now};
@@ -31,6 +32,25 @@ use crate::core::{Core, CoreError};
 
 pub use metrics::ChainMetrics;
 pub use status::ChainStatus;
+
+/// Between two prunes of used nonces (those older than `max_signature_age` are refused as
+/// expired anyway, so the table holds at most that window's uploads).
+const NONCE_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Forgets expired nonces every [`NONCE_PRUNE_INTERVAL`].
+async fn prune_nonces(store: ChainStore, max_age: Duration) {
+    let mut tick = tokio::time::interval(NONCE_PRUNE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.prune_nonces(unix_now(), max_age)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(pruned = n, "expired upload nonces forgotten"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning upload nonces"),
+            Err(_) => return,
+        }
+    }
+}
 
 /// Changes from the follower waiting for the node to act on them (each a few hundred bytes).
 const CHANGE_BUFFER: usize = 1024;
@@ -119,6 +139,10 @@ impl OnChain {
             changes_rx,
         ))];
         let config = self.config().clone();
+        tasks.push(tokio::spawn(prune_nonces(
+            self.store().clone(),
+            config.max_signature_age,
+        )));
         *self.inner.operator.lock().expect("not poisoned") = operator.as_ref().map(|o| o.address());
         if config.follows() {
             let reader = chorus_chain::endpoint::reader(&config.rpc_url)
@@ -132,20 +156,21 @@ impl OnChain {
             ) {
                 tasks.push(tokio::spawn(follower.run()));
             }
-            match (operator, config.content_registry) {
-                (Some(key), Some(registry)) => {
+            match operator {
+                Some(key) => {
                     let writer = chorus_chain::endpoint::writer(&config.rpc_url, key)
                         .map_err(|e| format!("chain.rpc_url: {e}"))?;
-                    let relay = Relay::new(
+                    if let Some(relay) = Relay::new(
                         writer,
-                        registry,
+                        &config,
                         self.store().clone(),
                         self.inner.relay.clone(),
                         self.inner.wake.clone(),
-                    );
-                    tasks.push(tokio::spawn(relay.run()));
+                    ) {
+                        tasks.push(tokio::spawn(relay.run()));
+                    }
                 }
-                _ => tracing::warn!(
+                None => tracing::warn!(
                     "no operator wallet (`chorus wallet new`): signed uploads are verified and queued, not registered on chain"
                 ),
             }

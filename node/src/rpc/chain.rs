@@ -124,6 +124,7 @@ pub(crate) async fn status(
         JobState::Queued => ("queued", None, None, job.last_error.clone()),
         JobState::Sent { tx } => ("sent", Some(tx.to_string()), None, None),
         JobState::Mined { tx, block } => ("mined", tx.map(|t| t.to_string()), *block, None),
+        JobState::Confirmed { tx, block } => ("confirmed", tx.map(|t| t.to_string()), *block, None),
         JobState::Failed { reason } => ("failed", None, None, Some(reason.clone())),
     };
     ndjson(&[json!({
