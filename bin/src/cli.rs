@@ -223,6 +223,25 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register this node in the NodeRegistry from the repo's operator wallet (peer id, swarm
+    /// addresses others reach it at, gateway URL); registering again updates it.
+    RegisterNode {
+        /// A swarm address others dial (repeatable; default: `swarm.listen` without the
+        /// unspecified ones); `/p2p/<peer id>` is appended.
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+        /// The node's public gateway URL.
+        #[arg(long, default_value = "")]
+        gateway_url: String,
+    },
+    /// Remove this node from the NodeRegistry.
+    DeregisterNode,
+    /// The nodes registered in the NodeRegistry.
+    Nodes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The follower (endpoint, chain id, head, cursor, lag) and the relay queue; with a CID,
     /// the relay of that CID's registration (state, transaction once mined).
     Status {

@@ -100,7 +100,17 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     // Parse the network and replication settings before anything binds, so a typo fails fast.
-    let replication = config.replication.to_config()?;
+    let chain = chain_service(paths, &config)?;
+    let mut replication = config.replication.to_config()?;
+    if let Some(r) = replication.as_mut()
+        && config.replication.nodes_from_chain
+    {
+        let registered = runtime
+            .block_on(chain.0.registered_nodes())
+            .map_err(anyhow::Error::msg)
+            .context("replication.nodes_from_chain: cannot read the NodeRegistry")?;
+        add_registered_nodes(r, &registered)?;
+    }
     if replication.is_some() && args.offline {
         bail!("replication.enabled needs the network: drop --offline or turn replication off");
     }
@@ -114,7 +124,6 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
         })
     };
     let auto_gc = auto_gc(&config, args.enable_gc)?;
-    let chain = chain_service(paths, &config)?;
     let services = Services {
         online: network,
         auto_gc,
@@ -142,6 +151,46 @@ fn chain_service(
         Err(e) => return Err(e).context("cannot read the operator wallet"),
     };
     Ok((chain, operator))
+}
+
+/// Adds the NodeRegistry's members to the community (each address completed with
+/// `/p2p/<peer id>`; a node listed in both places keeps every address).
+fn add_registered_nodes(
+    config: &mut ReplicationConfig,
+    registered: &[chorus_chain::nodes::RegisteredNode],
+) -> Result<()> {
+    for node in registered {
+        let own = format!("/p2p/{}", node.peer_id);
+        let addrs: Vec<String> = if node.multiaddrs.is_empty() {
+            vec![own.clone()]
+        } else {
+            node.multiaddrs
+                .iter()
+                .map(|a| {
+                    if a.ends_with(&own) {
+                        a.clone()
+                    } else {
+                        format!("{a}{own}")
+                    }
+                })
+                .collect()
+        };
+        for addr in addrs {
+            let (peer, dials) = chorus_node::replication::config::parse_node(&addr)
+                .with_context(|| format!("NodeRegistry entry of operator {}", node.operator))?;
+            match config.nodes.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, known)) => {
+                    for d in dials {
+                        if !known.contains(&d) {
+                            known.push(d);
+                        }
+                    }
+                }
+                None => config.nodes.push((peer, dials)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the daemon runs besides its store and listeners, parsed before anything binds.

@@ -471,3 +471,61 @@ fn wallet_imports_a_keystore_made_by_ethers() {
     let err = repo.fails(&["wallet", "new"]);
     assert!(err.contains("already has"), "{err}");
 }
+
+#[test]
+fn a_community_takes_its_members_from_the_node_registry() {
+    let anvil = Anvil::start();
+    let a = Repo::init();
+    let b = Repo::init();
+    let registries = deploy(&anvil, &a);
+    operator_wallet(&anvil, &b);
+    let ports = [free_port(), free_port()];
+    for (repo, port) in [(&a, ports[0]), (&b, ports[1])] {
+        follow(repo, &anvil, &registries);
+        let addr = format!("/ip4/127.0.0.1/tcp/{port}");
+        let out = repo.ok(&[
+            "chain",
+            "register-node",
+            "--addr",
+            &addr,
+            "--gateway-url",
+            "http://gw.example",
+        ]);
+        assert!(out.contains("registered"), "{out}");
+        // No node listed in the config: the community comes from the chain.
+        let section = json!({
+            "enabled": true, "nodes": [], "factor": 2, "write_quorum": 2,
+            "ack_timeout_secs": 30, "nodes_from_chain": true,
+        });
+        repo.ok(&["config", "--json", "replication", &section.to_string()]);
+        repo.ok(&["config", "swarm.routing", "none"]);
+        repo.ok(&["config", "--json", "swarm.autonat", "false"]);
+    }
+    let (id_a, id_b) = (peer_id(&a), peer_id(&b));
+    let listed = b.ok(&["chain", "nodes"]);
+    for id in [&id_a, &id_b] {
+        assert!(listed.contains(id.as_str()), "{listed}");
+    }
+    assert!(listed.contains("http://gw.example"), "{listed}");
+
+    let listen = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+    let da = Daemon::start(&a, &["--swarm-addr", &listen(ports[0])]);
+    let _db = Daemon::start(&b, &["--swarm-addr", &listen(ports[1])]);
+    // W = 2 of 2: the upload is acknowledged only once B, known only from the chain, holds it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "community", &pseudo_random(100_000, 500));
+    let (status, body) = curl_upload(&da.api, "add", &file);
+    assert_eq!(status, 200, "{body}");
+    let holders = json_line(&body)["Holders"].clone();
+    for id in [&id_a, &id_b] {
+        assert!(holders.to_string().contains(id.as_str()), "{holders}");
+    }
+
+    // Deregistered: no longer listed.
+    b.ok(&["chain", "deregister-node"]);
+    let listed = a.ok(&["chain", "nodes"]);
+    assert!(
+        listed.contains(&id_a) && !listed.contains(&id_b),
+        "{listed}"
+    );
+}

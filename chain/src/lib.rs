@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod events;
 pub mod follower;
 pub mod gate;
+pub mod nodes;
 pub mod nonces;
 pub mod owners;
 pub mod proof;

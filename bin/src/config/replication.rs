@@ -32,6 +32,8 @@ pub struct ReplicationSection {
     pub cleanup_grace: String,
     /// Bytes per second repair fetches (0: unlimited).
     pub repair_bytes_per_sec: u64,
+    /// Also take the community from the chain's NodeRegistry (`[chain]`), read at start.
+    pub nodes_from_chain: bool,
 }
 
 impl Default for ReplicationSection {
@@ -47,6 +49,7 @@ impl Default for ReplicationSection {
             down_after: go_duration::format_compact(defaults::DEFAULT_DOWN_AFTER),
             cleanup_grace: go_duration::format_compact(defaults::DEFAULT_CLEANUP_GRACE),
             repair_bytes_per_sec: d.repair_bytes_per_sec,
+            nodes_from_chain: false,
         }
     }
 }
@@ -111,6 +114,9 @@ down_after = {down}
 cleanup_grace = {grace}
 # Bytes per second repair may fetch (0: unlimited).
 repair_bytes_per_sec = {rate}
+# Also take the community from the chain's NodeRegistry (`chorus chain register-node`), read
+# when the daemon starts (the list read last is kept for a start while the chain is down).
+nodes_from_chain = {from_chain}
 "#,
             enabled = self.enabled,
             factor = self.factor,
@@ -120,6 +126,7 @@ repair_bytes_per_sec = {rate}
             down = q(&self.down_after),
             grace = q(&self.cleanup_grace),
             rate = self.repair_bytes_per_sec,
+            from_chain = self.nodes_from_chain,
         )
     }
 }

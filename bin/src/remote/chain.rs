@@ -64,7 +64,10 @@ pub(super) async fn run(remote: &Remote, cmd: ChainCommand) -> Result<()> {
                 writeln!(out, "last error {e}")?;
             }
         }
-        ChainCommand::Deploy { .. } => bail!("chain deploy does not run through the daemon"),
+        ChainCommand::Deploy { .. }
+        | ChainCommand::RegisterNode { .. }
+        | ChainCommand::DeregisterNode
+        | ChainCommand::Nodes { .. } => bail!("this command does not run through the daemon"),
     }
     Ok(())
 }

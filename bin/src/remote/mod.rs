@@ -127,6 +127,11 @@ pub fn applies_to(command: &Command) -> bool {
             | Command::Bootstrap(_)
             | Command::Config(_)
             | Command::Wallet(_)
-            | Command::Chain(crate::cli::ChainCommand::Deploy { .. })
+            | Command::Chain(
+                crate::cli::ChainCommand::Deploy { .. }
+                    | crate::cli::ChainCommand::RegisterNode { .. }
+                    | crate::cli::ChainCommand::DeregisterNode
+                    | crate::cli::ChainCommand::Nodes { .. }
+            )
     )
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chorus_chain::follower::{Follower, FollowerState};
 use chorus_chain::gate::{GateError, unix_now};
+use chorus_chain::nodes::RegisteredNode;
 use chorus_chain::owners::Ownership;
 use chorus_chain::relay::{Relay, RelayJob, RelayState};
 use chorus_chain::store::{ChainStore, ChainStoreError};
@@ -261,6 +262,33 @@ impl OnChain {
             tracing::warn!(error = %e, "reading the ownership index");
             false
         })
+    }
+
+    /// The NodeRegistry's members (read now, and kept; the list kept last when the chain
+    /// cannot be reached).
+    pub async fn registered_nodes(&self) -> Result<Vec<RegisteredNode>, String> {
+        let config = self.config();
+        let Some(registry) = config.node_registry else {
+            return Err("set chain.node_registry (and chain.rpc_url)".into());
+        };
+        if config.rpc_url.is_empty() {
+            return Err("set chain.rpc_url".into());
+        }
+        match chorus_chain::nodes::registered(&config.rpc_url, registry).await {
+            Ok(nodes) => {
+                self.store()
+                    .cache_nodes(&nodes)
+                    .map_err(|e| e.to_string())?;
+                Ok(nodes)
+            }
+            Err(e) => match self.store().cached_nodes() {
+                Ok(Some(nodes)) => {
+                    tracing::warn!(error = %e, "node registry unreachable; using the list read last");
+                    Ok(nodes)
+                }
+                _ => Err(format!("{e} (and no list read before)")),
+            },
+        }
     }
 
     /// `chain status`.
