@@ -208,6 +208,16 @@ fn signed_uploads_are_registered_followed_refused_and_delisted() {
         (pinned(&da.api, &cid)).then(|| "still pinned".to_owned())
     });
     assert_eq!(owner_record(&db.api, &cid).unwrap()["Delisted"], true);
+    // The same content named by its CIDv1 is the same record, delisted too.
+    let v1 = chorus_storage::Cid::try_from(cid.as_str())
+        .map(|c| chorus_storage::Cid::new_v1(c.codec(), *c.hash()).to_string())
+        .unwrap();
+    assert_ne!(v1, cid);
+    assert_eq!(
+        owner_record(&db.api, &v1).unwrap()["Owner"],
+        artist.1.as_str()
+    );
+    assert_eq!(gateway_status(&db.gateway, &v1), 451);
 }
 
 /// The owner's own `delist(cid)` transaction, sent with alloy from the owner's key.

@@ -264,7 +264,7 @@ fn delisted(state: &GatewayState, cids: &[Cid]) -> Result<(), GatewayError> {
     let Some(chain) = state.ctx.core().chain() else {
         return Ok(());
     };
-    match cids.iter().find(|c| chain.is_delisted(&c.to_string())) {
+    match cids.iter().find(|c| chain.is_delisted(c)) {
         Some(cid) => Err(GatewayError::Delisted(format!(
             "{cid} was delisted by its owner on chain"
         ))),

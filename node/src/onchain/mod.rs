@@ -29,6 +29,8 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use chorus_storage::Cid;
+
 use crate::core::{Core, CoreError};
 
 pub use metrics::ChainMetrics;
@@ -51,6 +53,24 @@ async fn prune_nonces(store: ChainStore, max_age: Duration) {
             Err(_) => return,
         }
     }
+}
+
+/// The texts a CID is registered under: as the node computed it (CIDv0 `Qm…` by kubo's
+/// defaults, or CIDv1 base32), so a request naming the other version of the same content finds
+/// the record too.
+fn spellings(cid: &Cid) -> Vec<String> {
+    let mut forms = vec![cid.to_string()];
+    let v1 = Cid::new_v1(cid.codec(), *cid.hash()).to_string();
+    if !forms.contains(&v1) {
+        forms.push(v1);
+    }
+    if let Ok(v0) = Cid::new_v0(*cid.hash())
+        && cid.codec() == v0.codec()
+        && !forms.contains(&v0.to_string())
+    {
+        forms.push(v0.to_string());
+    }
+    forms
 }
 
 /// Changes from the follower waiting for the node to act on them (each a few hundred bytes).
@@ -242,11 +262,19 @@ impl OnChain {
         Ok(message.typed_data(Purpose::Upload, config.chain_id, registry))
     }
 
-    /// The chain's record of `cid`, as far as the follower has applied.
-    pub fn owner(&self, cid: &str) -> Result<Option<Ownership>, CoreError> {
-        self.store()
-            .ownership(cid)
-            .map_err(|e| CoreError::Chain(e.to_string()))
+    /// The chain's record of `cid` (under any of its spellings: CIDv0 or v1), as far as the
+    /// follower has applied.
+    pub fn owner(&self, cid: &Cid) -> Result<Option<Ownership>, CoreError> {
+        for form in spellings(cid) {
+            let found = self
+                .store()
+                .ownership(&form)
+                .map_err(|e| CoreError::Chain(e.to_string()))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The relay job this node queued for `cid`.
@@ -256,11 +284,14 @@ impl OnChain {
             .map_err(|e| CoreError::Chain(e.to_string()))
     }
 
-    /// Whether the chain delisted `cid` (a failing database answers no, and logs).
-    pub fn is_delisted(&self, cid: &str) -> bool {
-        self.store().is_delisted(cid).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "reading the ownership index");
-            false
+    /// Whether the chain delisted `cid` under any of its spellings (a failing database answers
+    /// no, and logs).
+    pub fn is_delisted(&self, cid: &Cid) -> bool {
+        spellings(cid).iter().any(|form| {
+            self.store().is_delisted(form).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the ownership index");
+                false
+            })
         })
     }
 

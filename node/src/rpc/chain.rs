@@ -85,7 +85,7 @@ pub(crate) async fn owner(
     args: Args,
 ) -> Result<Response, ApiError> {
     let arg = args.required("cid")?;
-    let cid = resolve_arg(&ctx, "cid", arg).await?.to_string();
+    let cid = resolve_arg(&ctx, "cid", arg).await?;
     let Some(record) = chain(&ctx)?.owner(&cid)? else {
         return Err(ApiError::NotFound(format!(
             "{cid} has no owner on chain (not registered, or not yet confirmed)"
