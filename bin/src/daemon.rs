@@ -102,6 +102,14 @@ pub fn run(paths: &RepoPaths, args: DaemonArgs) -> Result<()> {
     // Parse the network and replication settings before anything binds, so a typo fails fast.
     let chain = chain_service(paths, &config)?;
     let mut replication = config.replication.to_config()?;
+    if replication.is_some()
+        && (config.replication.content_from_chain || config.replication.nodes_from_chain)
+        && !chain.0.config().follows()
+    {
+        bail!(
+            "replication.content_from_chain and nodes_from_chain need a chain to follow: set chain.rpc_url, chain.chain_id and chain.content_registry"
+        );
+    }
     if let Some(r) = replication.as_mut()
         && config.replication.nodes_from_chain
     {

@@ -539,3 +539,62 @@ fn a_community_takes_its_members_from_the_node_registry() {
         "{listed}"
     );
 }
+
+#[test]
+fn a_community_replicates_what_the_chain_registers_wherever_it_was_uploaded() {
+    let anvil = Anvil::start();
+    // C is outside the community: it takes the signed upload and relays it.
+    let c = Repo::init();
+    let registries = deploy(&anvil, &c);
+    let c_port = free_port();
+    let c_addr = format!("/ip4/127.0.0.1/tcp/{c_port}/p2p/{}", peer_id(&c));
+    let members = [Repo::init(), Repo::init()];
+    let ports = [free_port(), free_port()];
+    let nodes: Vec<String> = members
+        .iter()
+        .zip(ports)
+        .map(|(r, p)| format!("/ip4/127.0.0.1/tcp/{p}/p2p/{}", peer_id(r)))
+        .collect();
+    for repo in [&c, &members[0], &members[1]] {
+        follow(repo, &anvil, &registries);
+        repo.ok(&["config", "swarm.routing", "none"]);
+        repo.ok(&["config", "--json", "swarm.autonat", "false"]);
+    }
+    for repo in &members {
+        let section = json!({
+            "enabled": true, "nodes": nodes, "factor": 2, "write_quorum": 1,
+            "ack_timeout_secs": 30, "content_from_chain": true,
+        });
+        repo.ok(&["config", "--json", "replication", &section.to_string()]);
+        // Peered with C, so Bitswap finds C's blocks.
+        repo.ok(&[
+            "config",
+            "--json",
+            "swarm.peering",
+            &json!([c_addr]).to_string(),
+        ]);
+    }
+    let listen = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+    let dc = Daemon::start(&c, &["--swarm-addr", &listen(c_port)]);
+    let da = Daemon::start(&members[0], &["--swarm-addr", &listen(ports[0])]);
+    let db = Daemon::start(&members[1], &["--swarm-addr", &listen(ports[1])]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "from-outside", &pseudo_random(400_000, 600));
+    let (cid, _) = signed_add(&dc.api, &file, &new_key());
+    // Registered on chain → both members (R = 2) take it into the content set and pin it.
+    for d in [&da, &db] {
+        eventually(90, || {
+            let (_, body) = curl_post(&d.api, &format!("replication/status?arg={cid}"));
+            let s = json_line(&body);
+            (!(pinned(&d.api, &cid) && s["InContentSet"] == true))
+                .then(|| format!("on {}: {s}", d.api))
+        });
+    }
+    let got = std::process::Command::new("curl")
+        .args(["-sS", "--fail"])
+        .arg(format!("http://{}/ipfs/{cid}", db.gateway))
+        .output()
+        .unwrap();
+    assert_eq!(got.stdout, std::fs::read(&file).unwrap());
+}

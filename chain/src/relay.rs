@@ -313,8 +313,8 @@ impl Relay {
                 next_due = Some(next_due.map_or(due, |d| d.min(due)));
                 continue;
             }
-            match self.attempt(seq, &mut job).await {
-                Ok(()) => {}
+            let reached = match self.attempt(seq, &mut job).await {
+                Ok(()) => true,
                 Err(transient) => {
                     job.attempts += 1;
                     let backoff = (1u64 << job.attempts.min(9)).min(MAX_BACKOFF.as_secs());
@@ -323,14 +323,16 @@ impl Relay {
                     self.state.retried.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(seq, attempt = job.attempts, error = %transient, "relay: will retry");
                     next_due = Some(next_due.map_or(backoff, |d| d.min(backoff)));
+                    false
                 }
+            };
+            if reached && let JobState::Mined { .. } = job.state {
+                // Checked again soon, until deep enough.
+                job.not_before = unix_now() + 1;
+                next_due = Some(1);
             }
             self.store.save_job(seq, &job)?;
             if let JobState::Mined { .. } = job.state {
-                // Checked again soon, until deep enough.
-                job.not_before = unix_now() + 1;
-                self.store.save_job(seq, &job)?;
-                next_due = Some(1);
                 continue;
             }
             // In order: a job that failed transiently holds the ones behind it (the chain is

@@ -34,6 +34,8 @@ pub struct ReplicationSection {
     pub repair_bytes_per_sec: u64,
     /// Also take the community from the chain's NodeRegistry (`[chain]`), read at start.
     pub nodes_from_chain: bool,
+    /// Roots registered on chain join the content set.
+    pub content_from_chain: bool,
 }
 
 impl Default for ReplicationSection {
@@ -50,6 +52,7 @@ impl Default for ReplicationSection {
             cleanup_grace: go_duration::format_compact(defaults::DEFAULT_CLEANUP_GRACE),
             repair_bytes_per_sec: d.repair_bytes_per_sec,
             nodes_from_chain: false,
+            content_from_chain: false,
         }
     }
 }
@@ -77,6 +80,7 @@ impl ReplicationSection {
             down_after: duration(&self.down_after, "down_after")?,
             cleanup_grace: duration(&self.cleanup_grace, "cleanup_grace")?,
             repair_bytes_per_sec: self.repair_bytes_per_sec,
+            content_from_chain: self.content_from_chain,
             ..ReplicationConfig::default()
         };
         config.validate().context("invalid [replication]")?;
@@ -117,6 +121,9 @@ repair_bytes_per_sec = {rate}
 # Also take the community from the chain's NodeRegistry (`chorus chain register-node`), read
 # when the daemon starts (the list read last is kept for a start while the chain is down).
 nodes_from_chain = {from_chain}
+# Roots registered in the chain's ContentRegistry join the content set: the nodes placement
+# assigns them to fetch and pin them, wherever they were uploaded.
+content_from_chain = {content_from_chain}
 "#,
             enabled = self.enabled,
             factor = self.factor,
@@ -127,6 +134,7 @@ nodes_from_chain = {from_chain}
             grace = q(&self.cleanup_grace),
             rate = self.repair_bytes_per_sec,
             from_chain = self.nodes_from_chain,
+            content_from_chain = self.content_from_chain,
         )
     }
 }

@@ -159,6 +159,17 @@ impl Writer {
                 None
             }
         };
+        // A signed upload's registration, queued (and flushed) right after the write is
+        // durable, in the same blocking step: both are on disk before the caller acknowledges.
+        let relay = admitted
+            .as_ref()
+            .and_then(|(chain, admission, meta, registration)| match admission {
+                Admission::Signed(proof) => Some((
+                    chain.clone(),
+                    RelayJob::new(proof, registration.clone(), meta.clone()),
+                )),
+                Admission::Unsigned => None,
+            });
         let pinning = core.clone();
         let pins = commit.pins;
         let written = blocking("committing a write", move || {
@@ -168,18 +179,14 @@ impl Writer {
             pinning.make_durable()?;
             // Only now may GC see these blocks as unprotected: they are pinned and durable.
             drop(session);
+            if let Some((chain, job)) = relay {
+                chain.enqueue(&job)?;
+            }
             Ok::<_, CoreError>(())
         })
         .await;
-        if let Some((chain, admission, meta, registration)) = admitted {
-            if let Err(e) = written {
-                chain.release(&admission);
-                return Err(e);
-            }
-            // The registration is queued durably before the caller may acknowledge.
-            if let Admission::Signed(proof) = &admission {
-                chain.enqueue(&RelayJob::new(proof, registration, meta))?;
-            }
+        if let (Err(_), Some((chain, admission, ..))) = (&written, &admitted) {
+            chain.release(admission);
         }
         written?;
         core.announce(commit.announce).await;

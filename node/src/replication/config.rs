@@ -70,6 +70,8 @@ pub struct ReplicationConfig {
     pub offer_queue: usize,
     /// See [`DEFAULT_LOG_BATCH`].
     pub log_batch: usize,
+    /// Roots registered on chain join the content set (the node must follow the chain).
+    pub content_from_chain: bool,
 }
 
 impl Default for ReplicationConfig {
@@ -86,6 +88,7 @@ impl Default for ReplicationConfig {
             max_concurrent_offers: DEFAULT_MAX_CONCURRENT_OFFERS,
             offer_queue: DEFAULT_OFFER_QUEUE,
             log_batch: DEFAULT_LOG_BATCH,
+            content_from_chain: false,
         }
     }
 }

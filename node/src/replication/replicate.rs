@@ -148,6 +148,37 @@ impl Replication {
     }
 }
 
+impl Replication {
+    /// Whether roots registered on chain join the content set (`content_from_chain`).
+    pub fn takes_content_from_chain(&self) -> bool {
+        self.inner.config.content_from_chain
+    }
+
+    /// Takes a root the chain registered into the content set: a node placement assigns it
+    /// to logs it (a signed entry, as for an upload, which spreads by anti-entropy) and pins
+    /// it, fetching the DAG over Bitswap; the others leave it to the assigned ones. A root the
+    /// log knows already (logged, or removed by a tombstone) is left as it is. True when this
+    /// node took it.
+    pub async fn adopt(&self, core: &Core, root: Cid) -> Result<bool, ReplicateError> {
+        if self.log().root(&root).is_some() {
+            return Ok(false);
+        }
+        let (_, assigned) = self.holders(&root);
+        if !assigned.contains(&self.inner.local) {
+            return Ok(false);
+        }
+        let entry = LogEntry::sign(&self.inner.key, &root, 0, unix_now(), false)
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        self.append(vec![entry])
+            .await
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        pin_local(core, root)
+            .await
+            .map_err(|e| ReplicateError::Local(e.to_string()))?;
+        Ok(true)
+    }
+}
+
 /// Attempts one offer makes before it is left to repair.
 const OFFER_ATTEMPTS: u32 = 5;
 /// Wait before the first retry; doubled after each (1, 2, 4, 8 s: 15 s in all).
@@ -190,8 +221,8 @@ async fn offer(
     Err(reason)
 }
 
-/// Pins `root` recursively here (its blocks are local: it was just written), unless it is
-/// already.
+/// Pins `root` recursively here, unless it is already (its blocks are local when it was just
+/// written; otherwise fetched over Bitswap).
 pub(super) async fn pin_local(core: &Core, root: Cid) -> Result<(), CoreError> {
     if is_held(core, root).await? {
         return Ok(());

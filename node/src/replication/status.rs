@@ -96,6 +96,11 @@ impl Replication {
         matches!(answer, Ok(Response::Holding { held }) if held == [true])
     }
 
+    /// Whether `cid` is in the content set (logged and not removed), from this node's log.
+    pub fn in_content_set(&self, cid: &Cid) -> bool {
+        self.log().root(cid).is_some_and(|s| !s.removed)
+    }
+
     /// Where `cid` is held: this node's pins and each connected node's answer to a holdings
     /// query (a node not connected, or not answering within the request timeout, is not
     /// counted: it cannot confirm a copy).
@@ -130,7 +135,7 @@ impl Replication {
             .copied()
             .collect();
         let factor = self.inner.config.factor;
-        let in_content_set = self.log().root(&cid).is_some_and(|s| !s.removed);
+        let in_content_set = self.in_content_set(&cid);
         CidStatus {
             cid,
             in_content_set,
