@@ -14,10 +14,11 @@ APT_PACKAGES=(
 # With --test (scripts/test.sh): ipfs-cid (kubo's CID oracle), ffmpeg/sox/espeak-ng (real
 # audio), prometheus (scrape test, alert rules), wrk + nginx (gateway benchmark), chromium (player
 # test), systemd (systemd-analyze verify of deploy/systemd), podman + mmdebstrap (the container
-# image, built from Debian's archive: scripts/check-image.sh).
+# image, built from Debian's archive: scripts/check-image.sh), openssl (a test certificate
+# authority for the chain's https endpoint test).
 # An operator running only the node (scripts/run.sh) does not get these.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light jq psmisc bc chromium systemd
+  APT_PACKAGES+=(ipfs-cid ffmpeg sox espeak-ng prometheus wrk nginx-light openssl jq psmisc bc chromium systemd
     podman mmdebstrap uidmap fuse-overlayfs slirp4netns containernetworking-plugins catatonit
     arch-test libdistro-info-perl libdpkg-perl gpg)
 fi

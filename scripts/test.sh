@@ -37,6 +37,9 @@ cargo_tool fuzz 0.13.2
 # deny.toml), and clippy with every warning an error (the workspace's lints included).
 cargo fmt --all --check
 bash scripts/check-deps.sh
+# cargo-deny reads every package of the lock file (every target's), offline: fetch them first
+# (a fresh machine has none of them yet).
+cargo fetch --locked
 cargo deny --offline --log-level error check --hide-inclusion-graph licenses bans sources
 cargo build --workspace --all-targets --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings

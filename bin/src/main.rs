@@ -93,7 +93,14 @@ fn init_logging(cli: &cli::Cli) {
         .unwrap_or_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        // The TLS verifier logs every refused certificate at ERROR; the refusal reaches the
+        // user as the failing request's error already (with its cause), once.
+        .add_directive(
+            "rustls_platform_verifier=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

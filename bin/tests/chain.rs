@@ -598,3 +598,182 @@ fn a_community_replicates_what_the_chain_registers_wherever_it_was_uploaded() {
         .unwrap();
     assert_eq!(got.stdout, std::fs::read(&file).unwrap());
 }
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (Debian openssl) missing");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// nginx terminating TLS (a certificate for 127.0.0.1 from a test CA) in front of `upstream`;
+/// stopped on drop.
+struct TlsProxy {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl TlsProxy {
+    fn start(dir: &std::path::Path, upstream: &str) -> TlsProxy {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=chorus test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        );
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "leaf.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ],
+        );
+        let port = free_port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            format!(
+                "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
+                 events {{}}\n\
+                 http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+                   server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {d}/leaf.pem;\n\
+                     ssl_certificate_key {d}/leaf.key; location / {{ proxy_pass {upstream}; }} }} }}\n"
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("nginx")
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-p")
+            .arg(dir)
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("nginx (Debian nginx-light) missing");
+        let proxy = TlsProxy {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        };
+        eventually(30, || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--cacert"])
+                .arg(&proxy.ca)
+                .args(["-H", "content-type: application/json", "--data"])
+                .arg(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#)
+                .arg(proxy.url())
+                .output()
+                .unwrap();
+            (!String::from_utf8_lossy(&out.stdout).contains("result"))
+                .then(|| format!("TLS proxy: {}", String::from_utf8_lossy(&out.stderr)))
+        });
+        proxy
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_https_endpoint_is_verified_and_used() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TlsProxy::start(dir.path(), &anvil.url());
+    let a = Repo::init();
+    let operator = operator_wallet(&anvil, &a);
+    let _ = operator;
+    // A certificate from an authority the node does not trust is refused...
+    let err = a.fails(&["chain", "deploy", "--rpc-url", &proxy.url()]);
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // ...and accepted once the authority is trusted (SSL_CERT_FILE, as OpenSSL tools read it).
+    let ca = proxy.ca.to_str().unwrap().to_owned();
+    let out = a
+        .cmd(&["chain", "deploy", "--rpc-url", &proxy.url(), "--json"])
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let registries = Registries {
+        content: v["ContentRegistry"].as_str().unwrap().to_owned(),
+        nodes: v["NodeRegistry"].as_str().unwrap().to_owned(),
+    };
+    follow(&a, &anvil, &registries);
+    a.ok(&["config", "chain.rpc_url", &proxy.url()]);
+    let da = Daemon::start_with_env(&a, &["--offline"], &[("SSL_CERT_FILE", ca.as_str())]);
+    let file = write_file(dir.path(), "over-tls", &pseudo_random(30_000, 700));
+    let artist = new_key();
+    let (cid, _) = signed_add(&da.api, &file, &artist);
+    eventually(60, || match owner_record(&da.api, &cid) {
+        Some(r) if r["Owner"] == artist.1.as_str() => None,
+        other => Some(format!("owner over https: {other:?}")),
+    });
+}

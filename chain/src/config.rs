@@ -25,7 +25,7 @@ pub const DEFAULT_LOG_RANGE: u64 = 2_000;
 /// The node's chain settings (all optional until an operator points it at a chain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainConfig {
-    /// JSON-RPC endpoint (`http://…`); empty: no chain (signed uploads are still verified when
+    /// JSON-RPC endpoint (`http://…` or `https://…`); empty: no chain (signed uploads are still verified when
     /// `chain_id` and `content_registry` are set, nothing is relayed or followed).
     pub rpc_url: String,
     /// The chain's id (the EIP-712 domain's `chainId`).

@@ -33,19 +33,33 @@ pub struct Deployed {
     pub chain_id: u64,
 }
 
-/// Parses an operator's JSON-RPC URL; only `http://` (this build has no TLS: put a local
-/// execution client or a TLS-terminating proxy in front of a remote `https://` endpoint).
+/// Parses an operator's JSON-RPC URL: `http://` or `https://` (certificates verified against
+/// the system's roots; `SSL_CERT_FILE` names another bundle).
 pub fn parse_rpc_url(url: &str) -> Result<reqwest::Url, DeployError> {
     let parsed =
         reqwest::Url::parse(url).map_err(|e| DeployError::Url(url.into(), e.to_string()))?;
     match parsed.scheme() {
-        "http" => Ok(parsed),
-        "https" => Err(DeployError::Url(
+        "http" | "https" => Ok(parsed),
+        other => Err(DeployError::Url(
             url.into(),
-            "https is not supported by this build (no TLS stack); use a local node or proxy over http".into(),
+            format!("unsupported scheme {other:?} (http or https)"),
         )),
-        other => Err(DeployError::Url(url.into(), format!("unsupported scheme {other:?}"))),
     }
+}
+
+/// An error with its causes, `outer: inner: …` (a TLS failure is the innermost one).
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let s = inner.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = inner.source();
+    }
+    text
 }
 
 /// Deploys ContentRegistry then NodeRegistry from `signer`, each waited for until mined.
@@ -57,19 +71,19 @@ pub async fn deploy(url: &str, signer: PrivateKeySigner) -> Result<Deployed, Dep
         .await
         .map_err(|e| DeployError::Failed {
             contract: "ContentRegistry",
-            reason: format!("cannot reach the chain: {e}"),
+            reason: format!("cannot reach the chain: {}", causes(&e)),
         })?;
     let content = ContentRegistry::deploy(&provider)
         .await
         .map_err(|e| DeployError::Failed {
             contract: "ContentRegistry",
-            reason: e.to_string(),
+            reason: causes(&e),
         })?;
     let nodes = NodeRegistry::deploy(&provider)
         .await
         .map_err(|e| DeployError::Failed {
             contract: "NodeRegistry",
-            reason: e.to_string(),
+            reason: causes(&e),
         })?;
     Ok(Deployed {
         content_registry: *content.address(),

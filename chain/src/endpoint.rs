@@ -5,12 +5,31 @@ use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
+use std::time::Duration;
+
 use crate::deploy::{DeployError, parse_rpc_url};
+
+/// Longest wait for a connection (TCP and TLS) to the endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for one JSON-RPC answer: an endpoint that accepts and never answers must not
+/// stall the follower or the relay (both retry at their next poll). `eth_getLogs` over 2,000
+/// blocks answers in well under a second on public endpoints.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP client of every chain connection (timeouts above; TLS verified against the
+/// system's roots).
+fn http_client() -> Result<reqwest::Client, DeployError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| DeployError::Url(String::new(), format!("HTTP client: {e}")))
+}
 
 /// A provider that only reads.
 pub fn reader(url: &str) -> Result<DynProvider, DeployError> {
     Ok(ProviderBuilder::new()
-        .connect_http(parse_rpc_url(url)?)
+        .connect_reqwest(http_client()?, parse_rpc_url(url)?)
         .erased())
 }
 
@@ -26,6 +45,6 @@ pub fn writer(url: &str, signer: PrivateKeySigner) -> Result<DynProvider, Deploy
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(EthereumWallet::from(signer))
-        .connect_http(parse_rpc_url(url)?)
+        .connect_reqwest(http_client()?, parse_rpc_url(url)?)
         .erased())
 }

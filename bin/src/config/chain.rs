@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainSection {
-    /// JSON-RPC endpoint, `http://…` ("" : no chain).
+    /// JSON-RPC endpoint, `http://…` or `https://…` ("" : no chain).
     pub rpc_url: String,
     /// The chain's id (0: unset).
     pub chain_id: u64,
@@ -98,7 +98,7 @@ impl ChainSection {
 # Ownership on Ethereum (README "Ownership on Ethereum"): uploads signed by the artist's wallet
 # (EIP-712), registered on chain by this node's operator wallet (`chorus wallet new`), and the
 # registry followed by every node. Empty: no chain (unsigned uploads only).
-# JSON-RPC endpoint over http:// (this build has no TLS: use a local node or proxy).
+# The chain's JSON-RPC endpoint, http:// or https:// (verified against the system's roots).
 rpc_url = {rpc_url}
 # The chain's id and the registry contracts (`chorus chain deploy` prints them).
 chain_id = {chain_id}
