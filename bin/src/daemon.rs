@@ -168,19 +168,12 @@ fn add_registered_nodes(
     registered: &[chorus_chain::nodes::RegisteredNode],
 ) -> Result<()> {
     for node in registered {
-        let own = format!("/p2p/{}", node.peer_id);
         let addrs: Vec<String> = if node.multiaddrs.is_empty() {
-            vec![own.clone()]
+            vec![format!("/p2p/{}", node.peer_id)]
         } else {
             node.multiaddrs
                 .iter()
-                .map(|a| {
-                    if a.ends_with(&own) {
-                        a.clone()
-                    } else {
-                        format!("{a}{own}")
-                    }
-                })
+                .map(|a| chorus_chain::nodes::with_peer(a, &node.peer_id))
                 .collect()
         };
         for addr in addrs {

@@ -44,6 +44,17 @@ pub enum NodesError {
     Store(#[from] ChainStoreError),
 }
 
+/// `addr` ending in `/p2p/<peer_id>` (appended unless it is there already), as replication's
+/// node list and the registry hold addresses.
+pub fn with_peer(addr: &str, peer_id: &str) -> String {
+    let own = format!("/p2p/{peer_id}");
+    if addr.ends_with(&own) {
+        addr.to_owned()
+    } else {
+        format!("{addr}{own}")
+    }
+}
+
 fn chain(e: impl std::fmt::Display) -> NodesError {
     NodesError::Chain(e.to_string())
 }

@@ -472,14 +472,7 @@ impl Relay {
             .get_receipt()
             .await
             .map_err(|e| format!("waiting for {tx}: {e}"))?;
-        let done = Mined {
-            ok: receipt.status(),
-            block: receipt.block_number,
-            gas_wei: receipt
-                .gas_used
-                .saturating_mul(u64::try_from(receipt.effective_gas_price).unwrap_or(u64::MAX)),
-        };
-        self.finish(job, tx, done)
+        self.finish(job, tx, Mined::from_receipt(&receipt))
     }
 
     async fn receipt(&self, tx: B256) -> Result<Option<Mined>, String> {
@@ -490,13 +483,7 @@ impl Relay {
             .get_transaction_receipt(tx)
             .await
             .map_err(|e| format!("receipt of {tx}: {e}"))?;
-        Ok(receipt.map(|r| Mined {
-            ok: r.status(),
-            block: r.block_number,
-            gas_wei: r
-                .gas_used
-                .saturating_mul(u64::try_from(r.effective_gas_price).unwrap_or(u64::MAX)),
-        }))
+        Ok(receipt.as_ref().map(Mined::from_receipt))
     }
 
     fn finish(&self, job: &mut RelayJob, tx: B256, done: Mined) -> Result<(), String> {
@@ -524,6 +511,19 @@ struct Mined {
     ok: bool,
     block: Option<u64>,
     gas_wei: u64,
+}
+
+impl Mined {
+    /// What a receipt says: success, block, and the gas paid (used × effective price).
+    fn from_receipt(r: &alloy::rpc::types::TransactionReceipt) -> Self {
+        Mined {
+            ok: r.status(),
+            block: r.block_number,
+            gas_wei: r
+                .gas_used
+                .saturating_mul(u64::try_from(r.effective_gas_price).unwrap_or(u64::MAX)),
+        }
+    }
 }
 
 /// The contract's custom error, when a call reverted (as opposed to a transport failure).

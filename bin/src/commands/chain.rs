@@ -96,16 +96,9 @@ fn register_node(paths: &RepoPaths, addrs: Vec<String>, gateway_url: &str) -> Re
     } else {
         addrs
     };
-    let own = format!("/p2p/{peer}");
     let full: Vec<String> = addrs
-        .into_iter()
-        .map(|a| {
-            if a.ends_with(&own) {
-                a
-            } else {
-                format!("{a}{own}")
-            }
-        })
+        .iter()
+        .map(|a| chorus_chain::nodes::with_peer(a, &peer))
         .collect();
     for a in &full {
         chorus_node::replication::config::parse_node(a)
