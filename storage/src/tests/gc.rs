@@ -122,6 +122,32 @@ fn removes_exactly_the_unpinned_blocks(store: Arc<dyn Repo>) {
 }
 
 #[test]
+fn gc_walks_a_shared_subtree_once() {
+    on_both_repos(|store| walks_a_shared_subtree_once(&*store));
+}
+
+/// 64 levels, each node linking the next twice: 2^64 paths through 65 blocks. GC must walk
+/// each node once (it would never end otherwise), keep all 65 and still collect garbage.
+fn walks_a_shared_subtree_once(store: &dyn Repo) {
+    let mut node = raw_block(9_000, 300);
+    store.put(&node).unwrap();
+    for level in 0..64u64 {
+        node = dag_pb_node(&[*node.cid(), *node.cid()], &level.to_le_bytes());
+        store.put(&node).unwrap();
+    }
+    store.pins().add(node.cid(), PinMode::Recursive).unwrap();
+    let junk = raw_block(9_001, 300);
+    store.put(&junk).unwrap();
+    let before = stored(store);
+    let report = store.gc().unwrap();
+    assert_eq!(report.removed, vec![*junk.cid().hash()]);
+    assert_eq!(report.live_blocks, 65);
+    let mut after = stored(store);
+    after.insert(*junk.cid().hash());
+    assert_eq!(after, before);
+}
+
+#[test]
 fn session_protects_until_dropped() {
     on_both_repos(|store| session_protects(&*store));
     // The session's registration is gone once it drops.
