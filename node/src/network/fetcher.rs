@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use chorus_storage::{Block, Blockstore, Cid};
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
 
 use super::handle::NetworkHandle;
-use super::prefetch_pump::{self, PrefetchGauges, Wants};
+use super::prefetch_pump::{self, NodeSlots, PrefetchGauges, Wants};
 use crate::fetch::{BlockFetcher, FetchError, read_at_hand, read_local};
 use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 
@@ -19,7 +18,7 @@ use crate::prefetch_queue::{PREFETCHES_PER_REQUEST, PrefetchQueue};
 pub struct BitswapFetcher {
     store: Arc<dyn Blockstore>,
     network: NetworkHandle,
-    prefetch_slots: Arc<Semaphore>,
+    prefetch_slots: NodeSlots,
     gauges: PrefetchGauges,
 }
 
@@ -46,7 +45,7 @@ impl BitswapFetcher {
         BitswapFetcher {
             store,
             network,
-            prefetch_slots: Arc::new(Semaphore::new(MAX_PREFETCHES)),
+            prefetch_slots: NodeSlots::new(MAX_PREFETCHES),
             gauges,
         }
     }

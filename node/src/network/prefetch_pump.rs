@@ -2,14 +2,18 @@
 //! running, each holding one of the node's prefetch slots, the rest waiting their turn.
 //!
 //! The node's slots are a fair (first come, first served) semaphore, so concurrent requests
-//! take turns as slots free up instead of the first large read keeping them all. When the
-//! request ends its hints stop coming; the pump then drops its running wants (withdrawing
-//! them) and returns.
+//! take turns as slots free up instead of the first large read keeping them all; and while
+//! several requests have wants to make, each keeps at most an equal share of the slots
+//! running ([`NodeSlots::share`]), so a read that started first does not keep a lead of a
+//! whole window over the others (measured with four reads at once: 43 to 166 MB/s before
+//! the share, see the README's benchmarks). When the request ends its hints stop coming; the
+//! pump then drops its running wants (withdrawing them) and returns.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chorus_storage::Cid;
 use futures::StreamExt;
@@ -29,6 +33,75 @@ pub(crate) trait Wants: Send + 'static {
     /// (block arrived, or the fetch failed); dropping that future withdraws the want. `None`
     /// when wants can no longer be made (the network stopped).
     fn start(&self, cid: Cid) -> BoxFuture<'static, Option<BoxFuture<'static, ()>>>;
+}
+
+/// The fewest wants a request may keep running while others share the slots: 16 blocks of
+/// 256 KiB, 4 MiB in flight, keep one read at 100 MB/s across a 40 ms round trip, so even
+/// [`MAX_PREFETCHES`](super::fetcher::MAX_PREFETCHES) / 16 = 32 readers at once each stream
+/// far above an audio rate.
+pub(crate) const MIN_SHARE: usize = 16;
+
+/// The node's prefetch slots, shared by every request's pump, and how many pumps have wants
+/// to make (queued or running) at the moment.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeSlots {
+    permits: Arc<Semaphore>,
+    total: usize,
+    busy: Arc<AtomicUsize>,
+    min_share: usize,
+}
+
+impl NodeSlots {
+    /// `total` slots, with [`MIN_SHARE`] as the least share.
+    pub(crate) fn new(total: usize) -> Self {
+        Self::with_min_share(total, MIN_SHARE)
+    }
+
+    fn with_min_share(total: usize, min_share: usize) -> Self {
+        NodeSlots {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+            busy: Arc::new(AtomicUsize::new(0)),
+            min_share,
+        }
+    }
+
+    /// How many wants one busy request may keep running: an equal share of the slots among
+    /// the busy requests, at least the minimum share.
+    fn share(&self) -> usize {
+        let busy = self.busy.load(Ordering::Relaxed).max(1);
+        self.total.div_ceil(busy).max(self.min_share)
+    }
+
+    #[cfg(test)]
+    fn available_permits(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+/// Counts its pump among the busy ones while it has wants queued or running.
+struct Busy {
+    slots: NodeSlots,
+    counted: bool,
+}
+
+impl Busy {
+    fn set(&mut self, busy: bool) {
+        if busy != self.counted {
+            if busy {
+                self.slots.busy.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.slots.busy.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.counted = busy;
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.set(false);
+    }
 }
 
 /// Where the pumps report how much they do (unregistered gauges when there are no metrics).
@@ -64,10 +137,15 @@ type SlotWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, Acquire
 pub(crate) async fn run(
     wants: impl Wants,
     mut hints: PrefetchHints,
-    node_slots: Arc<Semaphore>,
+    node: NodeSlots,
     per_request: usize,
     gauges: PrefetchGauges,
 ) {
+    let node_slots = node.permits.clone();
+    let mut busy = Busy {
+        slots: node.clone(),
+        counted: false,
+    };
     let mut queued = Queued {
         cids: VecDeque::new(),
         gauge: gauges.queued.clone(),
@@ -78,7 +156,9 @@ pub(crate) async fn run(
     let mut slot: Option<OwnedSemaphorePermit> = None;
     let mut slot_wait: Option<SlotWait> = None;
     loop {
-        while running.len() < per_request && !queued.cids.is_empty() {
+        busy.set(!running.is_empty() || !queued.cids.is_empty());
+        let cap = per_request.min(node.share());
+        while running.len() < cap && !queued.cids.is_empty() {
             let permit = match slot.take() {
                 Some(p) => p,
                 None => match node_slots.clone().try_acquire_owned() {
@@ -100,7 +180,7 @@ pub(crate) async fn run(
                 cid
             });
         }
-        if running.len() < per_request && !queued.cids.is_empty() && slot.is_none() {
+        if running.len() < cap && !queued.cids.is_empty() && slot.is_none() {
             slot_wait.get_or_insert_with(|| Box::pin(node_slots.clone().acquire_owned()));
         }
         tokio::select! {
@@ -132,7 +212,10 @@ pub(crate) async fn run(
             }, if slot_wait.is_some() => {
                 slot_wait = None;
                 match permit {
-                    Ok(p) => slot = Some(p),
+                    // Kept for the next want, unless the share shrank meanwhile (then
+                    // dropped: it goes to the next request waiting).
+                    Ok(p) if running.len() < per_request.min(node.share()) => slot = Some(p),
+                    Ok(_) => {}
                     Err(_) => return,
                 }
             }
@@ -257,7 +340,7 @@ mod tests {
     struct Harness {
         wants: TestWants,
         seen: mpsc::UnboundedReceiver<Seen>,
-        node_slots: Arc<Semaphore>,
+        node_slots: NodeSlots,
         gauges: PrefetchGauges,
     }
 
@@ -273,7 +356,7 @@ mod tests {
                     enders: Default::default(),
                 },
                 seen,
-                node_slots: Arc::new(Semaphore::new(node_slots)),
+                node_slots: NodeSlots::with_min_share(node_slots, 1),
                 gauges: PrefetchGauges::default(),
             }
         }
@@ -355,15 +438,46 @@ mod tests {
         // The node's slots are all taken: the second request waits.
         h.hint(&second, &b, 10);
         assert!(h.settled().await.is_empty());
-        // Each freed slot goes to the request that has waited longest.
+        // The first request runs more than its share (2 of 3): a freed slot goes to the
+        // second, which has waited.
         h.end(a[0]);
-        assert_eq!(h.settled().await, wants(&a[3..4]));
-        h.end(a[1]);
         assert_eq!(h.settled().await, wants(&b[..1]));
+        // Both within their share: each freed slot goes to the request that has waited
+        // longest.
+        h.end(a[1]);
+        assert_eq!(h.settled().await, wants(&b[1..2]));
+        h.end(b[0]);
+        assert_eq!(h.settled().await, wants(&a[3..4]));
+        h.end(a[2]);
+        assert_eq!(h.settled().await, wants(&b[2..3]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_requests_share_the_node_slots_equally() {
+        let mut h = Harness::new(4, &[]);
+        let (first, second) = (PrefetchQueue::new(), PrefetchQueue::new());
+        let (a, b) = (cids(1, 8), cids(2, 8));
+        h.hint(&first, &a, 10);
+        assert_eq!(h.settled().await, wants(&a[..4]));
+        h.hint(&second, &b, 10);
+        assert!(h.settled().await.is_empty());
+        // The first request is over its share of 2: the slots it frees go to the second
+        // until both run 2.
+        h.end(a[0]);
+        h.end(a[1]);
+        assert_eq!(h.settled().await, wants(&b[..2]));
+        // Below its share again, the first takes the next free slot.
         h.end(a[2]);
         assert_eq!(h.settled().await, wants(&a[4..5]));
+        // Once the second has nothing left to ask for, the first may run them all.
+        for c in &b[..2] {
+            h.end(*c);
+        }
+        assert_eq!(h.settled().await, wants(&b[2..4]));
+        drop(second);
+        h.settled().await;
         h.end(a[3]);
-        assert_eq!(h.settled().await, wants(&b[1..2]));
+        assert_eq!(h.settled().await, wants(&a[5..8]));
     }
 
     #[tokio::test(start_paused = true)]
