@@ -19,6 +19,7 @@ mod line_stream;
 mod ls;
 mod network;
 mod pin;
+mod refs_local;
 mod replication;
 mod repo;
 mod respond;
@@ -61,6 +62,7 @@ pub fn router(ctx: NodeContext, config: ApiConfig) -> Router {
         .route("/get", any(get::get))
         .route("/ls", any(ls::ls))
         .route("/refs", any(ls::refs))
+        .route("/refs/local", any(refs_local::refs_local))
         .route("/files/stat", any(ls::files_stat))
         .route("/block/put", any(block::put))
         .route("/block/get", any(block::get))
