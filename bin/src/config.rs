@@ -293,6 +293,8 @@ pub struct GatewayConfig {
     pub rate_limit_per_ip: u32,
     /// Requests a client address may make at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// HLS segments the gateway fetches ahead of the one a player asked for; 0: off.
+    pub hls_segments_ahead: usize,
 }
 
 impl Default for GatewayConfig {
@@ -302,6 +304,7 @@ impl Default for GatewayConfig {
             max_concurrent_requests: chorus_node::gateway::DEFAULT_MAX_CONCURRENT_REQUESTS,
             rate_limit_per_ip: 0,
             rate_limit_burst: 100,
+            hls_segments_ahead: chorus_node::gateway::DEFAULT_HLS_SEGMENTS_AHEAD,
         }
     }
 }
@@ -393,6 +396,10 @@ max_concurrent_requests = {gateway_max_concurrent}
 # 0 turns it off (the default): behind a reverse proxy every client has the proxy's address.
 rate_limit_per_ip = {gateway_rate}
 rate_limit_burst = {gateway_burst}
+# HLS look-ahead: serving a playlist or segment k of a stream (a chorus track), the gateway
+# fetches segments k+1 ..= k+N into the store before the player asks (5 x 6 s = 30 s of audio,
+# hls.js's buffer target). 0 turns it off.
+hls_segments_ahead = {gateway_hls_ahead}
 
 [metrics]
 # Prometheus /metrics and /health; empty string disables this listener (both stay on the API).
@@ -482,6 +489,7 @@ level = {log_level}
             reported_version = q(&self.api.reported_version),
             gateway_addr = q(&self.gateway.address),
             gateway_max_concurrent = self.gateway.max_concurrent_requests,
+            gateway_hls_ahead = self.gateway.hls_segments_ahead,
             gateway_rate = self.gateway.rate_limit_per_ip,
             gateway_burst = self.gateway.rate_limit_burst,
             metrics_addr = q(&self.metrics.address),

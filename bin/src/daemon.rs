@@ -343,6 +343,7 @@ async fn serve(
             ctx.clone(),
             gateway::GatewayConfig::default()
                 .with_max_concurrent_requests(config.gateway.max_concurrent_requests)
+                .with_hls_segments_ahead(config.gateway.hls_segments_ahead)
                 .with_rate_limit(gateway_rate_limit(&config.gateway)),
         ),
         http_limits,

@@ -175,6 +175,15 @@ impl GcMetrics {
     }
 }
 
+/// The gateway's HLS look-ahead.
+#[derive(Debug, Clone, Default)]
+pub struct HlsMetrics {
+    /// Segments fetched ahead of a player's request.
+    pub segments: Counter,
+    /// Streams being looked ahead.
+    pub sessions: Gauge,
+}
+
 /// Every metric family of the node crate.
 #[derive(Debug, Clone)]
 pub struct NodeMetrics {
@@ -186,6 +195,8 @@ pub struct NodeMetrics {
     pub pins: PinMetrics,
     /// Garbage collection.
     pub gc: GcMetrics,
+    /// The gateway's HLS look-ahead.
+    pub hls: HlsMetrics,
 }
 
 impl NodeMetrics {
@@ -321,11 +332,24 @@ impl NodeMetrics {
             gc.duration.clone(),
         );
 
+        let hls = HlsMetrics::default();
+        reg.register(
+            "gateway_hls_lookahead_segments",
+            "HLS segments the gateway fetched ahead of a player's request",
+            hls.segments.clone(),
+        );
+        reg.register(
+            "gateway_hls_lookahead_sessions",
+            "HLS streams the gateway is looking ahead on",
+            hls.sessions.clone(),
+        );
+
         NodeMetrics {
             http,
             blockstore,
             pins,
             gc,
+            hls,
         }
     }
 }

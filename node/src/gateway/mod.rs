@@ -6,6 +6,7 @@ mod concurrency;
 mod conditional;
 mod content_type;
 mod error;
+mod hls;
 mod listing;
 mod player;
 mod range;
@@ -28,6 +29,9 @@ use futures::TryStreamExt;
 pub use conditional::{IMMUTABLE_CACHE_CONTROL, if_none_match_matches};
 pub use content_type::{from_extension, sniff};
 pub use error::GatewayError;
+pub use hls::{
+    DEFAULT_SEGMENTS_AHEAD as DEFAULT_HLS_SEGMENTS_AHEAD, MAX_SESSIONS as MAX_HLS_SESSIONS,
+};
 pub use player::{HLSJS_BUNDLE, HLSJS_BUNDLE_NAME, hlsjs_version};
 pub use range::{RangeOutcome, parse_range};
 pub use rate_limit::RateLimit;
@@ -61,6 +65,9 @@ pub struct GatewayConfig {
     pub max_concurrent_requests: usize,
     /// Requests per client address, when set (see [`RateLimit`]).
     pub rate_limit: Option<RateLimit>,
+    /// HLS segments fetched ahead of the one a player asked for (the look-ahead of the
+    /// `hls` module); 0 turns the look-ahead off.
+    pub hls_segments_ahead: usize,
 }
 
 /// kubo's default for `Gateway.MaxConcurrentRequests`: 4,096. Each request holds a fetch
@@ -75,6 +82,7 @@ impl Default for GatewayConfig {
             retrieval_timeout: DEFAULT_RETRIEVAL_TIMEOUT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             rate_limit: None,
+            hls_segments_ahead: hls::DEFAULT_SEGMENTS_AHEAD,
         }
     }
 }
@@ -98,6 +106,12 @@ impl GatewayConfig {
         self
     }
 
+    /// Sets [`GatewayConfig::hls_segments_ahead`] (0: no look-ahead).
+    pub fn with_hls_segments_ahead(mut self, segments: usize) -> Self {
+        self.hls_segments_ahead = segments;
+        self
+    }
+
     /// Sets [`GatewayConfig::trustless_only`].
     pub fn with_trustless_only(mut self, only: bool) -> Self {
         self.trustless_only = only;
@@ -109,6 +123,7 @@ impl GatewayConfig {
 struct GatewayState {
     ctx: NodeContext,
     config: GatewayConfig,
+    lookahead: Option<hls::LookAhead>,
 }
 
 /// Builds the gateway listener's router.
@@ -120,13 +135,25 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
     let limited = config.max_concurrent_requests > 0;
     let per_address = config.rate_limit.map(rate_limit::PerAddress::new);
     let slots = concurrency::Slots::new(config.max_concurrent_requests.max(1));
+    let lookahead = (config.hls_segments_ahead > 0).then(|| {
+        hls::LookAhead::new(
+            ctx.fetcher(),
+            ctx.metrics().hls.clone(),
+            config.hls_segments_ahead,
+            config.retrieval_timeout,
+        )
+    });
     let router = Router::new()
         .route("/ipfs/{*path}", get(serve_ipfs).options(preflight))
         .route("/ipfs", get(missing_cid))
         .route("/ipfs/", get(missing_cid))
         .merge(player::routes())
         .fallback(not_found)
-        .with_state(GatewayState { ctx, config });
+        .with_state(GatewayState {
+            ctx,
+            config,
+            lookahead,
+        });
     // Refusals are counted too: the tracker is the outer layer. The per-address rate comes
     // before the slots, so a greedy client does not take them.
     let router = if limited {
@@ -326,6 +353,11 @@ async fn respond(
         filename,
         download,
     };
+    if let (Some(lookahead), ResponseFormat::Unixfs, &Method::GET) =
+        (&state.lookahead, &format, &method)
+    {
+        lookahead.on_request(&resolved.path.segments, &resolved.roots);
+    }
     let block = source
         .fetcher()
         .fetch(terminal)
