@@ -69,6 +69,38 @@ async fn leaf_size(
     }
 }
 
+/// Sizes of the raw children among `children` that the store holds, looked up in one blocking
+/// call through `store` (which protects them): a walk visits a node's leaves right after it,
+/// and one hand-off to the blocking pool per leaf cost more than the lookups (measured on a
+/// `dag import` of 300,000 small blocks: the walk took 10.5 s, the import itself 4.3 s).
+async fn stored_leaf_sizes(
+    store: &Arc<dyn Blockstore>,
+    children: &[Cid],
+) -> Result<HashMap<Cid, u64>, CoreError> {
+    let raw: Vec<Cid> = children
+        .iter()
+        .filter(|c| c.codec() == codec::RAW)
+        .copied()
+        .collect();
+    if raw.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let s = store.clone();
+    blocking("reading block sizes", move || {
+        let mut sizes = HashMap::with_capacity(raw.len());
+        for cid in raw {
+            let size = s
+                .size(cid.hash())
+                .map_err(|e| CoreError::store("reading the size of", &cid, e))?;
+            if let Some(n) = size {
+                sizes.insert(cid, n);
+            }
+        }
+        Ok(sizes)
+    })
+    .await
+}
+
 /// Visits left in the subtree being walked when the walk hints the next subtree's children
 /// (see [`chorus_protocol::lookahead`]).
 const SUBTREE_LOOKAHEAD: usize = chorus_protocol::lookahead::LOOKAHEAD_VISITS;
@@ -103,6 +135,8 @@ pub(crate) async fn walk_counted(
     let mut out = Walked::default();
     let mut nodes: HashMap<Cid, (u64, Vec<Cid>)> = HashMap::new();
     let mut totals: HashMap<Cid, u64> = HashMap::new();
+    // Sizes of stored raw leaves, looked up with their parent (see `stored_leaf_sizes`).
+    let mut leaf_sizes: HashMap<Cid, u64> = HashMap::new();
     let mut stack = vec![Step::Enter(root)];
     let mut ahead = Lookahead::default();
     while let Some(step) = stack.pop() {
@@ -113,7 +147,11 @@ pub(crate) async fn walk_counted(
                     continue;
                 }
                 let (own, children) = if cid.codec() == codec::RAW {
-                    (leaf_size(store, fetcher, cid).await?, Vec::new())
+                    let own = match leaf_sizes.remove(&cid) {
+                        Some(n) => n,
+                        None => leaf_size(store, fetcher, cid).await?,
+                    };
+                    (own, Vec::new())
                 } else {
                     let block = get_protected(store, fetcher, cid).await?;
                     let children = links(&block)?;
@@ -122,6 +160,7 @@ pub(crate) async fn walk_counted(
                     if !ahead.hinted.contains(&cid) {
                         fetcher.prefetch(&children, &ahead.prefetches);
                     }
+                    leaf_sizes.extend(stored_leaf_sizes(store, &children).await?);
                     (block.len() as u64, children)
                 };
                 out.edges.extend(children.iter().map(|c| (cid, *c)));
