@@ -46,3 +46,9 @@ pub fn replication_message(data: &[u8]) {
         }
     }
 }
+
+/// An HLS playlist the gateway serves, parsed as its look-ahead parses it (any bytes: the
+/// look-ahead reads playlists as lossy UTF-8).
+pub fn hls_playlist(data: &[u8]) {
+    crate::gateway::fuzz_hls_playlist(&String::from_utf8_lossy(data));
+}

@@ -413,7 +413,7 @@ impl Inner {
 
 /// A parsed playlist: what the look-ahead needs of it.
 #[derive(Debug, PartialEq)]
-enum Playlist {
+pub(super) enum Playlist {
     /// A master playlist's variant playlists, in order.
     Master(Vec<String>),
     /// A media playlist's segments, in order.
@@ -426,7 +426,7 @@ enum Playlist {
 /// playlist, after `#EXTINF` a media playlist. Only relative paths below the playlist's
 /// directory are kept (no scheme, no query, no `..`, not absolute): the look-ahead never
 /// follows a playlist out of its stream. At most [`MAX_PLAYLIST_ENTRIES`].
-fn parse_playlist(text: &str) -> Playlist {
+pub(super) fn parse_playlist(text: &str) -> Playlist {
     let mut master = Vec::new();
     let mut media = Vec::new();
     let mut pending: Option<bool> = None;

@@ -47,6 +47,12 @@ use crate::metrics::Face;
 use car::{CarJob, Recorder};
 use conditional::fnv1a;
 
+/// Parses `text` as the HLS look-ahead parses a playlist it serves (for the fuzz target).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_hls_playlist(text: &str) {
+    let _ = hls::parse_playlist(text);
+}
+
 /// How long a request may take to resolve its path and obtain the first block before the
 /// gateway answers 504 (boxo's `Gateway.RetrievalTimeout` default, 30 s).
 pub const DEFAULT_RETRIEVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
