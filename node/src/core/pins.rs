@@ -1,14 +1,15 @@
 //! Pinning: `pin add` (walk the DAG, fetching what is missing when online, then commit the
 //! pins durably) and `pin ls` (direct, recursive and indirect pins), for the RPC and the CLI.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chorus_storage::{Cid, PinMode};
 use thiserror::Error;
 
 use super::error::{CoreError, blocking};
-use super::walk::{local_descendants, walk_counted};
+use super::pin_list::PinList;
+use super::walk::walk_counted;
 use super::{Commit, Core};
 
 /// Which pins `pin ls` lists (kubo's `--type`).
@@ -36,7 +37,7 @@ impl PinFilter {
         })
     }
 
-    fn takes(self, mode: PinMode) -> bool {
+    pub(crate) fn takes(self, mode: PinMode) -> bool {
         matches!(
             (self, mode),
             (PinFilter::All, _)
@@ -45,7 +46,7 @@ impl PinFilter {
         )
     }
 
-    fn takes_indirect(self) -> bool {
+    pub(crate) fn takes_indirect(self) -> bool {
         matches!(self, PinFilter::All | PinFilter::Indirect)
     }
 }
@@ -105,67 +106,82 @@ impl Core {
 
     /// `pin ls`: every pin of `filter`'s kind with its type (`recursive`, `direct`,
     /// `indirect`); or, for the `(path as given, CID)` pairs of `wanted`, the type of each
-    /// (`indirect through <root>` for indirect ones), failing on the first not pinned.
+    /// (`indirect through <root>` for indirect ones), failing on the first not pinned. The
+    /// whole listing as one vector: for the CLI; a daemon streams [`Core::pin_list`] instead.
     pub async fn pins(
         &self,
         filter: PinFilter,
         wanted: Vec<(String, Cid)>,
     ) -> Result<Vec<(Cid, String)>, PinLsError> {
         let core = self.clone();
-        blocking("listing pins", move || list(&core, filter, wanted)).await
+        blocking("listing pins", move || {
+            if wanted.is_empty() {
+                core.pin_list(filter)?
+                    .map(|row| row.map(|(cid, kind)| (cid, kind.to_owned())))
+                    .collect()
+            } else {
+                pin_types(&core, filter, wanted)
+            }
+        })
+        .await
+    }
+
+    /// Every pin of `filter`'s kind as a blocking iterator (see [`PinList`]): direct and
+    /// recursive pins, then the indirect ones, each once, in memory that does not grow with
+    /// the rows. Drive it on the blocking pool.
+    pub fn pin_list(&self, filter: PinFilter) -> Result<PinList, PinLsError> {
+        let mut pins = Vec::new();
+        for item in self.repo().pins().ls(None) {
+            pins.push(item.map_err(CoreError::from)?);
+        }
+        Ok(PinList::new(self.store(), pins, filter))
     }
 }
 
-fn list(
+/// The pin type of each of `wanted`, failing on the first not pinned (of `filter`'s kind).
+/// An indirect one is looked for below each recursive pin in turn, stopping where found, with
+/// one fingerprint per block walked (see [`PinList`]).
+fn pin_types(
     core: &Core,
     filter: PinFilter,
     wanted: Vec<(String, Cid)>,
 ) -> Result<Vec<(Cid, String)>, PinLsError> {
-    let mut pins: Vec<(Cid, PinMode)> = Vec::new();
+    let mut pins: HashMap<Cid, PinMode> = HashMap::new();
+    let mut recursive = Vec::new();
     for item in core.repo().pins().ls(None) {
-        pins.push(item.map_err(CoreError::from)?);
-    }
-    let store = core.store();
-    let mut indirect: BTreeMap<Cid, Cid> = BTreeMap::new();
-    if !wanted.is_empty() || filter.takes_indirect() {
-        for (root, mode) in &pins {
-            if *mode == PinMode::Recursive {
-                let mut below = HashSet::new();
-                local_descendants(&*store, root, &mut below);
-                for c in below {
-                    indirect.entry(c).or_insert(*root);
-                }
-            }
+        let (cid, mode) = item.map_err(CoreError::from)?;
+        pins.insert(cid, mode);
+        if mode == PinMode::Recursive {
+            recursive.push(cid);
         }
     }
-    let direct_or_rec: BTreeMap<Cid, PinMode> = pins.iter().copied().collect();
-    let mut out: Vec<(Cid, String)> = Vec::new();
-    if !wanted.is_empty() {
-        for (arg, cid) in wanted {
-            let found = match direct_or_rec.get(&cid) {
-                Some(mode) if filter.takes(*mode) => Some(mode.name().to_owned()),
-                _ => match indirect.get(&cid) {
-                    Some(root) if filter.takes_indirect() => {
-                        Some(format!("indirect through {root}"))
-                    }
-                    _ => None,
-                },
-            };
-            out.push((cid, found.ok_or(PinLsError::NotPinned(arg))?));
-        }
-        return Ok(out);
-    }
-    for (cid, mode) in &pins {
-        if filter.takes(*mode) {
-            out.push((*cid, mode.name().to_owned()));
-        }
-    }
-    if filter.takes_indirect() {
-        for c in indirect.keys() {
-            if !direct_or_rec.contains_key(c) {
-                out.push((*c, "indirect".to_owned()));
-            }
-        }
+    let mut out = Vec::with_capacity(wanted.len());
+    for (arg, cid) in wanted {
+        let found = match pins.get(&cid) {
+            Some(mode) if filter.takes(*mode) => Some(mode.name().to_owned()),
+            _ if filter.takes_indirect() => indirect_root(core, &recursive, &cid)?
+                .map(|root| format!("indirect through {root}")),
+            _ => None,
+        };
+        out.push((cid, found.ok_or(PinLsError::NotPinned(arg))?));
     }
     Ok(out)
+}
+
+/// The first of the recursive pins `roots` (in the pin set's order) whose stored DAG holds
+/// `cid` below it.
+fn indirect_root(core: &Core, roots: &[Cid], cid: &Cid) -> Result<Option<Cid>, PinLsError> {
+    for root in roots {
+        let below = PinList::new(
+            core.store(),
+            vec![(*root, PinMode::Recursive)],
+            PinFilter::Indirect,
+        );
+        for row in below {
+            if row?.0.hash() == cid.hash() {
+                return Ok(Some(*root));
+            }
+        }
+    }
+    Ok(None)
 }

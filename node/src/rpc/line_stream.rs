@@ -1,4 +1,6 @@
-//! NDJSON responses fed line by line by a running task (`track/add`, `pin/add?progress=true`).
+//! NDJSON responses fed line by line by a running task (`track/add`, `pin/add?progress=true`),
+//! or made by a blocking walk of the store and handed over in chunks (`pin/ls`, `refs/local`:
+//! see [`blocking_stream`]).
 //!
 //! The task sends [`Frame`]s into a channel; the body hands them to hyper as they come. A
 //! failure after the head went out cannot change the status any more, so, like kubo, the
@@ -72,4 +74,66 @@ impl http_body::Body for LineBody {
         }
         self.rx.poll_recv(cx).map(|f| f.map(Ok))
     }
+}
+
+/// Bytes a blocking producer gathers before handing them to the response (~1,000 lines).
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Chunks waiting for a slow client: with [`CHUNK_BYTES`], at most 512 KiB buffered, so the
+/// walk behind a stream is held back by the client, not buffered ahead of it.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Where a blocking producer writes its output: gathered into [`CHUNK_BYTES`] chunks and sent
+/// to the response, blocking while the client is behind.
+pub(crate) struct ChunkSink {
+    chunk: Vec<u8>,
+    tx: mpsc::Sender<Frame<Bytes>>,
+}
+
+impl ChunkSink {
+    /// Appends `bytes`; false once the client has gone (the producer should stop).
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> bool {
+        self.chunk.extend_from_slice(bytes);
+        if self.chunk.len() < CHUNK_BYTES {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_BYTES + 1024));
+        self.tx
+            .blocking_send(Frame::data(Bytes::from(full)))
+            .is_ok()
+    }
+
+    fn finish(self, end: Result<(), (Bytes, String)>) {
+        let ChunkSink { chunk, tx } = self;
+        if !chunk.is_empty() && tx.blocking_send(Frame::data(Bytes::from(chunk))).is_err() {
+            return;
+        }
+        if let Err((line, message)) = end {
+            for frame in error_frames(line, &message) {
+                if tx.blocking_send(frame).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A streamed response made on the blocking pool: `first` (may be empty), then what
+/// `produce` writes to its [`ChunkSink`]. Memory stays at a few chunks whatever the size of
+/// the output. An `Err((error line, message))` from `produce` ends the stream as a failed one
+/// (the line, then the `X-Stream-Error` trailer).
+pub(crate) fn blocking_stream<F>(first: Bytes, produce: F) -> Response
+where
+    F: FnOnce(&mut ChunkSink) -> Result<(), (Bytes, String)> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut sink = ChunkSink {
+            chunk: Vec::with_capacity(CHUNK_BYTES + 1024),
+            tx,
+        };
+        let end = produce(&mut sink);
+        sink.finish(end);
+    });
+    streamed(first, rx)
 }

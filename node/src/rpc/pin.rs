@@ -16,11 +16,11 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::args::Args;
 use super::error::{ApiError, ErrorBody};
-use super::line_stream::{encode_line, error_frames, streamed};
+use super::line_stream::{blocking_stream, encode_line, error_frames, streamed};
 use super::replication::replicate;
 use super::respond::{ndjson, resolve_arg};
 use crate::context::NodeContext;
-use crate::core::{PinFilter, PinLsError, UnpinError};
+use crate::core::{PinFilter, PinList, PinLsError, UnpinError};
 
 #[derive(Debug, Serialize)]
 struct PinsOut {
@@ -224,14 +224,21 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
     let filter = PinFilter::from_name(kind)
         .ok_or_else(|| ApiError::invalid("type", kind, "use all, direct, recursive or indirect"))?;
     let stream = args.bool("stream", false)?;
+    let core_error = |e| match e {
+        PinLsError::Core(e) => ApiError::Core(*e),
+        refused => ApiError::Failed(refused.to_string()),
+    };
+    if args.positional().is_empty() {
+        // The whole pin set: streamed from a blocking walk, in memory that does not grow with
+        // the rows (millions at Audius's scale).
+        let rows = ctx.core().pin_list(filter).map_err(core_error)?;
+        return Ok(stream_pins(rows, stream));
+    }
     let mut wanted = Vec::new();
     for a in args.positional() {
         wanted.push((a.clone(), resolve_arg(&ctx, "ipfs-path", a).await?));
     }
-    let entries = ctx.core().pins(filter, wanted).await.map_err(|e| match e {
-        PinLsError::Core(e) => ApiError::Core(*e),
-        refused => ApiError::Failed(refused.to_string()),
-    })?;
+    let entries = ctx.core().pins(filter, wanted).await.map_err(core_error)?;
     if stream {
         let lines: Vec<StreamLine> = entries
             .into_iter()
@@ -248,4 +255,48 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
             .map(|(c, k)| (c.to_string(), PinType { kind: k }))
             .collect(),
     }])
+}
+
+/// `pin ls` of the whole pin set: one `{"Cid","Type"}` line per pin with `stream`, else kubo's
+/// single `{"Keys":{"<cid>":{"Type":…},…}}` object, written as the rows come.
+fn stream_pins(rows: PinList, stream: bool) -> Response {
+    let first = if stream { "" } else { "{\"Keys\":{" };
+    blocking_stream(Bytes::from_static(first.as_bytes()), move |sink| {
+        let mut out = Vec::with_capacity(128);
+        for (i, row) in rows.enumerate() {
+            let (cid, kind) = row.map_err(|e| {
+                let error = match e {
+                    PinLsError::Core(e) => ApiError::Core(*e),
+                    other => ApiError::Failed(other.to_string()),
+                };
+                let message = error.to_string();
+                let line = encode_line(&ErrorBody {
+                    message: message.clone(),
+                    code: error.status_and_code().1 as u8,
+                    kind: "error",
+                });
+                (line, message)
+            })?;
+            out.clear();
+            if stream {
+                out.extend_from_slice(&encode_line(&StreamLine {
+                    cid: cid.to_string(),
+                    kind: kind.to_owned(),
+                }));
+            } else {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // A CID's text is base32 or base58: nothing to escape.
+                out.extend_from_slice(format!("\"{cid}\":{{\"Type\":\"{kind}\"}}").as_bytes());
+            }
+            if !sink.write(&out) {
+                return Ok(());
+            }
+        }
+        if !stream {
+            sink.write(b"}}\n");
+        }
+        Ok(())
+    })
 }
