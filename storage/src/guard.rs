@@ -6,8 +6,16 @@
 //! mutex *before* the block's bytes are relied on. So there is no window where a protection is
 //! registered but GC has not seen it. The lock is held only for hash-set operations and a
 //! single index removal, never across a whole GC.
+//!
+//! What sessions touched and what was written during a GC run are remembered by a 64-bit
+//! fingerprint of each multihash (SipHash-1-3 under keys drawn at random per store), not the
+//! multihash: a `dag import` of five million blocks is one session, and its set of
+//! multihashes took most of a 2 GB peak. Two blocks sharing a fingerprint only means the
+//! other one is kept by GC too (a protection never lost, at worst one block kept for a run);
+//! puts in flight, few at any time, stay exact.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::Multihash;
@@ -21,11 +29,13 @@ pub(crate) struct GuardState {
     /// Multihashes with a put in progress (count of concurrent puts). A put's pack record
     /// exists before its index entry, so neither GC nor `delete` may touch these.
     inflight: HashMap<Multihash, u32>,
-    /// Blocks each live session has put or read.
-    sessions: HashMap<SessionId, HashSet<Multihash>>,
+    /// Blocks each live session has put or read (fingerprints).
+    sessions: HashMap<SessionId, HashSet<u64>>,
     next_session: SessionId,
+    /// Keys of the fingerprints (see the module docs).
+    keys: RandomState,
     /// While a GC runs: every block put since it started (live by definition).
-    gc_written: Option<HashSet<Multihash>>,
+    gc_written: Option<HashSet<u64>>,
     /// Bumped after every pin change, so GC can see that its mark is stale.
     pin_generation: u64,
 }
@@ -33,9 +43,15 @@ pub(crate) struct GuardState {
 impl GuardState {
     /// Whether a block may not be collected right now (pins aside).
     pub(crate) fn is_protected(&self, mh: &Multihash) -> bool {
+        let fp = self.fingerprint(mh);
         self.inflight.contains_key(mh)
-            || self.gc_written.as_ref().is_some_and(|w| w.contains(mh))
-            || self.sessions.values().any(|s| s.contains(mh))
+            || self.gc_written.as_ref().is_some_and(|w| w.contains(&fp))
+            || self.sessions.values().any(|s| s.contains(&fp))
+    }
+
+    /// The key sessions and GC's written set remember `mh` by (see the module docs).
+    fn fingerprint(&self, mh: &Multihash) -> u64 {
+        self.keys.hash_one(mh)
     }
 
     /// Whether a put of `mh` is in progress.
@@ -71,14 +87,16 @@ impl Guard {
     ) {
         let mut st = self.lock();
         let st = &mut *st;
+        let keys = st.keys.clone();
         let mut session_set = session.and_then(|id| st.sessions.get_mut(&id));
         for mh in mhs {
+            let fp = keys.hash_one(mh);
             *st.inflight.entry(*mh).or_insert(0) += 1;
             if let Some(w) = st.gc_written.as_mut() {
-                w.insert(*mh);
+                w.insert(fp);
             }
             if let Some(s) = session_set.as_mut() {
-                s.insert(*mh);
+                s.insert(fp);
             }
         }
     }
@@ -89,8 +107,9 @@ impl Guard {
         let mut st = self.lock();
         let st = &mut *st;
         for mh in mhs {
+            let fp = st.keys.hash_one(mh);
             if let Some(w) = st.gc_written.as_mut() {
-                w.insert(*mh);
+                w.insert(fp);
             }
             if let Some(n) = st.inflight.get_mut(mh) {
                 *n -= 1;
@@ -125,8 +144,10 @@ impl Guard {
 
     /// Protects `mh` for a session (before the session reads it).
     pub(crate) fn protect(&self, session: SessionId, mh: &Multihash) {
-        if let Some(s) = self.lock().sessions.get_mut(&session) {
-            s.insert(*mh);
+        let mut st = self.lock();
+        let fp = st.fingerprint(mh);
+        if let Some(s) = st.sessions.get_mut(&session) {
+            s.insert(fp);
         }
     }
 
