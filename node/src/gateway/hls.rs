@@ -14,7 +14,8 @@
 //! One session per stream directory (listeners of the same rendition share it), each fetching
 //! one segment at a time through the node's fetcher, which stores what it fetches (and joins
 //! the wants of a player's own request for the same blocks). Bounded: [`MAX_SESSIONS`] at
-//! once (past that, no look-ahead), playlists read up to [`MAX_PLAYLIST_BYTES`] and
+//! once, and as many starts (reading a playlist to begin one) each within the retrieval
+//! timeout (past either, no look-ahead), playlists read up to [`MAX_PLAYLIST_BYTES`] and
 //! [`MAX_PLAYLIST_ENTRIES`], each segment fetch within the retrieval timeout. A session ends
 //! when nobody requested anything of its stream for [`IDLE`]: a listener who leaves stops the
 //! look-ahead after at most the window it had asked for, and a session waiting for the next
@@ -87,6 +88,10 @@ pub(super) struct LookAhead {
 
 struct Inner {
     fetcher: Arc<dyn BlockFetcher>,
+    /// Starts in progress (reading a playlist to begin a session): at most
+    /// [`MAX_SESSIONS`], each within the retrieval timeout, so requests for many different
+    /// playlists cannot pile up background work.
+    starting: Arc<tokio::sync::Semaphore>,
     metrics: HlsMetrics,
     ahead: usize,
     timeout: Duration,
@@ -122,6 +127,7 @@ impl LookAhead {
         LookAhead {
             inner: Arc::new(Inner {
                 fetcher,
+                starting: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
                 metrics,
                 ahead,
                 timeout,
@@ -141,26 +147,44 @@ impl LookAhead {
             return;
         }
         let (dir, file) = (*dir, *file);
-        if name.ends_with(".m3u8") {
-            let (this, name) = (self.clone(), name.clone());
-            tokio::spawn(async move { this.start_from_playlist(dir, &name, file).await });
-        } else if SEGMENT_EXTENSIONS.iter().any(|e| name.ends_with(e)) {
-            if self.advance(dir, name) {
-                return;
-            }
-            let (this, name) = (self.clone(), name.clone());
-            tokio::spawn(async move {
-                let source = FetcherSource::new(this.inner.fetcher.clone());
-                let Ok(playlist) = lookup(&source, &dir, MEDIA_PLAYLIST).await else {
-                    return;
-                };
-                if let Ok(Playlist::Media(entries)) = this.read_playlist(playlist).await {
-                    let entries = Arc::new(entries);
-                    if let Some(k) = entries.iter().position(|e| *e == name) {
-                        this.start(dir, entries, this.window_at(k), Vec::new());
-                    }
+        let is_playlist = name.ends_with(".m3u8");
+        if !is_playlist && !SEGMENT_EXTENSIONS.iter().any(|e| name.ends_with(e)) {
+            return;
+        }
+        if !is_playlist && self.advance(dir, name) {
+            return;
+        }
+        // Past MAX_SESSIONS starts in progress, this request goes without look-ahead.
+        let Ok(permit) = self.inner.starting.clone().try_acquire_owned() else {
+            return;
+        };
+        let (this, name) = (self.clone(), name.clone());
+        let timeout = self.inner.timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let start = async {
+                if is_playlist {
+                    this.start_from_playlist(dir, &name, file).await;
+                } else {
+                    this.start_from_segment(dir, &name).await;
                 }
-            });
+            };
+            let _ = tokio::time::timeout(timeout, start).await;
+        });
+    }
+
+    /// Starts a session for a stream whose segment `name` (of `dir`) was asked for first:
+    /// the playlist is `dir`'s [`MEDIA_PLAYLIST`].
+    async fn start_from_segment(&self, dir: Cid, name: &str) {
+        let source = FetcherSource::new(self.inner.fetcher.clone());
+        let Ok(playlist) = lookup(&source, &dir, MEDIA_PLAYLIST).await else {
+            return;
+        };
+        if let Ok(Playlist::Media(entries)) = self.read_playlist(playlist).await {
+            let entries = Arc::new(entries);
+            if let Some(k) = entries.iter().position(|e| e == name) {
+                self.start(dir, entries, self.window_at(k), Vec::new());
+            }
         }
     }
 
@@ -472,7 +496,54 @@ fn is_plain_relative(uri: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use chorus_storage::{Block, HashAlg, codec};
+    use futures::future::BoxFuture;
+
     use super::*;
+    use crate::fetch::FetchError;
+
+    /// A network that never answers, counting what it is asked.
+    #[derive(Default)]
+    struct Silent {
+        asked: AtomicUsize,
+    }
+
+    impl BlockFetcher for Silent {
+        fn fetch(&self, _cid: Cid) -> BoxFuture<'static, Result<Block, FetchError>> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Box::pin(std::future::pending())
+        }
+
+        fn is_online(&self) -> bool {
+            true
+        }
+    }
+
+    fn cid(n: u32) -> Cid {
+        let block = Block::from_data(codec::DAG_PB, HashAlg::Sha2_256, n.to_be_bytes().to_vec());
+        *block.unwrap().cid()
+    }
+
+    /// Requests for ever more playlists nobody delivers start at most MAX_SESSIONS reads;
+    /// the rest go without look-ahead, and the retrieval timeout frees the starts.
+    #[tokio::test(start_paused = true)]
+    async fn starts_are_bounded_and_time_out() {
+        let silent = Arc::new(Silent::default());
+        let timeout = Duration::from_secs(30);
+        let la = LookAhead::new(silent.clone(), HlsMetrics::default(), 5, timeout);
+        let names = ["320k".to_owned(), "index.m3u8".to_owned()];
+        for n in 0..(MAX_SESSIONS as u32 + 50) {
+            la.on_request(&names, &[cid(0), cid(2 * n + 1), cid(2 * n + 2)]);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(silent.asked.load(Ordering::SeqCst), MAX_SESSIONS);
+        assert_eq!(la.inner.starting.available_permits(), 0);
+        tokio::time::sleep(timeout).await;
+        assert_eq!(la.inner.starting.available_permits(), MAX_SESSIONS);
+        assert_eq!(la.inner.lock().len(), 0);
+    }
 
     #[test]
     fn playlists_parse_into_variants_or_segments() {
