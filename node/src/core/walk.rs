@@ -1,5 +1,6 @@
-//! Depth-first walks over dag-pb/raw DAGs, shared by `pin add`, `pin ls`, `refs`,
-//! `files/stat`, `dag import` and `routing/provide`.
+//! Depth-first walks over dag-pb/raw DAGs (fetching what is missing), shared by `pin add`,
+//! `refs`, `files/stat` and `dag import`. Walks of the local store only (`pin ls`,
+//! `routing/provide --recursive`) go through [`super::PinList`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -252,23 +253,6 @@ pub(crate) struct Walked {
     pub(crate) cumulative_size: u64,
     /// Distinct blocks.
     pub(crate) blocks: u64,
-}
-
-/// The CIDs reachable from `root` in the local store only (missing blocks end that branch):
-/// what a recursive pin covers, for `pin ls --type=indirect`.
-pub(crate) fn local_descendants(store: &dyn Blockstore, root: &Cid, into: &mut HashSet<Cid>) {
-    let mut stack = vec![*root];
-    while let Some(cid) = stack.pop() {
-        let Ok(Some(block)) = store.get(&cid) else {
-            continue;
-        };
-        for child in links(&block).unwrap_or_default() {
-            // Raw leaves have no links: no need to read them.
-            if into.insert(child) && child.codec() != codec::RAW {
-                stack.push(child);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -86,10 +86,10 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct RefLine {
+pub(super) struct RefLine {
     #[serde(rename = "Ref")]
-    reference: String,
-    err: String,
+    pub(super) reference: String,
+    pub(super) err: String,
 }
 
 pub(crate) async fn refs(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {

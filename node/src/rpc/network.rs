@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use chorus_storage::Cid;
+use chorus_storage::{Cid, PinMode};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
@@ -23,7 +23,7 @@ use super::args::{Args, parse_cid_arg};
 use super::error::ApiError;
 use super::respond::{blocking, ndjson};
 use crate::context::NodeContext;
-use crate::core::walk::local_descendants;
+use crate::core::{PinFilter, PinList};
 use crate::network::{CommandError, ConnectedPeer, NetworkHandle};
 
 /// kubo's default `--num-providers` of `routing/findprovs`.
@@ -437,12 +437,12 @@ pub(crate) async fn provide(
             }
             let mut linked = HashSet::new();
             if recursive && missing.is_none() {
-                for cid in &roots {
-                    local_descendants(store.as_ref(), cid, &mut linked);
-                }
-                for cid in &roots {
-                    linked.remove(cid);
-                }
+                // What the roots reach in the local store, each once, the roots themselves
+                // left out: the indirect pins a recursive pin of them would have (a block
+                // that cannot be read ends its branch).
+                let pins = roots.iter().map(|c| (*c, PinMode::Recursive)).collect();
+                let below = PinList::new(store.clone(), pins, PinFilter::Indirect);
+                linked.extend(below.filter_map(|row| row.ok()).map(|(cid, _)| cid));
             }
             Ok::<_, ApiError>((missing, linked))
         }

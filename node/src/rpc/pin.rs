@@ -170,9 +170,16 @@ async fn add_with_progress(
 
 /// The frames ending a `pin add --progress` stream that failed after it started.
 fn stream_error(error: &ApiError) -> [Frame<Bytes>; 2] {
+    let (line, message) = error_line(error, "pin/add");
+    error_frames(line, &message)
+}
+
+/// kubo's error object for `command`'s stream that failed after it started, encoded, and its
+/// message (logged when the failure is the node's).
+fn error_line(error: &ApiError, command: &str) -> (Bytes, String) {
     let (status, code) = error.status_and_code();
     if status.is_server_error() {
-        tracing::warn!(error = %error, "pin/add failed");
+        tracing::warn!(error = %error, "{command} failed");
     }
     let message = error.to_string();
     let line = encode_line(&ErrorBody {
@@ -180,7 +187,15 @@ fn stream_error(error: &ApiError) -> [Frame<Bytes>; 2] {
         code: code as u8,
         kind: "error",
     });
-    error_frames(line, &message)
+    (line, message)
+}
+
+/// A `pin ls` failure as the API answers it.
+fn pin_ls_error(e: PinLsError) -> ApiError {
+    match e {
+        PinLsError::Core(e) => ApiError::Core(*e),
+        refused => ApiError::Failed(refused.to_string()),
+    }
 }
 
 pub(crate) async fn rm(State(ctx): State<NodeContext>, args: Args) -> Result<Response, ApiError> {
@@ -224,21 +239,21 @@ pub(crate) async fn ls(State(ctx): State<NodeContext>, args: Args) -> Result<Res
     let filter = PinFilter::from_name(kind)
         .ok_or_else(|| ApiError::invalid("type", kind, "use all, direct, recursive or indirect"))?;
     let stream = args.bool("stream", false)?;
-    let core_error = |e| match e {
-        PinLsError::Core(e) => ApiError::Core(*e),
-        refused => ApiError::Failed(refused.to_string()),
-    };
     if args.positional().is_empty() {
         // The whole pin set: streamed from a blocking walk, in memory that does not grow with
         // the rows (millions at Audius's scale).
-        let rows = ctx.core().pin_list(filter).map_err(core_error)?;
+        let rows = ctx.core().pin_list(filter).map_err(pin_ls_error)?;
         return Ok(stream_pins(rows, stream));
     }
     let mut wanted = Vec::new();
     for a in args.positional() {
         wanted.push((a.clone(), resolve_arg(&ctx, "ipfs-path", a).await?));
     }
-    let entries = ctx.core().pins(filter, wanted).await.map_err(core_error)?;
+    let entries = ctx
+        .core()
+        .pins(filter, wanted)
+        .await
+        .map_err(pin_ls_error)?;
     if stream {
         let lines: Vec<StreamLine> = entries
             .into_iter()
@@ -264,19 +279,7 @@ fn stream_pins(rows: PinList, stream: bool) -> Response {
     blocking_stream(Bytes::from_static(first.as_bytes()), move |sink| {
         let mut out = Vec::with_capacity(128);
         for (i, row) in rows.enumerate() {
-            let (cid, kind) = row.map_err(|e| {
-                let error = match e {
-                    PinLsError::Core(e) => ApiError::Core(*e),
-                    other => ApiError::Failed(other.to_string()),
-                };
-                let message = error.to_string();
-                let line = encode_line(&ErrorBody {
-                    message: message.clone(),
-                    code: error.status_and_code().1 as u8,
-                    kind: "error",
-                });
-                (line, message)
-            })?;
+            let (cid, kind) = row.map_err(|e| error_line(&pin_ls_error(e), "pin/ls"))?;
             out.clear();
             if stream {
                 out.extend_from_slice(&encode_line(&StreamLine {

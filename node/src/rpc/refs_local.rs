@@ -10,38 +10,26 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use chorus_storage::{Cid, codec};
-use serde::Serialize;
 
 use super::error::ApiError;
 use super::line_stream::blocking_stream;
+use super::ls::RefLine;
 use crate::context::NodeContext;
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct RefLine<'a> {
-    #[serde(rename = "Ref")]
-    reference: String,
-    err: &'a str,
-}
 
 pub(crate) async fn refs_local(State(ctx): State<NodeContext>) -> Result<Response, ApiError> {
     let store = ctx.core().store();
     Ok(blocking_stream(Bytes::new(), move |sink| {
         let mut line = Vec::with_capacity(128);
         for item in store.list() {
-            let message;
-            let row = match &item {
+            let row = match item {
                 Ok(mh) => RefLine {
-                    reference: Cid::new_v1(codec::RAW, *mh).to_string(),
-                    err: "",
+                    reference: Cid::new_v1(codec::RAW, mh).to_string(),
+                    err: String::new(),
                 },
-                Err(e) => {
-                    message = e.to_string();
-                    RefLine {
-                        reference: String::new(),
-                        err: &message,
-                    }
-                }
+                Err(e) => RefLine {
+                    reference: String::new(),
+                    err: e.to_string(),
+                },
             };
             line.clear();
             // Two strings always serialise.
