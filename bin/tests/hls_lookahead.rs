@@ -2,7 +2,8 @@
 //! through the gateway of B (look-ahead on, the default) and of C (`hls_segments_ahead = 0`).
 //! Serving the master playlist makes B fetch the first segments before any is asked for;
 //! serving segment k moves the window to k+1 ..= k+5; a jump far ahead (a seek) starts a new
-//! window there; C fetches only what it is asked for.
+//! window there; C fetches only what it is asked for. D is only asked for the track's player
+//! page, and fetches the first segments before the browser asks for anything of the track.
 
 mod common;
 
@@ -87,14 +88,23 @@ fn the_gateway_fetches_the_next_segments_before_the_player_asks() {
 
     let b = dht_server_repo();
     let c = dht_server_repo();
+    let d = dht_server_repo();
     set_config(&c, "gateway", "hls_segments_ahead", "0");
-    for r in [&b, &c] {
+    for r in [&b, &c, &d] {
         r.ok(&["bootstrap", "add", &a_addr]);
     }
     let daemon_b = Daemon::start(&b, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     let daemon_c = Daemon::start(&c, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
+    let daemon_d = Daemon::start(&d, &["--swarm-addr", "/ip4/127.0.0.1/tcp/0"]);
     wait_connected(&b, &a_id);
     wait_connected(&c, &a_id);
+    wait_connected(&d, &a_id);
+
+    // The player page alone: D starts as for the master playlist, segments 0..5; C, without
+    // look-ahead, fetches nothing for it.
+    get(&daemon_d, &format!("/player/{cid}"));
+    get(&daemon_c, &format!("/player/{cid}"));
+    wait_fetched(&daemon_d, AHEAD);
 
     // The master playlist: B looks ahead on its first variant, segments 0..5.
     get(&daemon_b, &format!("/ipfs/{cid}/master.m3u8"));
@@ -111,10 +121,13 @@ fn the_gateway_fetches_the_next_segments_before_the_player_asks() {
 
     drop(daemon_b);
     drop(daemon_c);
+    drop(daemon_d);
     drop(daemon_a);
     // What B holds: the segments asked for and the windows, nothing between or past them.
     let held: Vec<usize> = (0..segs.len()).filter(|&i| holds(&b, &segs[i].1)).collect();
     assert_eq!(held, [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15]);
-    // C holds none of them.
+    // D holds the first window (its page asked for nothing else); C holds none of them.
+    let held: Vec<usize> = (0..segs.len()).filter(|&i| holds(&d, &segs[i].1)).collect();
+    assert_eq!(held, [0, 1, 2, 3, 4]);
     assert!(!segs.iter().any(|(_, s)| holds(&c, s)));
 }

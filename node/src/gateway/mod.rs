@@ -14,6 +14,8 @@ mod range;
 mod rate_limit;
 mod request;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -79,11 +81,20 @@ pub fn router(ctx: NodeContext, config: GatewayConfig) -> Router {
             config.retrieval_timeout,
         )
     });
+    // A player page starts the look-ahead of its track (unless the track is delisted).
+    let on_player_page = lookahead.clone().map(|l| {
+        let ctx = ctx.clone();
+        Arc::new(move |root: Cid| {
+            if delisted(&ctx, &[root]).is_ok() {
+                l.on_player_page(root);
+            }
+        }) as player::PageHook
+    });
     let router = Router::new()
         .route("/ipfs/{*path}", get(serve_ipfs).options(preflight))
         .route("/ipfs", get(missing_cid))
         .route("/ipfs/", get(missing_cid))
-        .merge(player::routes())
+        .merge(player::routes(on_player_page))
         .fallback(not_found)
         .with_state(GatewayState {
             ctx,
@@ -223,8 +234,8 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// 451 when the chain delisted any of `cids`.
-fn delisted(state: &GatewayState, cids: &[Cid]) -> Result<(), GatewayError> {
-    let Some(chain) = state.ctx.core().chain() else {
+fn delisted(ctx: &NodeContext, cids: &[Cid]) -> Result<(), GatewayError> {
+    let Some(chain) = ctx.core().chain() else {
         return Ok(());
     };
     match cids.iter().find(|c| chain.is_delisted(c)) {
@@ -267,7 +278,7 @@ async fn respond(
         )));
     }
     // Content its owner delisted on chain is refused before anything is fetched.
-    delisted(&state, &[path.root])?;
+    delisted(&state.ctx, &[path.root])?;
     let source = FetcherSource::new(state.ctx.fetcher().clone());
     let recorder = Recorder::new(source.clone());
     let mut roots = vec![path.root];
@@ -279,7 +290,7 @@ async fn respond(
         roots.push(terminal);
     }
     // And through a path: a delisted CID is refused under any directory that holds it.
-    delisted(&state, &roots[1..])?;
+    delisted(&state.ctx, &roots[1..])?;
     let (filename, download) = download_params(uri.query());
     let resolved = Resolved {
         path,

@@ -8,11 +8,11 @@
 //! `/player/assets/<digest>/<name>`, where the digest is that file's content hash, so they can
 //! be cached forever; the page itself is tiny and always revalidated (ETag).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chorus_storage::Cid;
@@ -101,11 +101,20 @@ fn asset_url(name: &str) -> String {
     format!("/player/assets/{digest}/{name}")
 }
 
-/// The routes, merged into the gateway router (they need no state).
-pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// Called with a track's CID when its player page is served by GET: the gateway's HLS
+/// look-ahead starts on the track while the browser loads the page and hls.js.
+pub(super) type PageHook = Arc<dyn Fn(Cid) + Send + Sync>;
+
+/// The routes, merged into the gateway router (they need no state; `on_page` is the hook).
+pub(super) fn routes<S: Clone + Send + Sync + 'static>(on_page: Option<PageHook>) -> Router<S> {
     Router::new()
         .route("/player/assets/{digest}/{name}", get(asset))
-        .route("/player/{cid}", get(page))
+        .route(
+            "/player/{cid}",
+            get(move |method: Method, path: Path<String>, req: HeaderMap| {
+                page(method, path, req, on_page.clone())
+            }),
+        )
         .route("/player", get(missing_cid))
         .route("/player/", get(missing_cid))
 }
@@ -117,13 +126,21 @@ async fn missing_cid() -> GatewayError {
     )
 }
 
-async fn page(Path(raw): Path<String>, req: HeaderMap) -> Result<Response, GatewayError> {
+async fn page(
+    method: Method,
+    Path(raw): Path<String>,
+    req: HeaderMap,
+    on_page: Option<PageHook>,
+) -> Result<Response, GatewayError> {
     let cid = Cid::try_from(raw.as_str()).map_err(|e| {
         GatewayError::BadRequest(format!(
             "invalid track CID {raw:?}: {e}; use /player/<cid> with the CID printed by \
              `chorus track add`"
         ))
     })?;
+    if let Some(hook) = on_page.filter(|_| method == Method::GET) {
+        hook(cid);
+    }
     // A canonical CID string is base32/base58 letters and digits only: safe in HTML and URLs.
     let cid = cid.to_string();
     let digests = DIGESTS.join(",");
@@ -243,7 +260,7 @@ mod tests {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let r = routes::<()>()
+        let r = routes::<()>(None)
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -251,6 +268,28 @@ mod tests {
         let headers = r.headers().clone();
         let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
         (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_page_served_by_get_calls_the_hook_with_its_track() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hook: PageHook = {
+            let seen = seen.clone();
+            Arc::new(move |cid: Cid| seen.lock().unwrap().push(cid.to_string()))
+        };
+        for (method, uri) in [
+            ("GET", format!("/player/{CID}")),
+            ("HEAD", format!("/player/{CID}")),
+            ("GET", "/player/not-a-cid".to_owned()),
+            ("GET", "/player/assets/none/none".to_owned()),
+        ] {
+            let req = Request::builder().method(method).uri(&uri);
+            routes::<()>(Some(hook.clone()))
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), [CID]);
     }
 
     fn asset_links(page: &str) -> Vec<String> {
