@@ -16,7 +16,11 @@
 #     during GC (paced reads) beside an equal window without GC (target p99 < 100 ms), 256 KiB RPC
 #     adds issued during GC, RSS;
 #   - `pin ls`, `refs local` (a build without it: `refs -r -u` of the pinned roots) and
-#     `repo verify` rates (items/s) with the RSS peak of each.
+#     `repo verify` rates (items/s) with the RSS peak of each;
+#   - one full reprovide cycle (strategy all) of the whole repo to a local DHT of 20 kad
+#     servers (node/examples/dht_servers.rs, one process on 127.0.0.1; tests/py/bench_reprovide.py):
+#     work-list build, keys/hour (target >= 1M/hour), RSS while sweeping, and a 1-in-4,096
+#     sample of the keys checked on every server.
 #
 #   ./scripts/bench-scale.sh [BLOCKS]          # default 5000000 (needs ~3x the block bytes free)
 #   ./scripts/bench-scale.sh 200000            # quick run, a few minutes
@@ -25,6 +29,8 @@
 #   KUBO_SMALL=N SERVE_SECS=S READ_RATE=R      # kubo's small-file sample (default 20000),
 #                                              # seconds of free-running reads (10), paced
 #                                              # reads/s during GC (400)
+#   REPROVIDE_SECS=S                           # the sweep's time budget (3600; 0 skips it)
+#   DHT_SERVERS=/path/to/dht_servers           # with CHORUS: that build of the DHT example
 set -euo pipefail
 cd "$(dirname "$0")/.."
 blocks="${1:-5000000}"
@@ -33,9 +39,12 @@ blocks="${1:-5000000}"
 
 if [ -z "${CHORUS:-}" ]; then
   cargo build --release -p chorus --locked >&2
+  cargo build --release -p chorus-node --example dht_servers --locked >&2
 fi
 chorus="${CHORUS:-${CARGO_TARGET_DIR:-$PWD/target}/release/chorus}"
 [ -x "$chorus" ] || { echo "no chorus binary at $chorus" >&2; exit 1; }
+dht_servers="${DHT_SERVERS:-$(dirname "$chorus")/examples/dht_servers}"
+[ -x "$dht_servers" ] || { echo "no dht_servers binary at $dht_servers" >&2; exit 1; }
 for tool in python3 du curl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
@@ -69,4 +78,5 @@ fi
 echo "chorus: $chorus ($("$chorus" --version))"
 python3 tests/py/bench_scale.py --chorus "$chorus" --work "$work" --blocks "$blocks" \
   --kubo-small "${KUBO_SMALL:-20000}" --serve-secs "${SERVE_SECS:-10}" \
-  --read-rate "${READ_RATE:-400}" "${kubo_args[@]}"
+  --read-rate "${READ_RATE:-400}" --dht-servers "$dht_servers" \
+  --reprovide-secs "${REPROVIDE_SECS:-3600}" "${kubo_args[@]}"

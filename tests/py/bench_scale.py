@@ -20,6 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_reprovide  # noqa: E402
 import scale_car  # noqa: E402
 
 MB = 1e6
@@ -286,6 +287,10 @@ def main():
     ap.add_argument("--serve-secs", type=float, default=10)
     ap.add_argument("--read-rate", type=float, default=400,
                     help="paced gateway reads/s during the GC and baseline windows")
+    ap.add_argument("--dht-servers", default="",
+                    help="node/examples/dht_servers binary: run the reprovide sweep step")
+    ap.add_argument("--reprovide-secs", type=float, default=3600,
+                    help="time budget of the reprovide sweep (0 skips it)")
     a = ap.parse_args()
     work, chorus = a.work, a.chorus
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -549,6 +554,10 @@ def main():
         d.stop()
     row("bytes on disk after GC / live block bytes (approx.)",
         f"{mbytes(du(repo))}", f"{mbytes(block_bytes * (1 - expect / blocks))}", "")
+
+    # 6. A full reprovide cycle of the whole repo to a local DHT of 20 servers.
+    if a.dht_servers and a.reprovide_secs > 0:
+        bench_reprovide.sweep(chorus, a.dht_servers, repo, work, row, 20, a.reprovide_secs, log)
 
     w1 = max(len(r[0]) for r in ROWS)
     w2 = max(len(r[1]) for r in ROWS)
