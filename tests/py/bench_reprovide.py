@@ -18,29 +18,20 @@ import datetime
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import free_port, proc_kb  # noqa: E402
+
 # The daemon's first reprovide cycle starts one minute after start (DEFAULT_INITIAL_DELAY).
 INITIAL_DELAY_S = 60
 STEP_TIMEOUT_S = 600
 # The daemon's log colours its fields.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def proc_kb(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_secs(pid):
@@ -127,14 +118,6 @@ def log_time(stamp):
         return datetime.datetime.fromisoformat(stamp)
     except ValueError:
         return None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def expected_sample(chorus, repo, api_port):

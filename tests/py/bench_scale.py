@@ -12,7 +12,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_reprovide  # noqa: E402
+from bench_util import free_port, proc_kb  # noqa: E402
 import scale_car  # noqa: E402
 
 MB = 1e6
@@ -58,14 +58,6 @@ def kubo_add(repo, paths):
 # ---------------------------------------------------------------------------------------------
 # helpers
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def pct(values, p):
     if not values:
         return float("nan")
@@ -94,17 +86,6 @@ def run_rusage(cmd, **kw):
         sys.exit(f"{' '.join(map(str, cmd))} failed with {p.returncode}:\n{tail}")
     with open(out_path, errors="replace") as f:
         return secs, ru.ru_maxrss * 1024, f.read()
-
-
-def proc_kb(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class RssSampler(threading.Thread):
