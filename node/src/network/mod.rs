@@ -200,10 +200,25 @@ impl Network {
                 }
             },
         };
-        let reprovider = reprovide_db.map(|db| reprovide::Reprovider {
+        // Its work list is a file beside the queue's database, or in a temporary directory
+        // (removed when the reprovider stops) when the queue is in memory.
+        let reprovide_work = match &config.provide_queue_dir {
+            Some(dir) => Ok((dir.join(reprovide::WORK_DIR), None)),
+            None => tempfile::tempdir().map(|t| (t.path().to_path_buf(), Some(t))),
+        };
+        let reprovide_db = match reprovide_work {
+            Ok(work) => reprovide_db.map(|db| (db, work)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reprovider disabled: no directory for its work list");
+                None
+            }
+        };
+        let reprovider = reprovide_db.map(|(db, (work_dir, work_tmp))| reprovide::Reprovider {
             config: config.reprovide.clone(),
             store: store.clone(),
             db,
+            work_dir,
+            _work_tmp: work_tmp,
             actor: reprovide_tx,
             control: stream_control,
             local: peer_id,

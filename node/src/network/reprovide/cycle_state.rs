@@ -1,19 +1,20 @@
-//! The reprovider's persistent state, in two trees of the provide queue's sled database:
-//! the cycle's work list (keyspace point → multihash, so iteration is in keyspace order and
-//! memory stays bounded whatever the key count) and the cycle's progress (start time, phase,
-//! cursor), so a restart resumes the cycle where it stopped.
+//! The reprovider's persistent state: the cycle's progress (start time, phase, cursor) in a
+//! tree of the provide queue's sled database, so a restart resumes the cycle where it
+//! stopped, and the cycle's work list beside it as a sorted file ([`work_list`](super::work_list):
+//! keyspace order, memory bounded whatever the key count).
 //!
 //! Durability point: sled's background flush (500 ms) or [`CycleState::flush`], called after
-//! every region. A crash may repeat the work since the last flush (announcing a record twice
-//! is harmless), never skip any.
+//! every batch; the work list is fsynced before the phase says it is built. A crash may repeat
+//! the work since the last flush (announcing a record twice is harmless), never skip any.
 
-use std::ops::Bound;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::keyspace::KadKey;
+use super::work_list::{WorkList, WorkListBuilder};
 
-/// Tree holding the work list.
-const KEYS_TREE: &str = "reprovide-keys";
+/// The tree that held the work list before it moved to a file; dropped on open.
+const OLD_KEYS_TREE: &str = "reprovide-keys";
 /// Tree holding the progress fields.
 const STATE_TREE: &str = "reprovide-state";
 
@@ -74,14 +75,20 @@ pub struct Progress {
 
 /// Why the state could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("reprovider state: {0}")]
-pub struct StateError(#[from] sled::Error);
+pub enum StateError {
+    /// The progress tree failed.
+    #[error("reprovider state: {0}")]
+    Sled(#[from] sled::Error),
+    /// The work list's file failed.
+    #[error("reprovider work list: {0}")]
+    Io(#[from] std::io::Error),
+}
 
-/// Handles to the two trees.
+/// Handles to the progress tree and the work list.
 #[derive(Clone)]
 pub struct CycleState {
-    keys: sled::Tree,
     state: sled::Tree,
+    list: WorkList,
 }
 
 fn millis(t: SystemTime) -> u64 {
@@ -96,11 +103,25 @@ fn from_millis(bytes: &[u8]) -> Option<SystemTime> {
 }
 
 impl CycleState {
-    /// Opens (creating) the trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, StateError> {
+    /// Opens (creating) the progress tree in `db`, with the work list kept in `dir`.
+    pub fn open(db: &sled::Db, dir: impl Into<PathBuf>) -> Result<Self, StateError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        // A work list an older version kept in sled: a cycle in progress rebuilds it as a file.
+        if db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == OLD_KEYS_TREE.as_bytes())
+        {
+            db.drop_tree(OLD_KEYS_TREE)?;
+            let state = db.open_tree(STATE_TREE)?;
+            if state.get(PHASE)?.as_deref() == Some(&[Phase::Sweeping.tag()]) {
+                state.insert(PHASE, &[Phase::Building.tag()])?;
+            }
+        }
         Ok(CycleState {
-            keys: db.open_tree(KEYS_TREE)?,
             state: db.open_tree(STATE_TREE)?,
+            list: WorkList::new(dir),
         })
     }
 
@@ -144,7 +165,7 @@ impl CycleState {
         self.state.insert(STRATEGY, strategy.as_bytes())?;
         self.state.remove(CURSOR)?;
         self.state.remove(KEYS)?;
-        self.keys.clear()?;
+        self.list.clear()?;
         Ok(())
     }
 
@@ -152,7 +173,7 @@ impl CycleState {
     pub fn rebuild(&self) -> Result<(), StateError> {
         self.state.insert(PHASE, &[Phase::Building.tag()])?;
         self.state.remove(CURSOR)?;
-        self.keys.clear()?;
+        self.list.clear()?;
         Ok(())
     }
 
@@ -174,58 +195,33 @@ impl CycleState {
         self.state.insert(PHASE, &[Phase::Done.tag()])?;
         self.state.insert(COMPLETED, &millis(at).to_be_bytes())?;
         self.state.remove(CURSOR)?;
-        self.keys.clear()?;
-        self.flush()
-    }
-
-    /// Adds a key to the work list; `false` if it was already there.
-    pub fn insert_key(&self, point: &KadKey, multihash: &[u8]) -> Result<bool, StateError> {
-        Ok(self.keys.insert(point, multihash)?.is_none())
-    }
-
-    /// Adds distinct keys in one sled batch (cheaper per key than [`insert_key`](Self::insert_key)
-    /// for large lists; the caller guarantees they are not in the list yet).
-    pub fn insert_batch(&self, entries: &[(KadKey, Vec<u8>)]) -> Result<(), StateError> {
-        let mut batch = sled::Batch::default();
-        for (point, multihash) in entries {
-            batch.insert(&point[..], multihash.as_slice());
-        }
-        self.keys.apply_batch(batch)?;
+        self.flush()?;
+        self.list.clear()?;
         Ok(())
     }
 
-    /// Keys in the work list (counts them: O(n), for tests and checks).
-    pub fn key_count(&self) -> usize {
-        self.keys.len()
+    /// Starts writing the work list (finish it, then call [`built`](Self::built)).
+    pub fn builder(&self) -> Result<WorkListBuilder, StateError> {
+        Ok(self.list.builder()?)
+    }
+
+    /// Keys in the work list (reads it whole: for tests and checks).
+    pub fn key_count(&self) -> Result<u64, StateError> {
+        Ok(self.list.len()?)
     }
 
     /// Up to `n` work-list entries after `cursor` (from the start when `None`), in keyspace
-    /// order. Entries that do not parse are skipped.
+    /// order.
     pub fn batch_after(
         &self,
         cursor: Option<&KadKey>,
         n: usize,
     ) -> Result<Vec<(KadKey, Vec<u8>)>, StateError> {
-        let start = match cursor {
-            Some(c) => Bound::Excluded(c.to_vec()),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::with_capacity(n.min(4096));
-        for item in self.keys.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            if out.len() >= n {
-                break;
-            }
-            let (k, v) = item?;
-            if let Ok(point) = <KadKey>::try_from(k.as_ref()) {
-                out.push((point, v.to_vec()));
-            }
-        }
-        Ok(out)
+        Ok(self.list.batch_after(cursor, n)?)
     }
 
     /// Writes pending changes to disk.
     pub fn flush(&self) -> Result<(), StateError> {
-        self.keys.flush()?;
         self.state.flush()?;
         Ok(())
     }
@@ -256,29 +252,35 @@ mod tests {
         seen
     }
 
+    fn build(state: &CycleState, keys: impl IntoIterator<Item = u32>) -> u64 {
+        let mut builder = state.builder().unwrap();
+        for n in keys {
+            let m = mh(n);
+            builder.push(key_of_multihash(&m), m).unwrap();
+        }
+        builder.finish().unwrap()
+    }
+
     #[test]
     fn a_restart_mid_cycle_resumes_at_the_cursor() {
         let dir = tempfile::tempdir().unwrap();
+        let list_dir = dir.path().join("work");
         let started = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let first;
         {
-            let db = sled::open(dir.path()).unwrap();
-            let state = CycleState::open(&db).unwrap();
+            let db = sled::open(dir.path().join("db")).unwrap();
+            let state = CycleState::open(&db, &list_dir).unwrap();
             assert_eq!(state.progress().unwrap(), None);
             state.begin(started, "all").unwrap();
-            for n in 0..100 {
-                let m = mh(n);
-                assert!(state.insert_key(&key_of_multihash(&m), &m).unwrap());
-            }
             // The same key twice is one entry.
-            assert!(!state.insert_key(&key_of_multihash(&mh(0)), &mh(0)).unwrap());
+            assert_eq!(build(&state, (0..100).chain([0])), 100);
             state.built(100).unwrap();
             first = sweep_some(&state, 3, 10);
             assert_eq!(first.len(), 30);
             state.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
-        let state = CycleState::open(&db).unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let state = CycleState::open(&db, &list_dir).unwrap();
         let p = state.progress().unwrap().unwrap();
         assert_eq!(p.phase, Phase::Sweeping);
         assert_eq!(p.started, started);
@@ -300,19 +302,39 @@ mod tests {
             (p.phase, p.cursor, p.completed),
             (Phase::Done, None, Some(done_at))
         );
-        assert_eq!(state.key_count(), 0);
+        assert_eq!(state.key_count().unwrap(), 0);
     }
 
     #[test]
     fn a_new_cycle_forgets_the_old_work_list() {
+        let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let state = CycleState::open(&db).unwrap();
+        let state = CycleState::open(&db, dir.path()).unwrap();
         state.begin(SystemTime::now(), "all").unwrap();
-        state.insert_key(&key_of_multihash(&mh(1)), &mh(1)).unwrap();
+        build(&state, [1]);
         state.advance(&[9; 32]).unwrap();
         state.begin(SystemTime::now(), "roots").unwrap();
         let p = state.progress().unwrap().unwrap();
         assert_eq!((p.phase, p.cursor), (Phase::Building, None));
-        assert_eq!(state.key_count(), 0);
+        assert_eq!(state.key_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_sweep_over_the_old_sled_work_list_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let old = db.open_tree(OLD_KEYS_TREE).unwrap();
+        old.insert([1u8; 32], &mh(1)[..]).unwrap();
+        let tree = db.open_tree(STATE_TREE).unwrap();
+        tree.insert(PHASE, &[Phase::Sweeping.tag()]).unwrap();
+        tree.insert(STARTED, &millis(SystemTime::now()).to_be_bytes())
+            .unwrap();
+        let state = CycleState::open(&db, dir.path()).unwrap();
+        assert_eq!(state.progress().unwrap().unwrap().phase, Phase::Building);
+        assert!(
+            !db.tree_names()
+                .iter()
+                .any(|n| n.as_ref() == OLD_KEYS_TREE.as_bytes())
+        );
     }
 }

@@ -1,8 +1,11 @@
 //! Which keys a strategy announces, written into the cycle's on-disk work list (never
-//! collected in memory): `all` lists the store, `pinned` walks every pinned DAG (the work
-//! list doubles as the visited set, so a block shared by many pins is walked once), `roots`
-//! takes the pins themselves. Blocking: run it on the blocking pool.
+//! collected in memory): `all` lists the store, `pinned` walks every pinned DAG, `roots` takes
+//! the pins themselves. The work list drops keys reached twice; the `pinned` walk remembers
+//! the dag-pb nodes it descended into, so a subtree linked many times is walked once.
+//! Blocking: run it on the blocking pool.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use chorus_protocol::car::block_links;
@@ -12,13 +15,10 @@ use tracing::debug;
 use super::config::ReprovideStrategy;
 use super::cycle_state::{CycleState, StateError};
 use super::keyspace::key_of_multihash;
+use super::work_list::WorkListBuilder;
 
 /// The multihash code of identity hashes: their CIDs carry the data and are never provided.
 const IDENTITY: u64 = 0x00;
-
-/// Keys written to the work list per sled batch by `all`: the sweep's batch size
-/// ([`DEFAULT_BATCH_KEYS`](super::DEFAULT_BATCH_KEYS)), so memory stays at one batch.
-const INSERT_BATCH: usize = 4096;
 
 /// What enumeration found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct Enumerated {
     pub errors: u64,
 }
 
-/// Fills `state`'s (empty) work list with the keys `strategy` announces.
+/// Fills `state`'s work list with the keys `strategy` announces (replacing what it held).
 pub fn build_work_list(
     strategy: ReprovideStrategy,
     store: &Arc<dyn Blockstore>,
@@ -37,36 +37,23 @@ pub fn build_work_list(
     state: &CycleState,
 ) -> Result<Enumerated, StateError> {
     let mut found = Enumerated::default();
+    let mut list = state.builder()?;
     match strategy {
         ReprovideStrategy::All => {
-            // The store lists each multihash once: written in batches, memory bounded by one.
-            let mut pending = Vec::with_capacity(INSERT_BATCH);
+            // The store lists each multihash once.
             for item in store.list() {
                 match item {
-                    Ok(mh) if mh.code() != IDENTITY => {
-                        let bytes = mh.to_bytes();
-                        pending.push((key_of_multihash(&bytes), bytes));
-                        if pending.len() >= INSERT_BATCH {
-                            state.insert_batch(&pending)?;
-                            found.keys += pending.len() as u64;
-                            pending.clear();
-                        }
-                    }
-                    Ok(_) => {}
+                    Ok(mh) => add(&mut list, &mh.to_bytes(), mh.code())?,
                     Err(e) => {
                         debug!(error = %e, "unreadable store entry skipped");
                         found.errors += 1;
                     }
                 }
             }
-            state.insert_batch(&pending)?;
-            found.keys += pending.len() as u64;
         }
         ReprovideStrategy::Roots | ReprovideStrategy::Pinned => {
-            let Some(pins) = pins else {
-                return Ok(found);
-            };
-            for item in pins.ls(None) {
+            let mut walked = Walked::default();
+            for item in pins.into_iter().flat_map(|p| p.ls(None)) {
                 let cid = match item {
                     Ok((cid, _)) => cid,
                     Err(e) => {
@@ -75,45 +62,49 @@ pub fn build_work_list(
                         continue;
                     }
                 };
-                if strategy == ReprovideStrategy::Roots {
-                    add_cid(state, &cid, &mut found)?;
-                } else {
-                    walk(state, store, cid, pins, &mut found)?;
+                match (strategy, pins) {
+                    (ReprovideStrategy::Pinned, Some(pins)) => {
+                        walk(&mut list, store, cid, pins, &mut walked, &mut found)?;
+                    }
+                    _ => add_cid(&mut list, &cid)?,
                 }
             }
         }
     }
+    found.keys = list.finish()?;
     Ok(found)
 }
 
-fn add(
-    state: &CycleState,
-    mh: &[u8],
-    code: u64,
-    found: &mut Enumerated,
-) -> Result<bool, StateError> {
-    if code == IDENTITY {
-        return Ok(false);
+fn add(list: &mut WorkListBuilder, mh: &[u8], code: u64) -> Result<(), StateError> {
+    if code != IDENTITY {
+        list.push(key_of_multihash(mh), mh.to_vec())?;
     }
-    let new = state.insert_key(&key_of_multihash(mh), mh)?;
-    if new {
-        found.keys += 1;
-    }
-    Ok(new)
+    Ok(())
 }
 
-fn add_cid(state: &CycleState, cid: &Cid, found: &mut Enumerated) -> Result<bool, StateError> {
-    add(state, &cid.hash().to_bytes(), cid.hash().code(), found)
+fn add_cid(list: &mut WorkListBuilder, cid: &Cid) -> Result<(), StateError> {
+    add(list, &cid.hash().to_bytes(), cid.hash().code())
+}
+
+/// The dag-pb nodes with links already descended into, by a 64-bit fingerprint (SipHash-1-3
+/// under keys drawn for this cycle, as GC's mark remembers them): 8 bytes per interior node,
+/// about one in 175 blocks of a UnixFS file. A collision would skip a subtree for one cycle;
+/// with random keys nobody can aim for one.
+#[derive(Default)]
+struct Walked {
+    keys: RandomState,
+    seen: HashSet<u64>,
 }
 
 /// Depth-first walk from `root` if it is pinned recursively (a direct pin protects its
 /// block alone, so only that block is announced); the stack holds at most
 /// (depth × fan-out) CIDs.
 fn walk(
-    state: &CycleState,
+    list: &mut WorkListBuilder,
     store: &Arc<dyn Blockstore>,
     root: Cid,
     pins: &Pins,
+    walked: &mut Walked,
     found: &mut Enumerated,
 ) -> Result<(), StateError> {
     let recursive = matches!(
@@ -121,18 +112,27 @@ fn walk(
         Ok(Some(chorus_storage::PinMode::Recursive))
     );
     if !recursive {
-        add_cid(state, &root, found)?;
-        return Ok(());
+        return add_cid(list, &root);
     }
     let mut stack = vec![root];
     while let Some(cid) = stack.pop() {
-        // Already in the list: walked before (through another pin or link).
-        if !add_cid(state, &cid, found)? || cid.codec() != codec::DAG_PB {
+        add_cid(list, &cid)?;
+        if cid.codec() != codec::DAG_PB {
+            continue;
+        }
+        let fingerprint = walked.keys.hash_one(cid.hash());
+        // Walked before (through another pin or link).
+        if walked.seen.contains(&fingerprint) {
             continue;
         }
         match store.get(&cid) {
             Ok(Some(block)) => match block_links(&block) {
-                Ok(links) => stack.extend(links),
+                Ok(links) => {
+                    if !links.is_empty() {
+                        walked.seen.insert(fingerprint);
+                    }
+                    stack.extend(links);
+                }
                 Err(e) => {
                     debug!(%cid, error = %e, "pinned block with unreadable links");
                     found.errors += 1;
@@ -229,7 +229,7 @@ mod tests {
         let store: Arc<dyn Blockstore> = Arc::new(repo);
 
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let state = CycleState::open(&db).unwrap();
+        let state = CycleState::open(&db, dir.path().join("work")).unwrap();
         let run = |strategy| {
             state.begin(std::time::SystemTime::now(), "test").unwrap();
             let found = build_work_list(strategy, &store, Some(&pins), &state).unwrap();
@@ -253,43 +253,29 @@ mod tests {
     }
 
     #[test]
-    fn a_million_keys_stream_through_the_disk_list() {
-        // Planning 1,000,000 synthetic keys: the work list lives in sled and is read back in
-        // bounded batches, so the sweep never holds more than one batch.
+    fn a_dag_linking_one_subtree_many_times_is_walked_once() {
+        // 64 nodes, each linking the next twice: without remembering walked nodes the walk
+        // would take 2^64 steps.
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let state = CycleState::open(&db).unwrap();
-        state.begin(std::time::SystemTime::now(), "all").unwrap();
-        const N: u32 = 1_000_000;
-        let mut pending = Vec::with_capacity(INSERT_BATCH);
-        for n in 0..N {
-            let mut mh = vec![0x12, 0x20];
-            mh.extend_from_slice(&[0; 28]);
-            mh.extend_from_slice(&n.to_be_bytes());
-            pending.push((key_of_multihash(&mh), mh));
-            if pending.len() == INSERT_BATCH {
-                state.insert_batch(&pending).unwrap();
-                pending.clear();
-            }
+        let repo = SledStore::open(dir.path().join("repo")).unwrap();
+        let leaf = raw(7);
+        repo.put(&leaf).unwrap();
+        let mut below = *leaf.cid();
+        let mut blocks = vec![leaf];
+        for salt in 0..64 {
+            let node = pb_node(&[below, below], salt);
+            repo.put(&node).unwrap();
+            below = *node.cid();
+            blocks.push(node);
         }
-        state.insert_batch(&pending).unwrap();
-        state.built(u64::from(N)).unwrap();
-        let batch = 4096;
-        let mut cursor = None;
-        let mut total = 0usize;
-        let mut previous: Option<KadKey> = None;
-        loop {
-            let keys = state.batch_after(cursor.as_ref(), batch).unwrap();
-            assert!(keys.len() <= batch);
-            let Some((last, _)) = keys.last() else { break };
-            // Keyspace order across batches.
-            if let Some(p) = previous {
-                assert!(keys[0].0 > p);
-            }
-            previous = Some(*last);
-            cursor = Some(*last);
-            total += keys.len();
-        }
-        assert_eq!(total, N as usize);
+        repo.pins().add(&below, PinMode::Recursive).unwrap();
+        let pins = repo.pins().clone();
+        let store: Arc<dyn Blockstore> = Arc::new(repo);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = CycleState::open(&db, dir.path().join("work")).unwrap();
+        let found =
+            build_work_list(ReprovideStrategy::Pinned, &store, Some(&pins), &state).unwrap();
+        assert_eq!(found.keys, 65);
+        assert_eq!(listed(&state), keys_of(&blocks.iter().collect::<Vec<_>>()));
     }
 }

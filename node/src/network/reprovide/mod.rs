@@ -4,9 +4,9 @@
 //! provider, written from its description).
 //!
 //! A cycle:
-//! 1. **Build** the work list on disk ([`cycle_state`]): the strategy's keys ([`enumerate`]),
-//!    keyed by their keyspace point (SHA-256 of the multihash), so iteration is in keyspace
-//!    order, resumable and memory-bounded.
+//! 1. **Build** the work list on disk ([`work_list`]): the strategy's keys ([`enumerate`]),
+//!    sorted by their keyspace point (SHA-256 of the multihash) in an external sort, so
+//!    iteration is in keyspace order, resumable ([`cycle_state`]) and memory-bounded.
 //! 2. **Sweep** it in batches of [`DEFAULT_BATCH_KEYS`]. Each batch splits into runs of keys
 //!    sharing a region prefix ([`keyspace`]; prefix length from the routing table: regions of
 //!    about K peers). Per run and DHT, one closest-peers lookup (through the actor) toward the
@@ -26,6 +26,7 @@ pub mod config;
 pub mod cycle_state;
 pub mod enumerate;
 pub mod keyspace;
+pub mod work_list;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +62,9 @@ pub const MAX_REGION_PEERS: usize = 4 * REPLICATION;
 /// Requests queued from the reprovider to the actor: it has at most one lookup per DHT and
 /// one query in flight, so a handful is plenty.
 pub(crate) const ACTOR_REQUEST_CAPACITY: usize = 8;
+
+/// The work list's directory, inside the provide queue's.
+pub(crate) const WORK_DIR: &str = "reprovide-work";
 
 /// How long to wait before retrying after the state database failed: our own number, long
 /// enough not to spin on a broken disk.
@@ -131,6 +135,10 @@ pub(crate) struct Reprovider {
     pub(crate) config: ReprovideConfig,
     pub(crate) store: Arc<dyn Blockstore>,
     pub(crate) db: sled::Db,
+    /// Where the work list is kept.
+    pub(crate) work_dir: std::path::PathBuf,
+    /// Removes a temporary work directory when the reprovider stops.
+    pub(crate) _work_tmp: Option<tempfile::TempDir>,
     pub(crate) actor: mpsc::Sender<ActorRequest>,
     pub(crate) control: Control,
     pub(crate) local: PeerId,
@@ -167,7 +175,7 @@ impl Reprovider {
         let Some(interval) = self.config.interval else {
             return;
         };
-        let state = match CycleState::open(&self.db) {
+        let state = match CycleState::open(&self.db, &self.work_dir) {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "reprovider disabled: cannot open its state");
