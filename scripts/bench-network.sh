@@ -21,6 +21,9 @@
 #   TMPDIR=/dev/shm ./scripts/bench-network.sh   # repos on tmpfs: leaves out the disk's costs
 #   REPEAT=5 ./scripts/bench-network.sh   # chorus->chorus and the plain stream alternate this
 #                                         # many times (default 3); the ratio uses the medians
+#   KEEP_DIR=/some/dir ./scripts/bench-network.sh   # where the daemons' logs go when one of
+#                                         # the concurrent reads fails (default: a new directory
+#                                         # under /tmp, named in the error)
 #
 # Every pair uses fresh peers; the timed part is the receiver's fetch of the whole file into a
 # file on disk, with the peers already connected (start-up, add and dial excluded). Release

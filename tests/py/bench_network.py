@@ -32,6 +32,7 @@ import os
 import queue
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -367,6 +368,18 @@ def transfer(args, src_kind, dst_kind, digest, size, n, pin=False):
                 peer.stop()
 
 
+def keep_logs(args, what, paths):
+    """Copies `paths` (daemon logs) out of the run's directory, which the script removes, into
+    KEEP_DIR (default: a new directory under /tmp); returns where."""
+    keep = os.environ.get("KEEP_DIR") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), f"chorus-netbench-failed-{what}-{int(time.time())}")
+    os.makedirs(keep, exist_ok=True)
+    for path in paths:
+        if os.path.exists(path):
+            shutil.copy(path, keep)
+    return keep
+
+
 def concurrent_reads(args, size, n, count):
     """`count` listeners at once: the source holds FILE and `count - 1` more files of the same
     size (other bytes, so no block is shared); a fresh chorus receiver reads all of them through
@@ -392,13 +405,18 @@ def concurrent_reads(args, size, n, count):
         outs = [base + f"-{i}.out" for i in range(count)]
         start = time.perf_counter()
         procs = [subprocess.Popen(
-            ["curl", "-sf", "-o", out, "-w", "%{time_total}", f"http://{dst.gateway}/ipfs/{cid}"],
-            stdout=subprocess.PIPE, text=True) for cid, out in zip(cids, outs)]
+            ["curl", "-sSf", "-o", out, "-w", "%{time_total}", f"http://{dst.gateway}/ipfs/{cid}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for cid, out in zip(cids, outs)]
         secs = []
-        for p in procs:
-            got, _ = p.communicate(timeout=FETCH_TIMEOUT_S)
+        for i, p in enumerate(procs):
+            got, err = p.communicate(timeout=FETCH_TIMEOUT_S)
             if p.returncode != 0:
-                raise RuntimeError(f"curl exited with {p.returncode}")
+                kept = keep_logs(args, f"{count}-reads", [src.log_path, dst.log_path])
+                raise RuntimeError(
+                    f"read {i + 1} of {count} ({cids[i]}): curl exited with {p.returncode} "
+                    f"after {os.path.getsize(outs[i]) if os.path.exists(outs[i]) else 0} of "
+                    f"{size} bytes: {err.strip()}; daemon logs kept in {kept}")
             secs.append(float(got))
         wall = time.perf_counter() - start
         for out, digest in zip(outs, digests):

@@ -537,10 +537,13 @@ async fn file_response(
     let body = if *method == Method::HEAD || len == 0 {
         Body::empty()
     } else {
-        Body::from_stream(
-            file.read(source, start, Some(len))
-                .map_err(|e| std::io::Error::other(e.to_string())),
-        )
+        let cid = *file.cid();
+        Body::from_stream(file.read(source, start, Some(len)).map_err(move |e| {
+            // The status line and headers are gone: the client sees a body cut short, so
+            // the reason is only here.
+            tracing::warn!(%cid, error = %e, "gateway response cut off mid-body");
+            std::io::Error::other(e.to_string())
+        }))
     };
     let mut r = (status, body).into_response();
     let h = r.headers_mut();

@@ -15,7 +15,7 @@ use tracing::debug;
 use super::config::ReprovideStrategy;
 use super::cycle_state::{CycleState, StateError};
 use super::keyspace::key_of_multihash;
-use super::work_list::WorkListBuilder;
+use super::work_list::{MAX_MULTIHASH, WorkListBuilder};
 
 /// The multihash code of identity hashes: their CIDs carry the data and are never provided.
 const IDENTITY: u64 = 0x00;
@@ -43,7 +43,7 @@ pub fn build_work_list(
             // The store lists each multihash once.
             for item in store.list() {
                 match item {
-                    Ok(mh) => add(&mut list, &mh.to_bytes(), mh.code())?,
+                    Ok(mh) => add(&mut list, &mh.to_bytes(), mh.code(), &mut found)?,
                     Err(e) => {
                         debug!(error = %e, "unreadable store entry skipped");
                         found.errors += 1;
@@ -66,7 +66,7 @@ pub fn build_work_list(
                     (ReprovideStrategy::Pinned, Some(pins)) => {
                         walk(&mut list, store, cid, pins, &mut walked, &mut found)?;
                     }
-                    _ => add_cid(&mut list, &cid)?,
+                    _ => add_cid(&mut list, &cid, &mut found)?,
                 }
             }
         }
@@ -75,15 +75,31 @@ pub fn build_work_list(
     Ok(found)
 }
 
-fn add(list: &mut WorkListBuilder, mh: &[u8], code: u64) -> Result<(), StateError> {
-    if code != IDENTITY {
-        list.push(key_of_multihash(mh), mh.to_vec())?;
+fn add(
+    list: &mut WorkListBuilder,
+    mh: &[u8],
+    code: u64,
+    found: &mut Enumerated,
+) -> Result<(), StateError> {
+    if code == IDENTITY {
+        return Ok(());
     }
+    if mh.len() > MAX_MULTIHASH {
+        // Longer than any multihash the store holds (64 digest bytes); skipped, not fatal.
+        debug!(len = mh.len(), "over-long multihash skipped");
+        found.errors += 1;
+        return Ok(());
+    }
+    list.push(key_of_multihash(mh), mh.to_vec())?;
     Ok(())
 }
 
-fn add_cid(list: &mut WorkListBuilder, cid: &Cid) -> Result<(), StateError> {
-    add(list, &cid.hash().to_bytes(), cid.hash().code())
+fn add_cid(
+    list: &mut WorkListBuilder,
+    cid: &Cid,
+    found: &mut Enumerated,
+) -> Result<(), StateError> {
+    add(list, &cid.hash().to_bytes(), cid.hash().code(), found)
 }
 
 /// The dag-pb nodes with links already descended into, by a 64-bit fingerprint (SipHash-1-3
@@ -112,11 +128,11 @@ fn walk(
         Ok(Some(chorus_storage::PinMode::Recursive))
     );
     if !recursive {
-        return add_cid(list, &root);
+        return add_cid(list, &root, found);
     }
     let mut stack = vec![root];
     while let Some(cid) = stack.pop() {
-        add_cid(list, &cid)?;
+        add_cid(list, &cid, found)?;
         if cid.codec() != codec::DAG_PB {
             continue;
         }
