@@ -1,4 +1,5 @@
-"""Helpers the benchmark drivers share (bench_scale.py, bench_reprovide.py)."""
+"""Helpers the benchmark drivers share (bench_scale.py, bench_reprovide.py,
+bench_replication.py)."""
 import socket
 
 
